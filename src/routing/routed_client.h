@@ -1,0 +1,131 @@
+// RoutedClient: the client side of the data-service fleet, used by the gateway
+// and the load generator. It owns gRPC channels to every node, health-checks
+// them (grpc.health.v1), routes each request by the configured Policy (by
+// default consistent hashing on channel_id, so one channel's requests meet on
+// one node and coalesce there) and fails over to the next node of the channel's
+// preference list when a node is unavailable, within the caller's deadline.
+//
+// Usage:
+//   ds::routing::RoutedClientOptions opts;
+//   opts.nodes = {"127.0.0.1:50051", "127.0.0.1:50052"};
+//   auto client = ds::routing::RoutedClient::Create(opts);
+//   if (!client.ok()) return client.status();
+//   (void)(*client)->WaitForHealthy(absl::Seconds(5));  // optional, at startup
+//   dataservice::v1::GetMessagesRequest req;
+//   req.set_channel_id(42);
+//   (*client)->GetMessages(req, absl::Now() + absl::Milliseconds(200),
+//       [](grpc::Status s, dataservice::v1::GetMessagesResponse resp) { ... });
+//
+// Failover semantics (docs/routing.md has the reasons):
+// - A request is tried on the nodes of its failover list in order: for kHash
+//   the channel's rendezvous preference list restricted to healthy nodes; for
+//   kRoundRobin/kRandom the chosen node followed by the remaining healthy nodes
+//   in ring order. Ejected nodes are skipped; if every node is ejected, all of
+//   them are tried anyway (better than failing closed).
+// - Only UNAVAILABLE moves on to the next node. Each attempt gets its own
+//   ClientContext whose deadline is the caller's deadline, so DEADLINE_EXCEEDED
+//   means the caller's time is spent and is returned as is. Every other status
+//   (OK, INVALID_ARGUMENT, NOT_FOUND, RESOURCE_EXHAUSTED, ...) is final.
+// - Writes (SendMessage) fail over too: that is safe only because the service
+//   makes SendMessage idempotent by (channel_id, nonce).
+// - When every attempt failed, `done` gets the last UNAVAILABLE with a message
+//   naming the nodes tried; a deadline already past gets DEADLINE_EXCEEDED
+//   without any attempt.
+// - An UNAVAILABLE answer counts as a health failure of that node (passive
+//   ejection) and triggers an immediate health probe of it.
+//
+// Threads: thread-safe; every method may be called from any thread. `done` runs
+// exactly once, on a gRPC callback thread (or inline on the caller's thread
+// when no attempt could be started), and must not block. The client may be
+// destroyed while calls are in flight: their callbacks still run.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "dataservice/v1/messages.grpc.pb.h"
+#include "routing/policy.h"
+
+namespace ds::routing {
+
+namespace internal {
+class ClientCore;
+}  // namespace internal
+
+struct RoutedClientOptions {
+  std::vector<std::string> nodes;  // host:port, at least one, no duplicates
+  Policy policy = Policy::kHash;
+  absl::Duration health_interval = absl::Milliseconds(500);
+  absl::Duration health_timeout = absl::Milliseconds(300);
+  int eject_after = 2;    // consecutive failures (probes or UNAVAILABLE answers)
+  int readmit_after = 1;  // consecutive successful probes
+  int channels_per_node = 2;  // gRPC channels (connections) per node
+  uint64_t seed = 1;          // for kRandom
+};
+
+struct NodeStatus {
+  std::string address;
+  bool healthy;        // in the routing set now
+  uint64_t requests;   // attempts sent to this node
+  uint64_t failures;   // attempts that ended UNAVAILABLE (each one failed over)
+};
+
+class RoutedClient {
+ public:
+  // INVALID_ARGUMENT if `options.nodes` is empty, has a malformed or duplicate
+  // address, or a numeric option is out of range. Starts health checking.
+  static absl::StatusOr<std::unique_ptr<RoutedClient>> Create(RoutedClientOptions options);
+
+  ~RoutedClient();
+  RoutedClient(const RoutedClient&) = delete;
+  RoutedClient& operator=(const RoutedClient&) = delete;
+
+  // Reads: fail over along the channel's preference list on UNAVAILABLE
+  // (transport errors) within `deadline`.
+  void GetMessages(const dataservice::v1::GetMessagesRequest& req, absl::Time deadline,
+                   std::function<void(grpc::Status, dataservice::v1::GetMessagesResponse)> done);
+  void GetMessage(const dataservice::v1::GetMessageRequest& req, absl::Time deadline,
+                  std::function<void(grpc::Status, dataservice::v1::GetMessageResponse)> done);
+  // Writes: also fail over on UNAVAILABLE, safe because SendMessage is
+  // idempotent by nonce.
+  void SendMessage(const dataservice::v1::SendMessageRequest& req, absl::Time deadline,
+                   std::function<void(grpc::Status, dataservice::v1::SendMessageResponse)> done);
+
+  // The node a channel's requests go to first now (for tests and metrics); ""
+  // if none is healthy. Under kRoundRobin/kRandom it is the kHash answer (the
+  // channel's home node), since those policies have no per-channel node.
+  std::string NodeFor(uint64_t channel_id) const;
+
+  // The first `k` distinct healthy nodes of the channel's preference list, in
+  // failover order (fewer if fewer are healthy). For spreading a hot channel
+  // over k nodes (bounded loads) while each node still coalesces its share.
+  std::vector<std::string> PreferenceFor(uint64_t channel_id, int k) const;
+
+  // One entry per configured node, in configuration order.
+  std::vector<NodeStatus> Nodes() const;
+
+  // Blocks until every node has passed a health probe and is healthy, or the
+  // timeout passes (DEADLINE_EXCEEDED naming the unhealthy nodes). For startup.
+  absl::Status WaitForHealthy(absl::Duration timeout);
+
+  // Blocks until node `address` is healthy (or ejected, when `healthy` is
+  // false) or the timeout passes. NOT_FOUND for an unknown address.
+  absl::Status WaitForNodeState(std::string_view address, bool healthy, absl::Duration timeout);
+
+ private:
+  explicit RoutedClient(std::shared_ptr<internal::ClientCore> core);
+
+  // Shared with in-flight calls, which keep it alive until their callbacks ran.
+  std::shared_ptr<internal::ClientCore> core_;
+};
+
+}  // namespace ds::routing
