@@ -1,0 +1,325 @@
+#include "node/message_service.h"
+
+#include <mutex>
+#include <optional>
+#include <utility>
+
+#include <grpc/slice.h>
+#include <grpcpp/support/proto_buffer_reader.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/snowflake.h"
+#include "node/request_validation.h"
+
+namespace ds::node {
+
+namespace v1 = ::dataservice::v1;
+using coalescer::FetchContext;
+using coalescer::WaitInfo;
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+namespace {
+
+constexpr char kCoalescedKey[] = "x-ds-coalesced";
+
+template <typename M>
+bool ParseRequest(const grpc::ByteBuffer* buffer, M* message) {
+  // ProtoBufferReader only reads; the const_cast is for its older signature.
+  grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(buffer));
+  return message->ParseFromZeroCopyStream(&reader);
+}
+
+// Serializes once into a refcounted slice that every waiter's ByteBuffer
+// references (no further copies).
+template <typename M>
+EncodedResponse Encode(const M& message) {
+  const size_t size = message.ByteSizeLong();
+  grpc_slice slice = grpc_slice_malloc(size);
+  message.SerializeWithCachedSizesToArray(GRPC_SLICE_START_PTR(slice));
+  return std::make_shared<const grpc::Slice>(slice, grpc::Slice::STEAL_REF);
+}
+
+void Fill(const storage::Message& m, v1::Message* out) {
+  out->set_channel_id(m.channel_id);
+  out->set_message_id(m.message_id);
+  out->set_author_id(m.author_id);
+  out->set_content(m.content);
+  out->set_created_at_ms(SnowflakeTimestampMs(m.message_id));
+}
+
+absl::Time CallDeadline(const grpc::CallbackServerContext* ctx, absl::Duration fallback) {
+  const auto deadline = ctx->deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return absl::Now() + fallback;
+  return absl::FromChrono(deadline);
+}
+
+// One read RPC: joins (or starts) a flight and finishes with its result, or
+// leaves the flight when gRPC reports the call cancelled (client cancellation
+// or its deadline). Deletes itself in OnDone.
+class ReadReactor final : public grpc::ServerUnaryReactor {
+ public:
+  ReadReactor(grpc::CallbackServerContext* ctx, grpc::ByteBuffer* response, ReadCoalescer* coalescer,
+              NodeMetrics* metrics, int method)
+      : ctx_(ctx), response_(response), coalescer_(coalescer), metrics_(metrics), method_(method) {}
+
+  void Start(ReadCoalescer::Request request, ReadCoalescer::Fetch fetch) {
+    auto ticket = coalescer_->Join(std::move(request), std::move(fetch),
+                                   [this](const ReadCoalescer::Result& r, const WaitInfo& w) {
+                                     Deliver(r, w);
+                                   });
+    if (!ticket.ok()) {
+      FinishOnce(ToGrpcStatus(ticket.status()));
+      return;
+    }
+    // gRPC does not run OnDone (which deletes this) before the method handler
+    // that called Start() has returned, so `this` is alive here even if the
+    // flight already delivered.
+    std::lock_guard lock(mu_);
+    ticket_ = std::move(*ticket);
+  }
+
+  void Reject(const absl::Status& status) { FinishOnce(ToGrpcStatus(status)); }
+
+  void OnCancel() override {
+    std::optional<ReadCoalescer::Ticket> ticket;
+    {
+      std::lock_guard lock(mu_);
+      ticket = ticket_;
+    }
+    // Leave() is true only if the flight will never call Deliver for us.
+    if (ticket && coalescer_->Leave(*ticket)) {
+      FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled or deadline passed"));
+    }
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void Deliver(const ReadCoalescer::Result& result, const WaitInfo& info) {
+    ctx_->AddTrailingMetadata(kCoalescedKey, coalescer::RoleName(info.role));
+    if (!result.ok()) {
+      FinishOnce(ToGrpcStatus(result.status()));
+      return;
+    }
+    *response_ = grpc::ByteBuffer(result.value().get(), 1);  // a reference, not a copy
+    FinishOnce(grpc::Status::OK);
+  }
+
+  void FinishOnce(const grpc::Status& status) {
+    if (finished_.exchange(true, std::memory_order_acq_rel)) return;
+    metrics_->OnResponse(method_, status.error_code());
+    Finish(status);
+  }
+
+  grpc::CallbackServerContext* const ctx_;
+  grpc::ByteBuffer* const response_;
+  ReadCoalescer* const coalescer_;
+  NodeMetrics* const metrics_;
+  const int method_;
+  std::atomic<bool> finished_{false};
+  std::mutex mu_;
+  std::optional<ReadCoalescer::Ticket> ticket_;  // guarded by mu_
+};
+
+}  // namespace
+
+// ---- dataservice.v1.MessageService -----------------------------------------
+
+using V1Base = v1::MessageService::WithRawCallbackMethod_GetMessages<
+    v1::MessageService::WithRawCallbackMethod_GetMessage<
+        v1::MessageService::WithCallbackMethod_SendMessage<v1::MessageService::Service>>>;
+
+class MessageServices::V1Service final : public V1Base {
+ public:
+  V1Service(storage::MessageStore* store, ReadCoalescer* coalescer, NodeMetrics* metrics,
+            const MessageServiceOptions& options)
+      : store_(store), coalescer_(coalescer), metrics_(metrics), options_(options) {}
+
+  grpc::ServerUnaryReactor* GetMessages(grpc::CallbackServerContext* ctx,
+                                        const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override {
+    metrics_->OnRequest(kGetMessages);
+    auto* reactor = new ReadReactor(ctx, response, coalescer_, metrics_, kGetMessages);
+    v1::GetMessagesRequest req;
+    if (!ParseRequest(request, &req)) {
+      reactor->Reject(absl::InvalidArgumentError("request: not a valid GetMessagesRequest"));
+      return reactor;
+    }
+    if (absl::Status st = ValidateGetMessages(req); !st.ok()) {
+      reactor->Reject(st);
+      return reactor;
+    }
+    storage::GetMessagesQuery query{.channel_id = req.channel_id(), .limit = EffectiveLimit(req)};
+    if (req.has_before()) query.before = req.before();
+    if (req.has_after()) query.after = req.after();
+    storage::MessageStore* store = store_;
+    auto fetch = [store, query](const FetchContext& fc, ReadCoalescer::FetchDone done) {
+      store->GetMessages(query, {fc.deadline, fc.cancel},
+                         [done = std::move(done)](absl::StatusOr<std::vector<storage::Message>> page) {
+                           if (!page.ok()) return done(page.status());
+                           v1::GetMessagesResponse resp;
+                           resp.mutable_messages()->Reserve(static_cast<int>(page->size()));
+                           for (const auto& m : *page) Fill(m, resp.add_messages());
+                           done(Encode(resp));
+                         });
+    };
+    reactor->Start({GetMessagesKey(req), req.channel_id(),
+                    CallDeadline(ctx, options_.default_deadline), kGetMessages},
+                   std::move(fetch));
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* GetMessage(grpc::CallbackServerContext* ctx,
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override {
+    metrics_->OnRequest(kGetMessage);
+    auto* reactor = new ReadReactor(ctx, response, coalescer_, metrics_, kGetMessage);
+    v1::GetMessageRequest req;
+    if (!ParseRequest(request, &req)) {
+      reactor->Reject(absl::InvalidArgumentError("request: not a valid GetMessageRequest"));
+      return reactor;
+    }
+    if (absl::Status st = ValidateGetMessage(req); !st.ok()) {
+      reactor->Reject(st);
+      return reactor;
+    }
+    storage::MessageStore* store = store_;
+    const uint64_t channel = req.channel_id(), id = req.message_id();
+    auto fetch = [store, channel, id](const FetchContext& fc, ReadCoalescer::FetchDone done) {
+      store->GetMessage(channel, id, {fc.deadline, fc.cancel},
+                        [done = std::move(done)](absl::StatusOr<storage::Message> m) {
+                          if (!m.ok()) return done(m.status());
+                          v1::GetMessageResponse resp;
+                          Fill(*m, resp.mutable_message());
+                          done(Encode(resp));
+                        });
+    };
+    reactor->Start({GetMessageKey(channel, id), channel, CallDeadline(ctx, options_.default_deadline),
+                    kGetMessage},
+                   std::move(fetch));
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* SendMessage(grpc::CallbackServerContext* ctx,
+                                        const v1::SendMessageRequest* req,
+                                        v1::SendMessageResponse* resp) override {
+    metrics_->OnRequest(kSendMessage);
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    NodeMetrics* metrics = metrics_;
+    if (absl::Status st = ValidateSendMessage(*req, options_.max_content_bytes); !st.ok()) {
+      metrics->OnResponse(kSendMessage, static_cast<int>(st.code()));
+      reactor->Finish(ToGrpcStatus(st));
+      return reactor;
+    }
+    storage::NewMessage message{.channel_id = req->channel_id(),
+                                .author_id = req->author_id(),
+                                .content = req->content(),
+                                .nonce = req->nonce()};
+    ReadCoalescer* coalescer = coalescer_;
+    const absl::Time started = absl::Now();
+    // Writes pass through: never coalesced. The response is sent only after
+    // the store acknowledged the write and the channel's read fence moved.
+    store_->SendMessage(
+        message, {CallDeadline(ctx, options_.default_deadline), nullptr},
+        [=](absl::StatusOr<storage::SendResult> result) {
+          metrics->OnWriteStoreCall(absl::Now() - started, result.status());
+          if (!result.ok()) {
+            metrics->OnResponse(kSendMessage, static_cast<int>(result.status().code()));
+            reactor->Finish(ToGrpcStatus(result.status()));
+            return;
+          }
+          coalescer->OnWriteAcknowledged(result->message.channel_id);
+          Fill(result->message, resp->mutable_message());
+          resp->set_duplicate(result->duplicate);
+          metrics->OnResponse(kSendMessage, 0);
+          reactor->Finish(grpc::Status::OK);
+        });
+    return reactor;
+  }
+
+ private:
+  storage::MessageStore* const store_;
+  ReadCoalescer* const coalescer_;
+  NodeMetrics* const metrics_;
+  const MessageServiceOptions options_;
+};
+
+// ---- messages.MessagesService (the reference API) --------------------------
+
+using ReferenceBase = messages::MessagesService::WithRawCallbackMethod_getMessage<
+    messages::MessagesService::WithCallbackMethod_getAndResetMetrics<
+        messages::MessagesService::Service>>;
+
+class MessageServices::ReferenceService final : public ReferenceBase {
+ public:
+  ReferenceService(storage::MessageStore* store, ReadCoalescer* coalescer, NodeMetrics* metrics,
+                   const MessageServiceOptions& options)
+      : store_(store), coalescer_(coalescer), metrics_(metrics), options_(options) {}
+
+  grpc::ServerUnaryReactor* getMessage(grpc::CallbackServerContext* ctx,
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override {
+    metrics_->OnRequest(kRefGetMessage);
+    auto* reactor = new ReadReactor(ctx, response, coalescer_, metrics_, kRefGetMessage);
+    messages::MessageRequest req;
+    if (!ParseRequest(request, &req)) {
+      reactor->Reject(absl::InvalidArgumentError("request: not a valid MessageRequest"));
+      return reactor;
+    }
+    if (absl::Status st = ValidateReferenceGetMessage(req); !st.ok()) {
+      reactor->Reject(st);
+      return reactor;
+    }
+    storage::MessageStore* store = store_;
+    const auto channel = static_cast<uint64_t>(req.channel_id());
+    const auto id = static_cast<uint64_t>(req.message_id());
+    auto fetch = [store, channel, id](const FetchContext& fc, ReadCoalescer::FetchDone done) {
+      store->GetMessage(channel, id, {fc.deadline, fc.cancel},
+                        [done = std::move(done)](absl::StatusOr<storage::Message> m) {
+                          if (!m.ok()) return done(m.status());
+                          messages::MessageReply reply;
+                          reply.set_channel_id(static_cast<int64_t>(m->channel_id));
+                          reply.set_message_id(static_cast<int64_t>(m->message_id));
+                          reply.set_author_id(static_cast<int64_t>(m->author_id));
+                          reply.set_content(m->content);
+                          done(Encode(reply));
+                        });
+    };
+    reactor->Start({ReferenceGetMessageKey(channel, id), channel,
+                    CallDeadline(ctx, options_.default_deadline), kRefGetMessage},
+                   std::move(fetch));
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* getAndResetMetrics(grpc::CallbackServerContext* ctx,
+                                               const messages::Empty*,
+                                               messages::MetricsReply* reply) override {
+    const NodeMetrics::ReferenceCounters counters = metrics_->GetAndReset();
+    reply->set_total_requests(counters.requests);
+    reply->set_queries_executed(counters.queries);
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+ private:
+  storage::MessageStore* const store_;
+  ReadCoalescer* const coalescer_;
+  NodeMetrics* const metrics_;
+  const MessageServiceOptions options_;
+};
+
+MessageServices::MessageServices(storage::MessageStore* store, ReadCoalescer* coalescer,
+                                 NodeMetrics* metrics, MessageServiceOptions options)
+    : v1_(std::make_unique<V1Service>(store, coalescer, metrics, options)),
+      reference_(std::make_unique<ReferenceService>(store, coalescer, metrics, options)) {}
+
+MessageServices::~MessageServices() = default;
+
+grpc::Service* MessageServices::v1() { return v1_.get(); }
+grpc::Service* MessageServices::reference() { return reference_.get(); }
+
+}  // namespace ds::node

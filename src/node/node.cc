@@ -1,0 +1,67 @@
+#include "node/node.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+
+namespace ds::node {
+
+absl::StatusOr<std::unique_ptr<DataServiceNode>> DataServiceNode::Start(
+    NodeOptions options, storage::MessageStore* store,
+    std::shared_ptr<prometheus::Registry> registry) {
+  static const bool kOnce = [] {
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    return true;
+  }();
+  (void)kOnce;
+
+  std::unique_ptr<DataServiceNode> node(new DataServiceNode());
+  node->timer_ = std::make_unique<coalescer::ThreadTimer>();
+  node->metrics_ = std::make_unique<NodeMetrics>(std::move(registry));
+  node->coalescer_ = std::make_unique<ReadCoalescer>(options.coalescer, node->timer_.get(),
+                                                     node->metrics_.get());
+  node->services_ = std::make_unique<MessageServices>(store, node->coalescer_.get(),
+                                                      node->metrics_.get(), options.service);
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  builder.RegisterService(node->services_->v1());
+  builder.RegisterService(node->services_->reference());
+  node->server_ = builder.BuildAndStart();
+  if (!node->server_ || port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen_address));
+  }
+  node->port_ = port;
+  node->host_ = options.listen_address.substr(0, options.listen_address.rfind(':'));
+  node->SetServing(true);
+  Logger("node")->info("listening on {}:{} coalescing={}", node->host_, port,
+                       options.coalescer.enabled ? "on" : "off");
+  return node;
+}
+
+std::string DataServiceNode::address() const { return absl::StrCat(host_, ":", port_); }
+
+void DataServiceNode::SetServing(bool serving) {
+  serving_ = serving;
+  if (auto* health = server_->GetHealthCheckService()) {
+    health->SetServingStatus(serving);
+  }
+}
+
+void DataServiceNode::Shutdown(absl::Duration drain) {
+  if (shut_down_.exchange(true)) return;
+  SetServing(false);
+  server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(drain));
+  server_->Wait();
+}
+
+DataServiceNode::~DataServiceNode() {
+  if (server_) Shutdown(absl::ZeroDuration());
+}
+
+}  // namespace ds::node

@@ -1,0 +1,76 @@
+// DataServiceNode: one data-service node — the gRPC server with the
+// coalescing read path, the pass-through write path, health and reflection.
+// Storage and the admin HTTP server are composed around it by the binary
+// (src/cmd/data_service_node/main.cc) or by tests.
+//
+// Usage:
+//   auto registry = std::make_shared<prometheus::Registry>();
+//   auto node = DataServiceNode::Start({.listen_address = "127.0.0.1:0"}, store.get(), registry);
+//   int port = (*node)->port();
+//   ...
+//   (*node)->Shutdown(absl::Seconds(5));   // stop accepting, drain, stop
+//
+// Thread-safe. The store must outlive the node. Members are destroyed in the
+// order server → services → coalescer (waits for running flights) → metrics
+// → timer, the reverse of construction.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+#include <prometheus/registry.h>
+
+#include "absl/status/statusor.h"
+#include "coalescer/coalescer.h"
+#include "coalescer/timer.h"
+#include "node/message_service.h"
+#include "node/node_metrics.h"
+#include "storage/message_store.h"
+
+namespace ds::node {
+
+struct NodeOptions {
+  std::string listen_address = "127.0.0.1:50051";  // port 0 picks a free port
+  coalescer::CoalescerOptions coalescer;
+  MessageServiceOptions service;
+  // Larger requests are refused by gRPC itself (RESOURCE_EXHAUSTED) before
+  // any of our code parses them.
+  int max_receive_message_bytes = 64 * 1024;
+};
+
+class DataServiceNode {
+ public:
+  static absl::StatusOr<std::unique_ptr<DataServiceNode>> Start(
+      NodeOptions options, storage::MessageStore* store,
+      std::shared_ptr<prometheus::Registry> registry);
+  ~DataServiceNode();
+
+  int port() const { return port_; }
+  std::string address() const;
+  NodeMetrics& metrics() { return *metrics_; }
+  ReadCoalescer& coalescer() { return *coalescer_; }
+  // grpc.health.v1 status of the whole server and of each service.
+  void SetServing(bool serving);
+  bool serving() const { return serving_.load(); }
+
+  // Graceful stop: health turns NOT_SERVING, no new calls are accepted,
+  // calls in progress (and their flights) get up to `drain` to finish, then
+  // the rest are cancelled. Idempotent.
+  void Shutdown(absl::Duration drain);
+
+ private:
+  DataServiceNode() = default;
+
+  std::string host_;
+  int port_ = 0;
+  std::atomic<bool> serving_{false};
+  std::atomic<bool> shut_down_{false};
+  std::unique_ptr<coalescer::ThreadTimer> timer_;
+  std::unique_ptr<NodeMetrics> metrics_;
+  std::unique_ptr<ReadCoalescer> coalescer_;
+  std::unique_ptr<MessageServices> services_;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+}  // namespace ds::node
