@@ -1,0 +1,160 @@
+#include "routing/internal/fake_message_service.h"
+
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace ds::routing::testing {
+namespace {
+
+using dataservice::v1::GetMessageRequest;
+using dataservice::v1::GetMessageResponse;
+using dataservice::v1::GetMessagesRequest;
+using dataservice::v1::GetMessagesResponse;
+using dataservice::v1::SendMessageRequest;
+using dataservice::v1::SendMessageResponse;
+
+class FakeService final : public dataservice::v1::MessageService::CallbackService {
+ public:
+  explicit FakeService(FakeDataNode* node) : node_(node) {}
+
+  grpc::ServerUnaryReactor* GetMessages(grpc::CallbackServerContext* ctx,
+                                        const GetMessagesRequest* req,
+                                        GetMessagesResponse* resp) override {
+    grpc::Status status = node_->Record(req->channel_id());
+    if (status.ok()) {
+      auto* m = resp->add_messages();
+      m->set_channel_id(req->channel_id());
+      m->set_message_id(1);
+      m->set_content("hello");
+    }
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(status);
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* GetMessage(grpc::CallbackServerContext* ctx,
+                                       const GetMessageRequest* req,
+                                       GetMessageResponse* resp) override {
+    grpc::Status status = node_->Record(req->channel_id());
+    if (status.ok()) {
+      resp->mutable_message()->set_channel_id(req->channel_id());
+      resp->mutable_message()->set_message_id(req->message_id());
+    }
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(status);
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* SendMessage(grpc::CallbackServerContext* ctx,
+                                        const SendMessageRequest* req,
+                                        SendMessageResponse* resp) override {
+    grpc::Status status = node_->Record(req->channel_id());
+    if (status.ok()) {
+      dataservice::v1::Message fresh;
+      fresh.set_channel_id(req->channel_id());
+      fresh.set_message_id(req->nonce() + 1000);
+      fresh.set_author_id(req->author_id());
+      fresh.set_content(req->content());
+      auto [message, duplicate] = node_->StoreOnce(req->channel_id(), req->nonce(), fresh);
+      *resp->mutable_message() = message;
+      resp->set_duplicate(duplicate);
+    }
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(status);
+    return reactor;
+  }
+
+ private:
+  FakeDataNode* const node_;
+};
+
+}  // namespace
+
+FakeDataNode::~FakeDataNode() { Stop(); }
+
+absl::Status FakeDataNode::Start() {
+  absl::MutexLock lock(&mu_);
+  if (server_ != nullptr) return absl::FailedPreconditionError("already running");
+  grpc::EnableDefaultHealthCheckService(true);
+  service_ = std::make_unique<FakeService>(this);
+  grpc::ServerBuilder builder;
+  int selected = 0;
+  builder.AddListeningPort(absl::StrCat("127.0.0.1:", port_), grpc::InsecureServerCredentials(),
+                           &selected);
+  builder.RegisterService(service_.get());
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || selected == 0) {
+    server_.reset();
+    return absl::UnavailableError(absl::StrCat("cannot listen on 127.0.0.1:", port_));
+  }
+  port_ = selected;
+  return absl::OkStatus();
+}
+
+void FakeDataNode::Stop() {
+  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<grpc::Service> service;
+  {
+    absl::MutexLock lock(&mu_);
+    server = std::move(server_);
+    service = std::move(service_);
+  }
+  if (server == nullptr) return;
+  // Outside mu_: handlers still running call Record(), which locks it.
+  server->Shutdown(std::chrono::system_clock::now());
+  server->Wait();
+}
+
+std::string FakeDataNode::address() const {
+  absl::MutexLock lock(&mu_);
+  return absl::StrCat("127.0.0.1:", port_);
+}
+
+void FakeDataNode::FailNext(grpc::Status status) {
+  absl::MutexLock lock(&mu_);
+  fail_next_ = std::move(status);
+}
+
+void FakeDataNode::SetServing(bool serving) {
+  absl::MutexLock lock(&mu_);
+  if (server_ != nullptr) server_->GetHealthCheckService()->SetServingStatus(serving);
+}
+
+std::map<uint64_t, int> FakeDataNode::served() const {
+  absl::MutexLock lock(&mu_);
+  return served_;
+}
+
+int FakeDataNode::total_served() const {
+  absl::MutexLock lock(&mu_);
+  int total = 0;
+  for (const auto& [_, n] : served_) total += n;
+  return total;
+}
+
+void FakeDataNode::ClearServed() {
+  absl::MutexLock lock(&mu_);
+  served_.clear();
+}
+
+grpc::Status FakeDataNode::Record(uint64_t channel_id) {
+  absl::MutexLock lock(&mu_);
+  ++served_[channel_id];
+  if (fail_next_.has_value()) {
+    grpc::Status status = std::move(*fail_next_);
+    fail_next_.reset();
+    return status;
+  }
+  return grpc::Status::OK;
+}
+
+std::pair<dataservice::v1::Message, bool> FakeDataNode::StoreOnce(uint64_t channel_id,
+                                                                  uint64_t nonce,
+                                                                  dataservice::v1::Message fresh) {
+  absl::MutexLock lock(&mu_);
+  auto [it, inserted] = sent_.try_emplace({channel_id, nonce}, std::move(fresh));
+  return {it->second, !inserted};
+}
+
+}  // namespace ds::routing::testing

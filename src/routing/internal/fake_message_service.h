@@ -1,0 +1,70 @@
+// FakeDataNode (test only): an in-process dataservice.v1.MessageService on
+// 127.0.0.1 with the standard grpc.health.v1 service, which records the
+// channels it served and can be stopped and restarted on the same port.
+//
+// Usage:
+//   FakeDataNode node;
+//   ASSERT_TRUE(node.Start().ok());          // port 0 the first time
+//   ... route requests to node.address() ...
+//   node.Stop();  node.Start();              // same port again
+//   node.FailNext(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "bad"));
+//
+// Threads: thread-safe; RPCs are served on gRPC's callback threads.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "dataservice/v1/messages.grpc.pb.h"
+
+namespace ds::routing::testing {
+
+class FakeDataNode {
+ public:
+  FakeDataNode() = default;
+  ~FakeDataNode();
+
+  // Starts serving; the first start picks a free port, later ones reuse it.
+  absl::Status Start() ABSL_LOCKS_EXCLUDED(mu_);
+  // Stops at once (in-flight calls are cancelled) and waits. Idempotent.
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
+
+  std::string address() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Fault hook: the next request (any method) is answered with `status`.
+  void FailNext(grpc::Status status) ABSL_LOCKS_EXCLUDED(mu_);
+  // Sets the grpc.health.v1 status of the whole server (must be running).
+  void SetServing(bool serving) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Requests served (answered OK or with an injected status), by channel id.
+  std::map<uint64_t, int> served() const ABSL_LOCKS_EXCLUDED(mu_);
+  int total_served() const ABSL_LOCKS_EXCLUDED(mu_);
+  void ClearServed() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Called by the service for every request; returns the status to answer.
+  grpc::Status Record(uint64_t channel_id) ABSL_LOCKS_EXCLUDED(mu_);
+  // The stored message for (channel, nonce) if any, else stores `fresh`.
+  std::pair<dataservice::v1::Message, bool> StoreOnce(uint64_t channel_id, uint64_t nonce,
+                                                     dataservice::v1::Message fresh)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  mutable absl::Mutex mu_;
+  int port_ ABSL_GUARDED_BY(mu_) = 0;
+  std::unique_ptr<grpc::Service> service_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<grpc::Server> server_ ABSL_GUARDED_BY(mu_);
+  std::optional<grpc::Status> fail_next_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, int> served_ ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<uint64_t, uint64_t>, dataservice::v1::Message> sent_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace ds::routing::testing
