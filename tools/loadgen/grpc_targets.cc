@@ -1,0 +1,227 @@
+// gRPC targets: the routed dataservice.v1 client and the reference API.
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "dataservice/v1/messages.grpc.pb.h"
+#include "messages/messages.grpc.pb.h"
+#include "routing/policy.h"
+#include "routing/routed_client.h"
+#include "tools/loadgen/targets.h"
+
+namespace ds::loadgen {
+
+std::string GrpcCodeName(int code) {
+  static constexpr const char* kNames[] = {
+      "OK",           "CANCELLED",        "UNKNOWN",           "INVALID_ARGUMENT",
+      "DEADLINE_EXCEEDED", "NOT_FOUND",   "ALREADY_EXISTS",    "PERMISSION_DENIED",
+      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",  "OUT_OF_RANGE",
+      "UNIMPLEMENTED", "INTERNAL",        "UNAVAILABLE",       "DATA_LOSS",
+      "UNAUTHENTICATED"};
+  if (code >= 0 && code < static_cast<int>(std::size(kNames))) return kNames[code];
+  return absl::StrCat("CODE_", code);
+}
+
+namespace {
+
+Outcome FromGrpc(const grpc::Status& s) {
+  Outcome o;
+  o.ok = s.ok();
+  o.code = GrpcCodeName(static_cast<int>(s.error_code()));
+  if (!s.ok()) o.message = s.error_message();
+  return o;
+}
+
+// ---------------------------------------------------------------- nodes
+
+class NodesTarget : public Target {
+ public:
+  explicit NodesTarget(std::unique_ptr<routing::RoutedClient> client)
+      : client_(std::move(client)) {}
+
+  absl::Status WaitReady(absl::Duration timeout) override {
+    return client_->WaitForHealthy(timeout);
+  }
+
+  void Issue(const RequestSpec& r, absl::Time deadline,
+             std::function<void(Outcome)> done) override {
+    switch (r.kind) {
+      case RequestKind::kGetMessages: {
+        dataservice::v1::GetMessagesRequest req;
+        req.set_channel_id(r.channel_id);
+        req.set_limit(r.limit);
+        client_->GetMessages(req, deadline,
+                             [done = std::move(done)](grpc::Status s,
+                                                      dataservice::v1::GetMessagesResponse resp) {
+                               Outcome o = FromGrpc(s);
+                               if (s.ok() && resp.messages_size() > 0) {
+                                 o.newest_message_id = resp.messages(0).message_id();
+                               }
+                               done(std::move(o));
+                             });
+        return;
+      }
+      case RequestKind::kGetMessage: {
+        dataservice::v1::GetMessageRequest req;
+        req.set_channel_id(r.channel_id);
+        req.set_message_id(r.message_id);
+        client_->GetMessage(req, deadline,
+                            [done = std::move(done)](grpc::Status s,
+                                                     dataservice::v1::GetMessageResponse) {
+                              done(FromGrpc(s));
+                            });
+        return;
+      }
+      case RequestKind::kSendMessage: {
+        dataservice::v1::SendMessageRequest req;
+        req.set_channel_id(r.channel_id);
+        req.set_author_id(r.author_id);
+        req.set_content(r.content);
+        req.set_nonce(r.nonce);
+        client_->SendMessage(req, deadline,
+                             [done = std::move(done)](grpc::Status s,
+                                                      dataservice::v1::SendMessageResponse) {
+                               done(FromGrpc(s));
+                             });
+        return;
+      }
+    }
+  }
+
+  std::string Name() const override { return "nodes"; }
+
+ private:
+  std::unique_ptr<routing::RoutedClient> client_;
+};
+
+// ---------------------------------------------------------------- reference
+
+std::vector<std::shared_ptr<grpc::Channel>> MakeChannels(const std::string& node, int count) {
+  std::vector<std::shared_ptr<grpc::Channel>> out;
+  for (int i = 0; i < count; ++i) {
+    grpc::ChannelArguments args;
+    // A distinct argument per channel keeps gRPC from sharing one connection.
+    args.SetInt("ds.loadgen.channel_index", i);
+    out.push_back(grpc::CreateCustomChannel(node, grpc::InsecureChannelCredentials(), args));
+  }
+  return out;
+}
+
+class ReferenceTarget : public Target {
+ public:
+  ReferenceTarget(const std::vector<std::string>& nodes, int channels_per_node) {
+    for (const std::string& node : nodes) {
+      std::vector<std::unique_ptr<messages::MessagesService::Stub>> stubs;
+      for (auto& ch : MakeChannels(node, channels_per_node)) {
+        stubs.push_back(messages::MessagesService::NewStub(ch));
+      }
+      stubs_.push_back(std::move(stubs));
+    }
+  }
+
+  void Issue(const RequestSpec& r, absl::Time deadline,
+             std::function<void(Outcome)> done) override {
+    if (r.kind != RequestKind::kGetMessage) {
+      Outcome o;
+      o.code = "UNIMPLEMENTED";
+      o.message = "the reference API only has getMessage";
+      done(std::move(o));
+      return;
+    }
+    // Like the reference client: node = (channel - 1) % number of nodes.
+    auto& node_stubs = stubs_[(r.channel_id - 1) % stubs_.size()];
+    auto& stub = node_stubs[next_++ % node_stubs.size()];
+    struct Call {
+      grpc::ClientContext ctx;
+      messages::MessageRequest req;
+      messages::MessageReply resp;
+      std::function<void(Outcome)> done;
+    };
+    auto* call = new Call;
+    call->ctx.set_deadline(absl::ToChronoTime(deadline));
+    call->req.set_channel_id(static_cast<int64_t>(r.channel_id));
+    call->req.set_message_id(static_cast<int64_t>(r.message_id));
+    call->done = std::move(done);
+    stub->async()->getMessage(&call->ctx, &call->req, &call->resp, [call](grpc::Status s) {
+      std::unique_ptr<Call> owned(call);
+      owned->done(FromGrpc(s));
+    });
+  }
+
+  std::string Name() const override { return "reference"; }
+
+ private:
+  std::vector<std::vector<std::unique_ptr<messages::MessagesService::Stub>>> stubs_;
+  uint64_t next_ = 0;  // Issue() is called from one thread
+};
+
+class ReferenceMetricsSource : public MetricsSource {
+ public:
+  ReferenceMetricsSource(const std::vector<std::string>& nodes, absl::Duration timeout)
+      : nodes_(nodes), timeout_(timeout) {
+    for (const std::string& node : nodes) {
+      stubs_.push_back(messages::MessagesService::NewStub(MakeChannels(node, 1)[0]));
+    }
+  }
+
+  absl::Status Begin() override { return GetAndReset().status(); }
+  absl::StatusOr<NodeCounters> End() override { return GetAndReset(); }
+
+ private:
+  absl::StatusOr<NodeCounters> GetAndReset() {
+    NodeCounters total;
+    for (size_t i = 0; i < stubs_.size(); ++i) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+      messages::Empty req;
+      messages::MetricsReply reply;
+      grpc::Status s = stubs_[i]->getAndResetMetrics(&ctx, req, &reply);
+      if (!s.ok()) {
+        return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                            absl::StrCat("getAndResetMetrics on ", nodes_[i], ": ",
+                                         s.error_message()));
+      }
+      total.requests += static_cast<double>(reply.total_requests());
+      total.store_queries += static_cast<double>(reply.queries_executed());
+    }
+    total.read_store_queries = total.store_queries;
+    return total;
+  }
+
+  std::vector<std::string> nodes_;
+  absl::Duration timeout_;
+  std::vector<std::unique_ptr<messages::MessagesService::Stub>> stubs_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Target>> MakeNodesTarget(const NodesTargetOptions& options) {
+  absl::StatusOr<routing::Policy> policy = routing::ParsePolicy(options.policy);
+  if (!policy.ok()) return policy.status();
+  routing::RoutedClientOptions opts;
+  opts.nodes = options.nodes;
+  opts.policy = *policy;
+  opts.channels_per_node = options.channels_per_node;
+  opts.seed = options.seed;
+  absl::StatusOr<std::unique_ptr<routing::RoutedClient>> client =
+      routing::RoutedClient::Create(std::move(opts));
+  if (!client.ok()) return client.status();
+  return std::make_unique<NodesTarget>(*std::move(client));
+}
+
+absl::StatusOr<std::unique_ptr<Target>> MakeReferenceTarget(const std::vector<std::string>& nodes,
+                                                            int channels_per_node) {
+  if (nodes.empty()) return absl::InvalidArgumentError("--nodes: no node given");
+  if (channels_per_node < 1) return absl::InvalidArgumentError("channels per node must be >= 1");
+  return std::make_unique<ReferenceTarget>(nodes, channels_per_node);
+}
+
+std::unique_ptr<MetricsSource> MakeReferenceMetricsSource(const std::vector<std::string>& nodes,
+                                                          absl::Duration timeout) {
+  return std::make_unique<ReferenceMetricsSource>(nodes, timeout);
+}
+
+}  // namespace ds::loadgen
