@@ -5,6 +5,8 @@
 #include <utility>
 
 #include <grpc/slice.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
 #include <grpcpp/support/proto_buffer_reader.h>
 
 #include "absl/strings/str_cat.h"
@@ -24,6 +26,35 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 namespace {
 
 constexpr char kCoalescedKey[] = "x-ds-coalesced";
+
+// SendMessageRequest with the protobuf runtime's UTF-8 check left out: proto3
+// refuses to parse a string field holding invalid UTF-8, which would leave
+// us unable to say which field is wrong. Decodes the four fields by hand
+// (unknown fields skipped) so ValidateSendMessage can name `content`.
+bool ParseSendMessageTolerant(const grpc::ByteBuffer* buffer, v1::SendMessageRequest* req) {
+  grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(buffer));
+  google::protobuf::io::CodedInputStream in(&reader);
+  while (uint32_t tag = in.ReadTag()) {
+    const int field = static_cast<int>(tag >> 3);
+    const auto type = static_cast<google::protobuf::internal::WireFormatLite::WireType>(tag & 7);
+    using WFL = google::protobuf::internal::WireFormatLite;
+    uint64_t fixed = 0;
+    if (type == WFL::WIRETYPE_FIXED64 && field >= 1 && field <= 4 && field != 3) {
+      if (!in.ReadLittleEndian64(&fixed)) return false;
+      if (field == 1) req->set_channel_id(fixed);
+      if (field == 2) req->set_author_id(fixed);
+      if (field == 4) req->set_nonce(fixed);
+    } else if (type == WFL::WIRETYPE_LENGTH_DELIMITED && field == 3) {
+      uint32_t length = 0;
+      if (!in.ReadVarint32(&length) || !in.ReadString(req->mutable_content(), static_cast<int>(length))) {
+        return false;
+      }
+    } else if (!WFL::SkipField(&in, tag)) {
+      return false;
+    }
+  }
+  return in.ConsumedEntireMessage();
+}
 
 template <typename M>
 bool ParseRequest(const grpc::ByteBuffer* buffer, M* message) {
@@ -130,7 +161,7 @@ class ReadReactor final : public grpc::ServerUnaryReactor {
 
 using V1Base = v1::MessageService::WithRawCallbackMethod_GetMessages<
     v1::MessageService::WithRawCallbackMethod_GetMessage<
-        v1::MessageService::WithCallbackMethod_SendMessage<v1::MessageService::Service>>>;
+        v1::MessageService::WithRawCallbackMethod_SendMessage<v1::MessageService::Service>>>;
 
 class MessageServices::V1Service final : public V1Base {
  public:
@@ -204,20 +235,27 @@ class MessageServices::V1Service final : public V1Base {
   }
 
   grpc::ServerUnaryReactor* SendMessage(grpc::CallbackServerContext* ctx,
-                                        const v1::SendMessageRequest* req,
-                                        v1::SendMessageResponse* resp) override {
+                                        const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override {
     metrics_->OnRequest(kSendMessage);
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     NodeMetrics* metrics = metrics_;
-    if (absl::Status st = ValidateSendMessage(*req, options_.max_content_bytes); !st.ok()) {
+    auto reject = [&](const absl::Status& st) {
       metrics->OnResponse(kSendMessage, static_cast<int>(st.code()));
       reactor->Finish(ToGrpcStatus(st));
       return reactor;
+    };
+    v1::SendMessageRequest req;
+    if (!ParseSendMessageTolerant(request, &req)) {
+      return reject(absl::InvalidArgumentError("request: not a valid SendMessageRequest"));
     }
-    storage::NewMessage message{.channel_id = req->channel_id(),
-                                .author_id = req->author_id(),
-                                .content = req->content(),
-                                .nonce = req->nonce()};
+    if (absl::Status st = ValidateSendMessage(req, options_.max_content_bytes); !st.ok()) {
+      return reject(st);
+    }
+    storage::NewMessage message{.channel_id = req.channel_id(),
+                                .author_id = req.author_id(),
+                                .content = std::move(*req.mutable_content()),
+                                .nonce = req.nonce()};
     ReadCoalescer* coalescer = coalescer_;
     const absl::Time started = absl::Now();
     // Writes pass through: never coalesced. The response is sent only after
@@ -232,8 +270,10 @@ class MessageServices::V1Service final : public V1Base {
             return;
           }
           coalescer->OnWriteAcknowledged(result->message.channel_id);
-          Fill(result->message, resp->mutable_message());
-          resp->set_duplicate(result->duplicate);
+          v1::SendMessageResponse resp;
+          Fill(result->message, resp.mutable_message());
+          resp.set_duplicate(result->duplicate);
+          *response = grpc::ByteBuffer(Encode(resp).get(), 1);
           metrics->OnResponse(kSendMessage, 0);
           reactor->Finish(grpc::Status::OK);
         });

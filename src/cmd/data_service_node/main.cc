@@ -1,0 +1,196 @@
+// ds-node: one data-service node. Composition root: config → metrics →
+// storage → coalescer/server → admin HTTP; started in that order, stopped in
+// reverse on SIGTERM/SIGINT (stop accepting, drain, exit 0).
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "metrics/admin_server.h"
+#include "node/node.h"
+#include "storage/embedded/sqlite_message_store.h"
+#include "storage/latency_message_store.h"
+
+namespace {
+
+struct Flags {
+  std::string listen = "127.0.0.1:50051";
+  std::string admin_listen = "127.0.0.1:9100";
+  std::string store_path = "data-services.db";
+  int node_id = -1;
+  int store_threads = 4;
+  std::string coalescing = "on";
+  size_t max_waiters_per_flight = 20'000;
+  size_t max_total_waiters = 200'000;
+  size_t max_concurrent_queries = 1'024;
+  int max_query_timeout_ms = 5'000;
+  int retry_max_attempts = 3;
+  int retry_initial_backoff_ms = 2;
+  int retry_max_backoff_ms = 100;
+  double retry_budget = 100;
+  size_t max_content_bytes = 4'000;
+  int default_deadline_ms = 10'000;
+  int drain_timeout_ms = 5'000;
+  double bench_store_latency_ms = 0;
+  std::string port_file;
+};
+
+// Writes "<grpc_port> <admin_port>\n" atomically (tmp + rename) so a script
+// polling the file never reads half of it.
+bool WritePortFile(const std::string& path, int grpc_port, int admin_port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) return false;
+    out << grpc_port << " " << admin_port << "\n";
+    if (!out.flush()) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+std::pair<std::string, uint16_t> SplitHostPort(const std::string& hp) {
+  const auto colon = hp.rfind(':');
+  if (colon == std::string::npos) return {hp, 0};
+  return {hp.substr(0, colon), static_cast<uint16_t>(std::stoi(hp.substr(colon + 1)))};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags f;
+  CLI::App app{
+      "ds-node: a Data Services node. Serves dataservice.v1.MessageService and the reference\n"
+      "messages.MessagesService over gRPC, coalescing identical concurrent reads into one\n"
+      "store query. Every option can also be set by the environment variable shown."};
+  app.add_option("--listen", f.listen, "gRPC listen address host:port (port 0 picks a free port)")
+      ->envname("DS_LISTEN")->capture_default_str();
+  app.add_option("--admin-listen", f.admin_listen,
+                 "Admin HTTP address for /metrics and /healthz (port 0 picks one)")
+      ->envname("DS_ADMIN_LISTEN")->capture_default_str();
+  app.add_option("--store", f.store_path,
+                 "Embedded store file (SQLite, WAL mode; several nodes may share it)")
+      ->envname("DS_STORE")->capture_default_str();
+  app.add_option("--node-id", f.node_id,
+                 "Snowflake node bits 0..1023 for ids this node assigns (default: pid % 1024)")
+      ->envname("DS_NODE_ID")->check(CLI::Range(-1, 1023));
+  app.add_option("--store-threads", f.store_threads, "Store reader threads")
+      ->envname("DS_STORE_THREADS")->check(CLI::Range(1, 256))->capture_default_str();
+  app.add_option("--coalescing", f.coalescing, "Coalesce identical concurrent reads: on|off")
+      ->envname("DS_COALESCING")->check(CLI::IsMember({"on", "off"}))->capture_default_str();
+  app.add_option("--max-waiters-per-flight", f.max_waiters_per_flight,
+                 "Cap on requests sharing one query; beyond it RESOURCE_EXHAUSTED")
+      ->envname("DS_MAX_WAITERS_PER_FLIGHT")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--max-total-waiters", f.max_total_waiters,
+                 "Cap on requests waiting on this node; beyond it RESOURCE_EXHAUSTED")
+      ->envname("DS_MAX_TOTAL_WAITERS")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--max-concurrent-queries", f.max_concurrent_queries,
+                 "Cap on store queries in flight; beyond it new flights get RESOURCE_EXHAUSTED")
+      ->envname("DS_MAX_CONCURRENT_QUERIES")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--max-query-timeout-ms", f.max_query_timeout_ms,
+                 "Cap on one store query's deadline (it otherwise follows the longest waiter)")
+      ->envname("DS_MAX_QUERY_TIMEOUT_MS")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--retry-max-attempts", f.retry_max_attempts,
+                 "Store attempts per flight for transient errors, including the first")
+      ->envname("DS_RETRY_MAX_ATTEMPTS")->check(CLI::Range(1, 10))->capture_default_str();
+  app.add_option("--retry-initial-backoff-ms", f.retry_initial_backoff_ms, "First retry backoff")
+      ->envname("DS_RETRY_INITIAL_BACKOFF_MS")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--retry-max-backoff-ms", f.retry_max_backoff_ms, "Largest retry backoff")
+      ->envname("DS_RETRY_MAX_BACKOFF_MS")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--retry-budget", f.retry_budget,
+                 "Retry token bucket size; each success refunds 0.1 token")
+      ->envname("DS_RETRY_BUDGET")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--max-content-bytes", f.max_content_bytes, "Largest message content accepted")
+      ->envname("DS_MAX_CONTENT_BYTES")->check(CLI::Range(1, 60000))->capture_default_str();
+  app.add_option("--default-deadline-ms", f.default_deadline_ms,
+                 "Deadline for requests that arrive without one")
+      ->envname("DS_DEFAULT_DEADLINE_MS")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--drain-timeout-ms", f.drain_timeout_ms,
+                 "On SIGTERM: how long running calls may take to finish")
+      ->envname("DS_DRAIN_TIMEOUT_MS")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--bench-store-latency-ms", f.bench_store_latency_ms,
+                 "BENCHMARKS ONLY: add this latency to every store call, standing in for a "
+                 "remote database (LatencyMessageStore). 0 = off")
+      ->envname("DS_BENCH_STORE_LATENCY_MS")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--port-file", f.port_file,
+                 "Write '<grpc_port> <admin_port>' here once serving (for scripts)")
+      ->envname("DS_PORT_FILE");
+  CLI11_PARSE(app, argc, argv);
+
+  auto log = ds::Logger("node");
+
+  // Block SIGTERM/SIGINT before any thread starts so that every thread
+  // inherits the mask and only sigwait() below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto registry = std::make_shared<prometheus::Registry>();
+
+  const uint32_t node_id = f.node_id >= 0 ? static_cast<uint32_t>(f.node_id)
+                                          : static_cast<uint32_t>(getpid() % 1024);
+  auto sqlite = ds::storage::SqliteMessageStore::Open(
+      {.path = f.store_path, .reader_threads = f.store_threads, .node_id = node_id});
+  if (!sqlite.ok()) {
+    log->error("cannot open store {}: {}", f.store_path, sqlite.status().ToString());
+    return 1;
+  }
+  std::unique_ptr<ds::storage::MessageStore> store = std::move(*sqlite);
+  if (f.bench_store_latency_ms > 0) {
+    log->warn("BENCHMARK MODE: adding {} ms to every store call", f.bench_store_latency_ms);
+    store = std::make_unique<ds::storage::LatencyMessageStore>(
+        std::move(store), absl::Microseconds(static_cast<int64_t>(f.bench_store_latency_ms * 1000)));
+  }
+
+  ds::node::NodeOptions options;
+  options.listen_address = f.listen;
+  options.coalescer.enabled = f.coalescing == "on";
+  options.coalescer.max_waiters_per_flight = f.max_waiters_per_flight;
+  options.coalescer.max_total_waiters = f.max_total_waiters;
+  options.coalescer.max_concurrent_queries = f.max_concurrent_queries;
+  options.coalescer.max_query_timeout = absl::Milliseconds(f.max_query_timeout_ms);
+  options.coalescer.retry.max_attempts = f.retry_max_attempts;
+  options.coalescer.retry.initial_backoff = absl::Milliseconds(f.retry_initial_backoff_ms);
+  options.coalescer.retry.max_backoff = absl::Milliseconds(f.retry_max_backoff_ms);
+  options.coalescer.retry.budget_tokens = f.retry_budget;
+  options.service.max_content_bytes = f.max_content_bytes;
+  options.service.default_deadline = absl::Milliseconds(f.default_deadline_ms);
+
+  auto node = ds::node::DataServiceNode::Start(options, store.get(), registry);
+  if (!node.ok()) {
+    log->error("{}", node.status().ToString());
+    return 1;
+  }
+  ds::node::DataServiceNode* node_ptr = node->get();
+  const auto [admin_host, admin_port] = SplitHostPort(f.admin_listen);
+  auto admin = ds::metrics::AdminServer::Start({.address = admin_host, .port = admin_port}, registry,
+                                               [node_ptr] { return node_ptr->serving(); });
+  if (!admin.ok()) {
+    log->error("cannot start admin server on {}: {}", f.admin_listen, admin.status().ToString());
+    return 1;
+  }
+  log->info("ready grpc={} admin={}:{} store={} node_id={}", (*node)->address(), admin_host,
+            (*admin)->port(), f.store_path, node_id);
+  if (!f.port_file.empty() && !WritePortFile(f.port_file, (*node)->port(), (*admin)->port())) {
+    log->error("cannot write port file {}", f.port_file);
+    return 1;
+  }
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  log->info("signal {} received: draining for up to {} ms", sig, f.drain_timeout_ms);
+  (*node)->Shutdown(absl::Milliseconds(f.drain_timeout_ms));
+  node->reset();   // waits for every flight to end
+  (*admin)->Stop();
+  store.reset();   // drains the store's threads
+  log->info("stopped");
+  return 0;
+}
