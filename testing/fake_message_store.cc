@@ -4,6 +4,8 @@
 #include <chrono>
 #include <utility>
 
+#include "absl/time/clock.h"
+
 namespace ds::storage {
 namespace {
 

@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/time/clock.h"
+
 namespace ds::storage {
 namespace {
 
@@ -21,7 +23,9 @@ struct Answer {
   Callback<T> callback() {
     return [this](absl::StatusOr<T> r) { promise.set_value(std::move(r)); };
   }
-  bool ready() const { return future.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }
+  bool ready() const {
+    return future.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  }
   absl::StatusOr<T> get() {
     EXPECT_EQ(future.wait_for(std::chrono::seconds(10)), std::future_status::ready);
     return future.get();
