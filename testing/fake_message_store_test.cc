@@ -38,16 +38,11 @@ NewMessage Msg(uint64_t nonce) {
 
 TEST(FakeMessageStoreTest, AnswersOnItsOwnThreadNeverInline) {
   FakeMessageStore store;
-  std::atomic<bool> returned{false};
-  std::atomic<bool> inline_call{false};
   std::promise<std::thread::id> where;
   store.GetMessages({.channel_id = 1}, {}, [&](absl::StatusOr<std::vector<Message>> r) {
-    if (!returned.load()) inline_call = true;
     where.set_value(std::this_thread::get_id());
   });
-  returned = true;
   EXPECT_NE(where.get_future().get(), std::this_thread::get_id());
-  EXPECT_FALSE(inline_call.load());
 }
 
 TEST(FakeMessageStoreTest, HoldParksCallsUntilRelease) {
