@@ -11,6 +11,14 @@
 #include "routing/internal/logger.h"
 
 namespace ds::routing {
+namespace {
+
+// A wait bound that std::chrono can represent (InfiniteDuration is not).
+std::chrono::nanoseconds WaitBound(absl::Duration timeout) {
+  return absl::ToChronoNanoseconds(std::clamp(timeout, absl::ZeroDuration(), absl::Hours(24 * 365)));
+}
+
+}  // namespace
 
 HealthState::HealthState(int eject_after, int readmit_after)
     : eject_after_(std::max(1, eject_after)), readmit_after_(std::max(1, readmit_after)) {}
@@ -59,7 +67,7 @@ HealthChecker::HealthChecker(std::vector<std::string> names,
   for (size_t i = 0; i < n; ++i) {
     for (const auto& ch : channels_[i]) stubs_[i].push_back(std::make_unique<grpc::GenericStub>(ch));
   }
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   states_.assign(n, HealthState(options_.eject_after, options_.readmit_after));
   next_probe_.assign(n, absl::InfinitePast());
   last_probe_.assign(n, absl::InfinitePast());
@@ -70,7 +78,7 @@ HealthChecker::HealthChecker(std::vector<std::string> names,
 HealthChecker::~HealthChecker() { Stop(); }
 
 void HealthChecker::Start() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (started_ || stopping_) return;
   started_ = true;
   thread_ = std::thread([this] { Loop(); });
@@ -78,15 +86,16 @@ void HealthChecker::Start() {
 
 void HealthChecker::Stop() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return;
     stopping_ = true;
     wake_ = true;
   }
+  cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   std::vector<std::shared_ptr<Probe>> probes;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     for (const auto& p : in_flight_) {
       if (p != nullptr) probes.push_back(p);
     }
@@ -95,15 +104,14 @@ void HealthChecker::Stop() {
   for (const auto& p : probes) {
     for (const auto& call : p->calls) call->context.TryCancel();
   }
-  absl::MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(
-      +[](int* count) { return *count == 0; }, &in_flight_count_));
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return in_flight_count_ == 0; });
 }
 
 void HealthChecker::Loop() {
   // Requested (early) probes of one node are at least this far apart.
   const absl::Duration min_gap = options_.interval / 5;
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
     const absl::Time now = absl::Now();
     absl::Time next_due = absl::InfiniteFuture();
@@ -126,12 +134,16 @@ void HealthChecker::Loop() {
     }
     if (!due.empty()) {
       // RPCs start outside mu_: a call that fails at once may run its callback inline.
-      mu_.Unlock();
+      lock.unlock();
       for (auto& [node, probe] : due) StartProbe(node, std::move(probe));
-      mu_.Lock();
+      lock.lock();
       continue;
     }
-    mu_.AwaitWithDeadline(absl::Condition(&wake_), next_due);
+    if (next_due == absl::InfiniteFuture()) {
+      cv_.wait(lock, [this] { return wake_; });
+    } else {
+      cv_.wait_until(lock, absl::ToChronoTime(next_due), [this] { return wake_; });
+    }
     wake_ = false;
   }
 }
@@ -172,22 +184,28 @@ void HealthChecker::StartProbe(int node, std::shared_ptr<Probe> probe) {
 }
 
 void HealthChecker::OnProbeDone(int node, bool ok) {
-  absl::MutexLock lock(&mu_);
-  // A probe cut short by Stop() says nothing about the node.
-  if (!stopping_) RecordLocked(node, ok, "health probe");
-  in_flight_[node] = nullptr;
-  --in_flight_count_;
-  wake_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // A probe cut short by Stop() says nothing about the node.
+    if (!stopping_) RecordLocked(node, ok, "health probe");
+    in_flight_[node] = nullptr;
+    --in_flight_count_;
+    wake_ = true;
+  }
+  cv_.notify_all();
 }
 
 void HealthChecker::ReportResult(int node, bool ok) {
-  absl::MutexLock lock(&mu_);
-  if (node < 0 || node >= static_cast<int>(names_.size())) return;
-  RecordLocked(node, ok, "request");
-  if (!ok) {
-    probe_requested_[node] = true;
-    wake_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (node < 0 || node >= static_cast<int>(names_.size())) return;
+    RecordLocked(node, ok, "request");
+    if (!ok) {
+      probe_requested_[node] = true;
+      wake_ = true;
+    }
   }
+  cv_.notify_all();
 }
 
 void HealthChecker::RecordLocked(int node, bool ok, std::string_view source) {
@@ -204,32 +222,30 @@ void HealthChecker::RecordLocked(int node, bool ok, std::string_view source) {
 }
 
 bool HealthChecker::Healthy(int node) const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return node >= 0 && node < static_cast<int>(states_.size()) && states_[node].healthy();
 }
 
 bool HealthChecker::AwaitAllHealthy(absl::Duration timeout) {
-  absl::MutexLock lock(&mu_);
-  auto all_healthy = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, WaitBound(timeout), [this] {
     return std::all_of(states_.begin(), states_.end(), [](const HealthState& s) {
       return s.healthy() && s.confirmed();
     });
-  };
-  return mu_.AwaitWithTimeout(absl::Condition(&all_healthy), timeout);
+  });
 }
 
 bool HealthChecker::AwaitNode(int node, bool healthy, absl::Duration timeout) {
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   if (node < 0 || node >= static_cast<int>(states_.size())) return false;
-  auto reached = [this, node, healthy]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  return cv_.wait_for(lock, WaitBound(timeout), [this, node, healthy] {
     const HealthState& s = states_[node];
     return healthy ? (s.healthy() && s.confirmed()) : !s.healthy();
-  };
-  return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
+  });
 }
 
 std::vector<std::string> HealthChecker::UnhealthyNodes() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::string> out;
   for (size_t i = 0; i < states_.size(); ++i) {
     if (!states_[i].healthy() || !states_[i].confirmed()) out.push_back(names_[i]);

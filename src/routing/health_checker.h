@@ -21,8 +21,8 @@
 //   checker.Stop();                              // also done by the destructor
 //
 // Threads: thread-safe. Probes run on gRPC callback threads, scheduling on one
-// thread of the checker's own. The listener is called with the checker's lock
-// held, in the order the transitions happen; it must be quick and must not
+// thread of the checker's own (std::mutex, not absl::Mutex: see membership.h).
+// The listener is called with the checker's lock held, in the order the transitions happen; it must be quick and must not
 // call back into the checker. Stop() returns after every probe has finished.
 //
 // Rationale: HealthState counts results and knows no time, so its policy is
@@ -31,8 +31,10 @@
 // sleeps.
 #pragma once
 
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -43,7 +45,6 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace ds::routing {
@@ -96,30 +97,31 @@ class HealthChecker {
   HealthChecker& operator=(const HealthChecker&) = delete;
 
   // Starts probing (every node at once, then every interval). Call once.
-  void Start() ABSL_LOCKS_EXCLUDED(mu_);
+  void Start();
   // Stops probing, cancels probes in flight and waits for them. Idempotent.
-  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
+  void Stop();
 
   // Records the outcome of a real call to `node` (passive health checking).
   // A failure also schedules an early probe of the node.
-  void ReportResult(int node, bool ok) ABSL_LOCKS_EXCLUDED(mu_);
+  void ReportResult(int node, bool ok);
 
-  bool Healthy(int node) const ABSL_LOCKS_EXCLUDED(mu_);
+  bool Healthy(int node) const;
 
   // True once every node is confirmed and healthy; false after `timeout`.
-  bool AwaitAllHealthy(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
+  bool AwaitAllHealthy(absl::Duration timeout);
   // True once node `node` is healthy (confirmed) / ejected; false after `timeout`.
-  bool AwaitNode(int node, bool healthy, absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
+  bool AwaitNode(int node, bool healthy, absl::Duration timeout);
   // Names of the nodes not confirmed healthy now.
-  std::vector<std::string> UnhealthyNodes() const ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<std::string> UnhealthyNodes() const;
 
  private:
   struct Probe;
 
-  void Loop() ABSL_LOCKS_EXCLUDED(mu_);
+  void Loop();
   void StartProbe(int node, std::shared_ptr<Probe> probe);
-  void OnProbeDone(int node, bool ok) ABSL_LOCKS_EXCLUDED(mu_);
-  void RecordLocked(int node, bool ok, std::string_view source) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnProbeDone(int node, bool ok);
+  // Requires mu_ held.
+  void RecordLocked(int node, bool ok, std::string_view source);
 
   const std::vector<std::string> names_;
   const std::vector<std::vector<std::shared_ptr<grpc::Channel>>> channels_;
@@ -127,7 +129,9 @@ class HealthChecker {
   const HealthCheckerOptions options_;
   const Listener listener_;
 
-  mutable absl::Mutex mu_;
+  mutable std::mutex mu_;
+  // Signalled on every state change: wakes Loop() and the Await*() callers.
+  std::condition_variable cv_;
   std::vector<HealthState> states_ ABSL_GUARDED_BY(mu_);
   std::vector<absl::Time> next_probe_ ABSL_GUARDED_BY(mu_);
   std::vector<absl::Time> last_probe_ ABSL_GUARDED_BY(mu_);

@@ -1,12 +1,12 @@
 #include "routing/health_checker.h"
 
+#include <mutex>
 #include <utility>
 #include <vector>
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
-#include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "routing/internal/fake_message_service.h"
 
@@ -57,16 +57,16 @@ TEST(HealthStateTest, CountsBelowOneMeanOne) {
 class Transitions {
  public:
   void Add(int node, bool healthy) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     events_.emplace_back(node, healthy);
   }
   std::vector<std::pair<int, bool>> events() const {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return events_;
   }
 
  private:
-  mutable absl::Mutex mu_;
+  mutable std::mutex mu_;
   std::vector<std::pair<int, bool>> events_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -171,18 +171,18 @@ Membership::Membership(std::vector<std::string> nodes)
       snapshot_(std::make_shared<const RingSnapshot>(nodes_, healthy_, 0)) {}
 
 std::shared_ptr<const RingSnapshot> Membership::Snapshot() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return snapshot_;
 }
 
 bool Membership::SetHealthy(int id, bool healthy) {
-  absl::MutexLock write_lock(&write_mu_);
+  std::lock_guard<std::mutex> write_lock(write_mu_);
   if (id < 0 || id >= size() || healthy_[id] == healthy) return false;
   healthy_[id] = healthy;
   const uint64_t version = Snapshot()->version() + 1;
   // Built outside `mu_`: readers keep using the old snapshot meanwhile.
   auto next = std::make_shared<const RingSnapshot>(nodes_, healthy_, version);
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   snapshot_ = std::move(next);
   return true;
 }

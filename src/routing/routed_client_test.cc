@@ -1,13 +1,14 @@
 #include "routing/routed_client.h"
 
 #include <map>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "routing/hash_ring.h"
 #include "routing/internal/fake_message_service.h"
@@ -24,6 +25,27 @@ using dataservice::v1::SendMessageResponse;
 using testing::FakeDataNode;
 
 constexpr absl::Duration kWait = absl::Seconds(5);
+
+// A one-shot event (std primitives, which ThreadSanitizer sees; see membership.h).
+class Done {
+ public:
+  void Notify() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+  }
+  void Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return done_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+};
 
 // A fleet of fake nodes plus a client routed over them.
 class Fleet {
@@ -69,7 +91,7 @@ grpc::Status Read(RoutedClient& client, uint64_t channel,
   GetMessagesRequest req;
   req.set_channel_id(channel);
   req.set_limit(10);
-  absl::Notification done;
+  Done done;
   grpc::Status result;
   client.GetMessages(req, absl::Now() + timeout, [&](grpc::Status s, GetMessagesResponse resp) {
     if (s.ok() && (resp.messages_size() != 1 || resp.messages(0).channel_id() != channel)) {
@@ -78,7 +100,7 @@ grpc::Status Read(RoutedClient& client, uint64_t channel,
     result = std::move(s);
     done.Notify();
   });
-  done.WaitForNotification();
+  done.Wait();
   return result;
 }
 
@@ -86,7 +108,7 @@ grpc::Status ReadOne(RoutedClient& client, uint64_t channel) {
   GetMessageRequest req;
   req.set_channel_id(channel);
   req.set_message_id(9);
-  absl::Notification done;
+  Done done;
   grpc::Status result;
   client.GetMessage(req, absl::Now() + absl::Seconds(2),
                     [&](grpc::Status s, GetMessageResponse resp) {
@@ -96,7 +118,7 @@ grpc::Status ReadOne(RoutedClient& client, uint64_t channel) {
                       result = std::move(s);
                       done.Notify();
                     });
-  done.WaitForNotification();
+  done.Wait();
   return result;
 }
 
@@ -107,14 +129,14 @@ std::pair<grpc::Status, SendMessageResponse> Send(RoutedClient& client, uint64_t
   req.set_author_id(5);
   req.set_content("hi");
   req.set_nonce(nonce);
-  absl::Notification done;
+  Done done;
   std::pair<grpc::Status, SendMessageResponse> result;
   client.SendMessage(req, absl::Now() + absl::Seconds(2),
                      [&](grpc::Status s, SendMessageResponse resp) {
                        result = {std::move(s), std::move(resp)};
                        done.Notify();
                      });
-  done.WaitForNotification();
+  done.Wait();
   return result;
 }
 
@@ -314,20 +336,21 @@ TEST(RoutedClientTest, ClientMayBeDestroyedWithCallsInFlight) {
   auto client = MakeClient(fleet.Options());
   ASSERT_NE(client, nullptr);
   constexpr int kCalls = 50;
-  absl::Mutex mu;
+  std::mutex mu;
+  std::condition_variable cv;
   int finished = 0;
   for (int i = 0; i < kCalls; ++i) {
     GetMessagesRequest req;
     req.set_channel_id(i + 1);
     client->GetMessages(req, absl::Now() + absl::Seconds(5),
                         [&](grpc::Status, GetMessagesResponse) {
-                          absl::MutexLock lock(&mu);
-                          ++finished;
+                          std::lock_guard<std::mutex> lock(mu);
+                          if (++finished == kCalls) cv.notify_all();
                         });
   }
   client.reset();
-  absl::MutexLock lock(&mu);
-  mu.Await(absl::Condition(+[](int* f) { return *f == kCalls; }, &finished));
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return finished == kCalls; });
 }
 
 }  // namespace

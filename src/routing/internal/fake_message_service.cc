@@ -74,7 +74,7 @@ class FakeService final : public dataservice::v1::MessageService::CallbackServic
 FakeDataNode::~FakeDataNode() { Stop(); }
 
 absl::Status FakeDataNode::Start() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (server_ != nullptr) return absl::FailedPreconditionError("already running");
   grpc::EnableDefaultHealthCheckService(true);
   service_ = std::make_unique<FakeService>(this);
@@ -96,7 +96,7 @@ void FakeDataNode::Stop() {
   std::unique_ptr<grpc::Server> server;
   std::unique_ptr<grpc::Service> service;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     server = std::move(server_);
     service = std::move(service_);
   }
@@ -107,39 +107,39 @@ void FakeDataNode::Stop() {
 }
 
 std::string FakeDataNode::address() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return absl::StrCat("127.0.0.1:", port_);
 }
 
 void FakeDataNode::FailNext(grpc::Status status) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   fail_next_ = std::move(status);
 }
 
 void FakeDataNode::SetServing(bool serving) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (server_ != nullptr) server_->GetHealthCheckService()->SetServingStatus(serving);
 }
 
 std::map<uint64_t, int> FakeDataNode::served() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return served_;
 }
 
 int FakeDataNode::total_served() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   int total = 0;
   for (const auto& [_, n] : served_) total += n;
   return total;
 }
 
 void FakeDataNode::ClearServed() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   served_.clear();
 }
 
 grpc::Status FakeDataNode::Record(uint64_t channel_id) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   ++served_[channel_id];
   if (fail_next_.has_value()) {
     grpc::Status status = std::move(*fail_next_);
@@ -152,7 +152,7 @@ grpc::Status FakeDataNode::Record(uint64_t channel_id) {
 std::pair<dataservice::v1::Message, bool> FakeDataNode::StoreOnce(uint64_t channel_id,
                                                                   uint64_t nonce,
                                                                   dataservice::v1::Message fresh) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto [it, inserted] = sent_.try_emplace({channel_id, nonce}, std::move(fresh));
   return {it->second, !inserted};
 }

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -23,7 +24,6 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "dataservice/v1/messages.grpc.pb.h"
 
 namespace ds::routing::testing {
@@ -34,31 +34,30 @@ class FakeDataNode {
   ~FakeDataNode();
 
   // Starts serving; the first start picks a free port, later ones reuse it.
-  absl::Status Start() ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Start();
   // Stops at once (in-flight calls are cancelled) and waits. Idempotent.
-  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
+  void Stop();
 
-  std::string address() const ABSL_LOCKS_EXCLUDED(mu_);
+  std::string address() const;
 
   // Fault hook: the next request (any method) is answered with `status`.
-  void FailNext(grpc::Status status) ABSL_LOCKS_EXCLUDED(mu_);
+  void FailNext(grpc::Status status);
   // Sets the grpc.health.v1 status of the whole server (must be running).
-  void SetServing(bool serving) ABSL_LOCKS_EXCLUDED(mu_);
+  void SetServing(bool serving);
 
   // Requests served (answered OK or with an injected status), by channel id.
-  std::map<uint64_t, int> served() const ABSL_LOCKS_EXCLUDED(mu_);
-  int total_served() const ABSL_LOCKS_EXCLUDED(mu_);
-  void ClearServed() ABSL_LOCKS_EXCLUDED(mu_);
+  std::map<uint64_t, int> served() const;
+  int total_served() const;
+  void ClearServed();
 
   // Called by the service for every request; returns the status to answer.
-  grpc::Status Record(uint64_t channel_id) ABSL_LOCKS_EXCLUDED(mu_);
+  grpc::Status Record(uint64_t channel_id);
   // The stored message for (channel, nonce) if any, else stores `fresh`.
   std::pair<dataservice::v1::Message, bool> StoreOnce(uint64_t channel_id, uint64_t nonce,
-                                                     dataservice::v1::Message fresh)
-      ABSL_LOCKS_EXCLUDED(mu_);
+                                                     dataservice::v1::Message fresh);
 
  private:
-  mutable absl::Mutex mu_;
+  mutable std::mutex mu_;  // std::mutex: see membership.h
   int port_ ABSL_GUARDED_BY(mu_) = 0;
   std::unique_ptr<grpc::Service> service_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<grpc::Server> server_ ABSL_GUARDED_BY(mu_);
