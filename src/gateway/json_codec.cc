@@ -1,0 +1,213 @@
+#include "gateway/json_codec.h"
+
+#include <limits>
+#include <utility>
+
+#include <boost/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "gateway/internal/strings.h"
+
+namespace ds::gateway {
+namespace {
+
+namespace json = boost::json;
+using dataservice::v1::Message;
+
+// Largest 20-digit strings can exceed 2^64-1; longer ones always do.
+constexpr size_t kMaxIdDigits = 20;
+
+std::string_view KindName(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::null: return "null";
+    case json::kind::bool_: return "a boolean";
+    case json::kind::int64:
+    case json::kind::uint64: return "an integer";
+    case json::kind::double_: return "a non-integer number";
+    case json::kind::string: return "a string";
+    case json::kind::array: return "an array";
+    case json::kind::object: return "an object";
+  }
+  return "an unknown value";
+}
+
+// Reads an id field of the send body: a decimal string or a JSON integer.
+absl::StatusOr<uint64_t> IdFromJson(const json::object& body, std::string_view field) {
+  const json::value* v = body.if_contains(json::string_view(field.data(), field.size()));
+  if (v == nullptr) return absl::InvalidArgumentError(absl::StrCat(ToAbsl(field), " is required"));
+  uint64_t id = 0;
+  if (const json::string* s = v->if_string()) {
+    return ParseIdText(field, std::string_view(s->data(), s->size()));
+  } else if (v->is_uint64()) {
+    id = v->get_uint64();
+  } else if (v->is_int64()) {
+    if (v->get_int64() < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(ToAbsl(field), " must not be negative"));
+    }
+    id = static_cast<uint64_t>(v->get_int64());
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        ToAbsl(field), " must be a decimal string or an integer, got ", ToAbsl(KindName(*v))));
+  }
+  if (id == 0) return absl::InvalidArgumentError(absl::StrCat(ToAbsl(field), " must be non-zero"));
+  return id;
+}
+
+// `text` made safe to echo in an error message: at most 32 bytes, anything
+// outside printable ASCII replaced by '?'.
+std::string Echo(std::string_view text) {
+  std::string out(text.substr(0, 32));
+  for (char& c : out) {
+    if (c < 0x20 || c > 0x7e) c = '?';
+  }
+  if (text.size() > 32) out += "...";
+  return out;
+}
+
+json::object MessageObject(const Message& m) {
+  json::object o;
+  o["channel_id"] = std::to_string(m.channel_id());
+  o["message_id"] = std::to_string(m.message_id());
+  o["author_id"] = std::to_string(m.author_id());
+  o["content"] = m.content();
+  o["created_at_ms"] = m.created_at_ms();
+  return o;
+}
+
+}  // namespace
+
+absl::StatusOr<uint64_t> ParseUintInRange(std::string_view field, std::string_view text,
+                                          uint64_t min, uint64_t max) {
+  auto error = [&] {
+    return absl::InvalidArgumentError(
+        absl::StrCat(ToAbsl(field), " must be an integer in ", min, "..", max, ", got '",
+                     Echo(text), "'"));
+  };
+  if (text.empty() || text.size() > kMaxIdDigits) return error();
+  uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return error();
+    const uint64_t digit = static_cast<uint64_t>(c - '0');
+    if (value > (std::numeric_limits<uint64_t>::max() - digit) / 10) return error();
+    value = value * 10 + digit;
+  }
+  if (value < min || value > max) return error();
+  return value;
+}
+
+absl::StatusOr<uint64_t> ParseIdText(std::string_view field, std::string_view text) {
+  absl::StatusOr<uint64_t> id =
+      ParseUintInRange(field, text, 0, std::numeric_limits<uint64_t>::max());
+  if (!id.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        ToAbsl(field), " must be a decimal 64-bit unsigned integer, got '", Echo(text), "'"));
+  }
+  if (*id == 0) return absl::InvalidArgumentError(absl::StrCat(ToAbsl(field), " must be non-zero"));
+  return id;
+}
+
+absl::StatusOr<dataservice::v1::SendMessageRequest> ParseSendMessageBody(uint64_t channel_id,
+                                                                         std::string_view body) {
+  if (body.empty()) {
+    return absl::InvalidArgumentError("request body is empty; expected a JSON object");
+  }
+  json::parse_options options;
+  options.max_depth = kMaxJsonDepth;
+  json::stream_parser parser(json::storage_ptr(), options);
+  json::error_code ec;
+  const size_t consumed = parser.write(body.data(), body.size(), ec);
+  if (!ec) parser.finish(ec);
+  if (ec) {
+    return absl::InvalidArgumentError(absl::StrCat("request body is not valid JSON (",
+                                                   ec.message(), " near byte ", consumed, ")"));
+  }
+  const json::value value = parser.release();
+  const json::object* object = value.if_object();
+  if (object == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("request body must be a JSON object, got ", ToAbsl(KindName(value))));
+  }
+  dataservice::v1::SendMessageRequest req;
+  req.set_channel_id(channel_id);
+  absl::StatusOr<uint64_t> author = IdFromJson(*object, "author_id");
+  if (!author.ok()) return author.status();
+  req.set_author_id(*author);
+
+  const json::value* content = object->if_contains("content");
+  if (content == nullptr) return absl::InvalidArgumentError("content is required");
+  const json::string* text = content->if_string();
+  if (text == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("content must be a string, got ", ToAbsl(KindName(*content))));
+  }
+  // Boost.JSON has already rejected invalid UTF-8 and lone surrogate escapes.
+  if (text->empty()) return absl::InvalidArgumentError("content must not be empty");
+  if (text->size() > kMaxContentBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("content is ", text->size(),
+                                                   " bytes; at most ", kMaxContentBytes,
+                                                   " are allowed"));
+  }
+  req.set_content(text->data(), text->size());
+
+  absl::StatusOr<uint64_t> nonce = IdFromJson(*object, "nonce");
+  if (!nonce.ok()) return nonce.status();
+  req.set_nonce(*nonce);
+  return req;
+}
+
+std::string EncodeMessage(const Message& message) {
+  return json::serialize(MessageObject(message));
+}
+
+std::string EncodeGetMessagesResponse(const dataservice::v1::GetMessagesResponse& response) {
+  json::array messages;
+  messages.reserve(response.messages_size());
+  for (const Message& m : response.messages()) messages.push_back(MessageObject(m));
+  json::object o;
+  o["messages"] = std::move(messages);
+  return json::serialize(o);
+}
+
+std::string EncodeGetMessageResponse(const dataservice::v1::GetMessageResponse& response) {
+  json::object o;
+  o["message"] = MessageObject(response.message());
+  return json::serialize(o);
+}
+
+std::string EncodeSendMessageResponse(const dataservice::v1::SendMessageResponse& response) {
+  json::object o;
+  o["message"] = MessageObject(response.message());
+  o["duplicate"] = response.duplicate();
+  return json::serialize(o);
+}
+
+std::string EncodeError(absl::StatusCode code, std::string_view message) {
+  json::object error;
+  error["code"] = absl::StatusCodeToString(code);
+  error["message"] = json::string_view(message.data(), message.size());
+  json::object o;
+  o["error"] = std::move(error);
+  return json::serialize(o);
+}
+
+int HttpStatusForCode(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kOk: return 200;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange: return 400;
+    case absl::StatusCode::kUnauthenticated: return 401;
+    case absl::StatusCode::kPermissionDenied: return 403;
+    case absl::StatusCode::kNotFound: return 404;
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kAborted: return 409;
+    case absl::StatusCode::kResourceExhausted: return 429;
+    case absl::StatusCode::kCancelled: return 499;
+    case absl::StatusCode::kUnimplemented: return 501;
+    case absl::StatusCode::kUnavailable: return 503;
+    case absl::StatusCode::kDeadlineExceeded: return 504;
+    default: return 500;
+  }
+}
+
+}  // namespace ds::gateway
