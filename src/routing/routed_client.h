@@ -35,9 +35,11 @@
 //   ejection) and triggers an immediate health probe of it.
 //
 // Threads: thread-safe; every method may be called from any thread. `done` runs
-// exactly once, on a gRPC callback thread (or inline on the caller's thread
-// when no attempt could be started), and must not block. The client may be
-// destroyed while calls are in flight: their callbacks still run.
+// exactly once and must not block. It usually runs on a gRPC callback thread,
+// but it may run on the calling thread before the method returns (deadline
+// already past, or gRPC failing every attempt at once), so do not call these
+// methods while holding a lock that `done` takes. The client may be destroyed
+// while calls are in flight: their callbacks still run.
 #pragma once
 
 #include <cstdint>
