@@ -7,11 +7,16 @@
 #include <grpcpp/client_context.h>
 #include <grpcpp/support/byte_buffer.h>
 
+#include "common/log.h"
 #include "routing/internal/health_wire.h"
-#include "routing/internal/logger.h"
 
 namespace ds::routing {
 namespace {
+
+spdlog::logger& Log() {
+  static const std::shared_ptr<spdlog::logger> logger = ds::Logger("routing");
+  return *logger;
+}
 
 // A wait bound that std::chrono can represent (InfiniteDuration is not).
 std::chrono::nanoseconds WaitBound(absl::Duration timeout) {
@@ -212,10 +217,10 @@ void HealthChecker::RecordLocked(int node, bool ok, std::string_view source) {
   HealthState& state = states_[node];
   if (!state.Record(ok)) return;
   if (state.healthy()) {
-    internal::Logger()->info("node {} re-admitted after {} consecutive successes ({})",
+    Log().info("node {} re-admitted after {} consecutive successes ({})",
                              names_[node], state.consecutive_successes(), source);
   } else {
-    internal::Logger()->warn("node {} ejected after {} consecutive failures (last: {})",
+    Log().warn("node {} ejected after {} consecutive failures (last: {})",
                              names_[node], state.consecutive_failures(), source);
   }
   if (listener_) listener_(node, state.healthy());
