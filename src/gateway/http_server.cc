@@ -1,6 +1,8 @@
 #include "gateway/http_server.h"
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <exception>
 #include <optional>
 #include <thread>
@@ -20,7 +22,6 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "gateway/internal/logger.h"
 
 namespace ds::gateway {
@@ -69,7 +70,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
 
   uint16_t port() const { return port_; }
   int connections() const {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return static_cast<int>(sessions_.size());
   }
   const HttpServerOptions& options() const { return options_; }
@@ -87,10 +88,13 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   std::atomic<bool> draining_{false};
   uint16_t port_ = 0;
 
-  mutable absl::Mutex mu_;
+  // std::mutex rather than absl::Mutex: the apt Abseil is not built with
+  // ThreadSanitizer, which would then report false races.
+  mutable std::mutex mu_;
+  std::condition_variable sessions_empty_;  // signalled when sessions_ empties
   absl::flat_hash_map<HttpSession*, std::shared_ptr<HttpSession>> sessions_ ABSL_GUARDED_BY(mu_);
 
-  absl::Mutex shutdown_mu_;  // serialises Listen/Shutdown
+  std::mutex shutdown_mu_;  // serialises Listen/Shutdown
   bool stopped_ ABSL_GUARDED_BY(shutdown_mu_) = false;
   std::vector<std::thread> threads_ ABSL_GUARDED_BY(shutdown_mu_);
 
@@ -300,7 +304,7 @@ HttpServer::Impl::~Impl() {
   // HttpSessions must die while the io_context still exists.
   absl::flat_hash_map<HttpSession*, std::shared_ptr<HttpSession>> sessions;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     sessions.swap(sessions_);
   }
   sessions.clear();
@@ -337,7 +341,7 @@ absl::Status HttpServer::Impl::Listen() {
   }
   port_ = acceptor_.local_endpoint().port();
   net::dispatch(acceptor_.get_executor(), [this] { Accept(); });
-  absl::MutexLock lock(&shutdown_mu_);
+  std::lock_guard<std::mutex> lock(shutdown_mu_);
   for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { Run(); });
   return absl::OkStatus();
 }
@@ -367,7 +371,7 @@ void HttpServer::Impl::Accept() {
     }
     std::shared_ptr<HttpSession> session;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       if (!draining() && static_cast<int>(sessions_.size()) < options_.max_connections) {
         session = std::make_shared<HttpSession>(std::move(socket), this);
         sessions_.emplace(session.get(), session);
@@ -384,12 +388,13 @@ void HttpServer::Impl::Accept() {
 }
 
 void HttpServer::Impl::Unregister(HttpSession* session) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   sessions_.erase(session);
+  if (sessions_.empty()) sessions_empty_.notify_all();
 }
 
 void HttpServer::Impl::Shutdown(absl::Duration grace) {
-  absl::MutexLock shutdown_lock(&shutdown_mu_);
+  std::lock_guard<std::mutex> shutdown_lock(shutdown_mu_);
   if (stopped_) return;
   stopped_ = true;
   draining_.store(true, std::memory_order_release);
@@ -400,25 +405,23 @@ void HttpServer::Impl::Shutdown(absl::Duration grace) {
   auto post_to_all = [this](void (HttpSession::*method)()) {
     std::vector<std::shared_ptr<HttpSession>> sessions;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       for (const auto& [ptr, session] : sessions_) sessions.push_back(session);
     }
     for (const std::shared_ptr<HttpSession>& s : sessions) {
       net::post(s->executor(), [s, method] { (s.get()->*method)(); });
     }
   };
-  auto no_sessions = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return sessions_.empty(); };
+  auto wait_for_no_sessions = [this](absl::Duration timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    sessions_empty_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
+                             [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return sessions_.empty(); });
+  };
   post_to_all(&HttpSession::Drain);
-  {
-    absl::MutexLock lock(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(&no_sessions), grace);
-  }
+  wait_for_no_sessions(grace);
   post_to_all(&HttpSession::Close);
-  {
-    // Closing is immediate once the strands run; bounded anyway.
-    absl::MutexLock lock(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(&no_sessions), absl::Seconds(1));
-  }
+  // Closing is immediate once the strands run; bounded anyway.
+  wait_for_no_sessions(absl::Seconds(1));
   work_.reset();
   ioc_.stop();
   for (std::thread& t : threads_) t.join();

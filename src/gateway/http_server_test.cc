@@ -4,7 +4,8 @@
 #include <string>
 #include <thread>
 
-#include "absl/synchronization/mutex.h"
+#include <condition_variable>
+#include <mutex>
 #include "gateway/http_test_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -21,8 +22,9 @@ class ScriptedHandler : public HttpHandler {
  public:
   void Handle(HttpRequest req, HttpReply reply) override {
     if (req.target() == "/later") {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       parked_.push_back(std::move(reply));
+      parked_changed_.notify_all();
       return;
     }
     HttpResponse res(http::status::ok, 11);
@@ -38,16 +40,15 @@ class ScriptedHandler : public HttpHandler {
   }
 
   void WaitForParked(size_t n) {
-    absl::MutexLock lock(&mu_);
-    auto enough = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return parked_.size() >= n; };
-    mu_.Await(absl::Condition(&enough));
+    std::unique_lock<std::mutex> lock(mu_);
+    parked_changed_.wait(lock, [&] { return parked_.size() >= n; });
   }
 
   // Answers the oldest parked request with `body`.
   void ReleaseOne(std::string body) {
     HttpReply reply;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       reply = std::move(parked_.front());
       parked_.pop_front();
     }
@@ -57,8 +58,9 @@ class ScriptedHandler : public HttpHandler {
   }
 
  private:
-  absl::Mutex mu_;
-  std::deque<HttpReply> parked_ ABSL_GUARDED_BY(mu_);
+  std::mutex mu_;  // std::mutex: visible to ThreadSanitizer
+  std::condition_variable parked_changed_;
+  std::deque<HttpReply> parked_;
 };
 
 class HttpServerTest : public ::testing::Test {

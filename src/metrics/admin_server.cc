@@ -2,6 +2,7 @@
 
 #include <exception>
 #include <list>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -16,7 +17,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "prometheus/text_serializer.h"
 #include "spdlog/spdlog.h"
 
@@ -191,7 +191,7 @@ class AdminServer::Impl {
     }
     port_ = acceptor_.local_endpoint().port();
     Accept();
-    absl::MutexLock lock(&stop_mu_);
+    std::lock_guard<std::mutex> lock(stop_mu_);
     thread_ = std::thread([this] { Run(); });
     return absl::OkStatus();
   }
@@ -199,7 +199,7 @@ class AdminServer::Impl {
   uint16_t port() const { return port_; }
 
   void Stop() {
-    absl::MutexLock lock(&stop_mu_);
+    std::lock_guard<std::mutex> lock(stop_mu_);
     if (!thread_.joinable()) return;
     net::post(ioc_, [this] {
       beast::error_code ignored;
@@ -248,7 +248,8 @@ class AdminServer::Impl {
   tcp::acceptor acceptor_;
   uint16_t port_ = 0;
   std::list<std::weak_ptr<Session>> sessions_;  // I/O thread only.
-  absl::Mutex stop_mu_;
+  // std::mutex: the apt Abseil is not built with ThreadSanitizer.
+  std::mutex stop_mu_;
   std::thread thread_ ABSL_GUARDED_BY(stop_mu_);
 };
 
