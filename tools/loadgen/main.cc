@@ -225,7 +225,9 @@ int Run(const LoadgenConfig& c) {
 
   // Node metrics: the baseline is taken after discovery, so its reads do not count.
   std::unique_ptr<MetricsSource> metrics;
-  std::unique_ptr<MetricsSource> query_time_metrics;  // reference target + --metrics
+  // Reference target + --metrics: getAndResetMetrics gives the counts, the
+  // Prometheus endpoints add query time, coalesced requests and rejections.
+  std::unique_ptr<MetricsSource> query_time_metrics;
   NodeMetricsResult node;
   if (c.no_metrics) {
     node.origin = MetricsOrigin::kDisabled;
@@ -289,6 +291,9 @@ int Run(const LoadgenConfig& c) {
       node.counters.has_query_time = q->has_query_time;
       node.counters.query_seconds_sum = q->query_seconds_sum;
       node.counters.query_seconds_count = q->query_seconds_count;
+      node.counters.has_coalesced = q->has_coalesced;
+      node.counters.coalesced = q->coalesced;
+      node.counters.rejected_by_reason = q->rejected_by_reason;
     }
   }
 

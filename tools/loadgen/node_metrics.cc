@@ -38,6 +38,7 @@ NodeCounters CountersFromSamples(const MetricFamilySamples& samples) {
   c.rejected_by_reason = SumMetricByLabel(samples, kRejectedMetric, "reason");
   for (const PrometheusSample& s : samples) {
     if (s.name == kQuerySecondsCount) c.has_query_time = true;
+    if (s.name == kCoalescedMetric) c.has_coalesced = true;
   }
   return c;
 }
@@ -51,6 +52,7 @@ NodeCounters SubtractCounters(const NodeCounters& after, const NodeCounters& bef
   d.query_seconds_sum = after.query_seconds_sum - before.query_seconds_sum;
   d.query_seconds_count = after.query_seconds_count - before.query_seconds_count;
   d.has_query_time = after.has_query_time;
+  d.has_coalesced = after.has_coalesced;
   for (const auto& [reason, v] : after.rejected_by_reason) {
     auto it = before.rejected_by_reason.find(reason);
     double delta = v - (it == before.rejected_by_reason.end() ? 0 : it->second);

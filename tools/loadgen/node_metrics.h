@@ -48,6 +48,7 @@ struct NodeCounters {
   double query_seconds_count = 0;
   std::map<std::string, double> rejected_by_reason;
   bool has_query_time = false;    // false for the reference API (it has none)
+  bool has_coalesced = false;     // coalesced/rejected known (not from the reference API)
 };
 
 // True for a `method` label value naming a write (SendMessage, any case).

@@ -87,7 +87,7 @@ Report BuildReport(const LoadgenConfig& config, const RunResult& result,
     r.total_requests = Round(c.requests);
     r.queries_executed = Round(c.store_queries);
     r.node_read_queries = Round(c.read_store_queries);
-    r.node_coalesced = Round(c.coalesced);
+    if (c.has_coalesced) r.node_coalesced = Round(c.coalesced);
     for (const auto& [reason, v] : c.rejected_by_reason) r.node_rejected[reason] = Round(v);
     // Go divides floats: 0/0 is NaN and prints "NaN", as the reference would.
     r.average_queries_per_request =
@@ -151,7 +151,8 @@ std::string RenderText(const Report& r, absl::Time now, absl::TimeZone tz, bool 
     for (const auto& [reason, n] : r.node_rejected) rejected.push_back(absl::StrCat(reason, "=", n));
     line(absl::StrCat("Node metrics (", r.metrics_origin, "): ", r.total_requests, " requests, ",
                       r.queries_executed, " store queries (", r.node_read_queries, " for reads), ",
-                      r.node_coalesced, " coalesced, rejected: ",
+                      r.node_coalesced ? absl::StrCat(*r.node_coalesced) : "n/a",
+                      " coalesced, rejected: ",
                       rejected.empty() ? "none" : absl::StrJoin(rejected, ", ")));
   } else if (!r.metrics_error.empty()) {
     line(absl::StrCat("Node metrics: unavailable (", r.metrics_error, ")"));
@@ -228,7 +229,7 @@ std::string RenderJson(const Report& r) {
     j["node"] = {{"requests", r.total_requests},
                  {"store_queries", r.queries_executed},
                  {"read_store_queries", r.node_read_queries},
-                 {"coalesced", r.node_coalesced},
+                 {"coalesced", r.node_coalesced ? json(*r.node_coalesced) : json(nullptr)},
                  {"rejected", rejected}};
   } else {
     j["node"] = nullptr;

@@ -67,7 +67,7 @@ struct Report {
   std::string metrics_origin;   // "prometheus", "reference", "disabled", "failed"
   std::string metrics_error;
   int64_t node_read_queries = 0;
-  int64_t node_coalesced = 0;
+  std::optional<int64_t> node_coalesced;  // unknown from the reference API alone
   std::map<std::string, int64_t> node_rejected;
   std::optional<absl::Duration> mean_query_time;
   std::string query_time_source;  // "nodes" or "flag"

@@ -54,6 +54,7 @@ NodeMetricsResult MakeNodeCounters() {
   m.counters.query_seconds_sum = 0.020;  // 4 queries of 5 ms
   m.counters.query_seconds_count = 4;
   m.counters.has_query_time = true;
+  m.counters.has_coalesced = true;
   m.counters.rejected_by_reason["max_waiters"] = 2;
   return m;
 }
@@ -174,6 +175,8 @@ TEST(ReportTest, ZeroNodeRequestsPrintsNaNLikeGo) {
   Report r = BuildReport(LoadgenConfig{}, MakeResult(), m);
   std::vector<std::string> lines = Lines(RenderText(r, absl::Now(), absl::UTCTimeZone(), true));
   EXPECT_THAT(lines[1], HasSubstr("Average queries per request: NaN"));
+  // The reference API has no coalesced count.
+  EXPECT_FALSE(r.node_coalesced.has_value());
   EXPECT_TRUE(nlohmann::json::parse(RenderJson(r))["average_queries_per_request"].is_null());
 }
 
