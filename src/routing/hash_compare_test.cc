@@ -114,7 +114,9 @@ Result Measure(const Picker& make, int n, const std::vector<uint64_t>& keys) {
 
 TEST(HashCompareTest, RendezvousVnodeRingAndMaglev) {
   std::vector<uint64_t> keys;
-  for (uint64_t i = 0; i < 100'000; ++i) keys.push_back(((280'000'000'000ULL + i * 3) << 22) | (i % 7));
+  for (uint64_t i = 0; i < 100'000; ++i) {
+    keys.push_back(((280'000'000'000ULL + i * 3) << 22) | (i % 7));
+  }
   const std::vector<std::pair<std::string, Picker>> schemes = {
       {"rendezvous", [](const std::vector<std::string>& nodes) {
          auto ring = std::make_shared<HashRing>(nodes);
@@ -124,8 +126,9 @@ TEST(HashCompareTest, RendezvousVnodeRingAndMaglev) {
       {"ring 200 vnodes", [](const auto& nodes) { return MakeVnodeRing(nodes, 200); }},
       {"maglev M=65537", [](const auto& nodes) { return MakeMaglev(nodes, 65537); }},
   };
-  std::printf("\n scheme           |  N | leave max (x 1/N) | join (x 1/(N+1)) | max/mean | ns/lookup\n");
-  std::printf("------------------+----+-------------------+------------------+----------+----------\n");
+  std::printf(
+      "\n scheme           |  N | leave max (x 1/N) | join (x 1/(N+1)) | max/mean | ns/lookup\n"
+      "------------------+----+-------------------+------------------+----------+----------\n");
   for (const auto& [name, make] : schemes) {
     for (int n : {3, 5, 8, 12, 16}) {
       const Result r = Measure(make, n, keys);

@@ -109,7 +109,8 @@ TEST(HashRingTest, LeaveMovesOnlyTheLeaversKeysToTheirSecondChoice) {
 // Prints the table that docs/routing.md quotes.
 TEST(HashRingTest, MovementAndBalanceForThreeToSixteenNodes) {
   const std::vector<uint64_t> keys = ChannelIds(kKeys);
-  std::printf("\n  N | ideal 1/N | leave max | leave mean | join max | join/ideal | max/mean load\n");
+  std::printf(
+      "\n  N | ideal 1/N | leave max | leave mean | join max | join/ideal | max/mean load\n");
   std::printf("----+-----------+-----------+------------+----------+------------+--------------\n");
   for (int n = 3; n <= 16; ++n) {
     const std::vector<std::string> nodes = Addresses(n);

@@ -20,7 +20,8 @@ spdlog::logger& Log() {
 
 // A wait bound that std::chrono can represent (InfiniteDuration is not).
 std::chrono::nanoseconds WaitBound(absl::Duration timeout) {
-  return absl::ToChronoNanoseconds(std::clamp(timeout, absl::ZeroDuration(), absl::Hours(24 * 365)));
+  return absl::ToChronoNanoseconds(
+      std::clamp(timeout, absl::ZeroDuration(), absl::Hours(24 * 365)));
 }
 
 }  // namespace
@@ -70,7 +71,9 @@ HealthChecker::HealthChecker(std::vector<std::string> names,
   const size_t n = names_.size();
   stubs_.resize(n);
   for (size_t i = 0; i < n; ++i) {
-    for (const auto& ch : channels_[i]) stubs_[i].push_back(std::make_unique<grpc::GenericStub>(ch));
+    for (const auto& ch : channels_[i]) {
+      stubs_[i].push_back(std::make_unique<grpc::GenericStub>(ch));
+    }
   }
   std::lock_guard<std::mutex> lock(mu_);
   states_.assign(n, HealthState(options_.eject_after, options_.readmit_after));
@@ -177,7 +180,8 @@ void HealthChecker::StartProbe(int node, std::shared_ptr<Probe> probe) {
                                 call->response.DumpToSingleSlice(&bytes).ok()) {
                               auto decoded = internal::DecodeHealthCheckResponse(std::string_view(
                                   reinterpret_cast<const char*>(bytes.begin()), bytes.size()));
-                              serving = decoded.ok() && *decoded == internal::ServingStatus::kServing;
+                              serving = decoded.ok() &&
+                                        *decoded == internal::ServingStatus::kServing;
                             }
                           }
                           if (!serving) probe->all_serving.store(false);

@@ -22,8 +22,9 @@
 //
 // Threads: thread-safe. Probes run on gRPC callback threads, scheduling on one
 // thread of the checker's own (std::mutex, not absl::Mutex: see membership.h).
-// The listener is called with the checker's lock held, in the order the transitions happen; it must be quick and must not
-// call back into the checker. Stop() returns after every probe has finished.
+// The listener is called with the checker's lock held, in the order the
+// transitions happen; it must be quick and must not call back into the checker.
+// Stop() returns after every probe has finished.
 //
 // Rationale: HealthState counts results and knows no time, so its policy is
 // tested exhaustively without a clock; only the probe scheduler uses time, and

@@ -13,7 +13,8 @@
 namespace ds::routing {
 namespace {
 
-std::vector<std::string> Subset(const std::vector<std::string>& nodes, const std::vector<int>& ids) {
+std::vector<std::string> Subset(const std::vector<std::string>& nodes,
+                                const std::vector<int>& ids) {
   std::vector<std::string> out;
   out.reserve(ids.size());
   for (int id : ids) out.push_back(nodes[id]);
@@ -81,7 +82,8 @@ absl::Status ValidateAddress(std::string_view address_in) {
 absl::StatusOr<std::vector<std::string>> ParseNodeList(std::string_view list) {
   std::vector<std::string> nodes;
   const absl::string_view text(list.data(), list.size());
-  for (absl::string_view part : absl::StrSplit(text, absl::ByAnyChar(", \t\r\n"), absl::SkipEmpty())) {
+  for (absl::string_view part :
+       absl::StrSplit(text, absl::ByAnyChar(", \t\r\n"), absl::SkipEmpty())) {
     if (absl::Status s = ValidateAddress(std::string_view(part.data(), part.size())); !s.ok()) {
       return s;
     }

@@ -219,7 +219,8 @@ absl::StatusOr<std::unique_ptr<RoutedClient>> RoutedClient::Create(RoutedClientO
   }
   if (options.health_interval <= absl::ZeroDuration() ||
       options.health_timeout <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("RoutedClient: health_interval and health_timeout must be > 0");
+    return absl::InvalidArgumentError(
+        "RoutedClient: health_interval and health_timeout must be > 0");
   }
   if (options.eject_after < 1 || options.readmit_after < 1) {
     return absl::InvalidArgumentError("RoutedClient: eject_after and readmit_after must be >= 1");
