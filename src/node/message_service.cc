@@ -26,6 +26,12 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 namespace {
 
 constexpr char kCoalescedKey[] = "x-ds-coalesced";
+// Opt-in timing for benchmarks: a request carrying metadata `x-ds-timing`
+// gets trailing `x-ds-arrived-us` = Unix microseconds when the node received
+// it, so a load generator can simulate ideal coalescing from the arrivals the
+// coalescer really saw (not from the client's send times).
+constexpr char kTimingRequestKey[] = "x-ds-timing";
+constexpr char kArrivedKey[] = "x-ds-arrived-us";
 
 // SendMessageRequest with the protobuf runtime's UTF-8 check left out: proto3
 // refuses to parse a string field holding invalid UTF-8, which would leave
@@ -94,7 +100,9 @@ class ReadReactor final : public grpc::ServerUnaryReactor {
  public:
   ReadReactor(grpc::CallbackServerContext* ctx, grpc::ByteBuffer* response, ReadCoalescer* coalescer,
               NodeMetrics* metrics, int method)
-      : ctx_(ctx), response_(response), coalescer_(coalescer), metrics_(metrics), method_(method) {}
+      : ctx_(ctx), response_(response), coalescer_(coalescer), metrics_(metrics), method_(method) {
+    if (ctx->client_metadata().count(kTimingRequestKey) != 0) arrived_ = absl::Now();
+  }
 
   void Start(ReadCoalescer::Request request, ReadCoalescer::Fetch fetch) {
     auto ticket = coalescer_->Join(std::move(request), std::move(fetch),
@@ -131,6 +139,7 @@ class ReadReactor final : public grpc::ServerUnaryReactor {
  private:
   void Deliver(const ReadCoalescer::Result& result, const WaitInfo& info) {
     ctx_->AddTrailingMetadata(kCoalescedKey, coalescer::RoleName(info.role));
+    if (arrived_) ctx_->AddTrailingMetadata(kArrivedKey, absl::StrCat(absl::ToUnixMicros(*arrived_)));
     if (!result.ok()) {
       FinishOnce(ToGrpcStatus(result.status()));
       return;
@@ -150,6 +159,7 @@ class ReadReactor final : public grpc::ServerUnaryReactor {
   ReadCoalescer* const coalescer_;
   NodeMetrics* const metrics_;
   const int method_;
+  std::optional<absl::Time> arrived_;  // set only when the client asked for timing
   std::atomic<bool> finished_{false};
   std::mutex mu_;
   std::optional<ReadCoalescer::Ticket> ticket_;  // guarded by mu_

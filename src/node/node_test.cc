@@ -120,6 +120,28 @@ TEST_F(NodeTest, ThousandConcurrentIdenticalReadsAreOneStoreQuery) {
   EXPECT_EQ(roles["joiner"], 999);
 }
 
+TEST_F(NodeTest, TimingMetadataReportsArrivalOnlyWhenAsked) {
+  store_.Put({{.channel_id = 9, .message_id = 900, .author_id = 1, .content = "x"}});
+  StartNode();
+  v1::GetMessageRequest req;
+  req.set_channel_id(9);
+  req.set_message_id(900);
+  v1::GetMessageResponse resp;
+  grpc::ClientContext plain;
+  ASSERT_TRUE(stub_->GetMessage(&plain, req, &resp).ok());
+  EXPECT_EQ(plain.GetServerTrailingMetadata().count("x-ds-arrived-us"), 0u);
+  grpc::ClientContext timed;
+  timed.AddMetadata("x-ds-timing", "1");
+  const int64_t before = absl::ToUnixMicros(absl::Now());
+  ASSERT_TRUE(stub_->GetMessage(&timed, req, &resp).ok());
+  const int64_t after = absl::ToUnixMicros(absl::Now());
+  auto it = timed.GetServerTrailingMetadata().find("x-ds-arrived-us");
+  ASSERT_NE(it, timed.GetServerTrailingMetadata().end());
+  const int64_t arrived = std::stoll(std::string(it->second.data(), it->second.size()));
+  EXPECT_GE(arrived, before);
+  EXPECT_LE(arrived, after);
+}
+
 TEST_F(NodeTest, ShortDeadlineCallerTimesOutOthersGetData) {
   store_.Put({{.channel_id = 4, .message_id = 40, .author_id = 1, .content = "late"}});
   store_.SetLatency(absl::Milliseconds(400));
