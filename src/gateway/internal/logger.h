@@ -1,7 +1,7 @@
 // The gateway component's named logger ("gateway").
 //
-// Thread-safe: created once, on first use, as a clone of spdlog's default
-// logger, so it shares the sinks, level and format main() configured first.
+// Thread-safe: created once, on first use, by ds::Logger (common/log.h), so it
+// writes the project's structured line format.
 #pragma once
 
 #include <spdlog/spdlog.h>
