@@ -15,6 +15,12 @@
 //   message, INVALID_ARGUMENT for a request the backend cannot represent,
 //   CANCELLED when `options.cancel` was set before the work started.
 // - GetMessages returns at most `limit` messages, newest first (descending id).
+//   Bounds are exclusive. With only `before` (or none) it is the `limit`
+//   newest ids < before; with `after` it is the `limit` oldest ids > after
+//   (and < before if given), still returned newest first, so a client pages
+//   forward with after = the first (newest) id of the previous page. An empty
+//   or unknown channel gives an empty page, not NOT_FOUND; limit 0 gives an
+//   empty page.
 // - SendMessage is idempotent by (channel_id, nonce): the first call stores a
 //   new message with a fresh snowflake id; any later call with the same pair
 //   returns that stored message with `duplicate = true` and stores nothing.
@@ -94,7 +100,10 @@ class MessageStore {
   virtual void SendMessage(const NewMessage& message, const CallOptions& options,
                            Callback<SendResult> done) = 0;
   // Inserts pre-built messages (ids chosen by the caller) for seeding demos and
-  // benchmarks; existing ids are left as they are. Not on the serving path.
+  // benchmarks; inserting an id twice never makes two rows. `done` gets the
+  // number of rows added (SQLite: existing ids keep their row and are not
+  // counted; an upserting backend may count and rewrite them). Not on the
+  // serving path; not coalesced; ids must be < 2^63.
   virtual void BulkInsert(std::vector<Message> messages, const CallOptions& options,
                           Callback<size_t> done) = 0;
 };
