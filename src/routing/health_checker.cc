@@ -208,6 +208,9 @@ void HealthChecker::ReportResult(int node, bool ok) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (node < 0 || node >= static_cast<int>(names_.size())) return;
+    // Only probes re-admit: late answers to calls sent before an ejection
+    // must not undo it.
+    if (ok && !states_[node].healthy()) return;
     RecordLocked(node, ok, "request");
     if (!ok) {
       probe_requested_[node] = true;

@@ -103,7 +103,9 @@ class HealthChecker {
   void Stop();
 
   // Records the outcome of a real call to `node` (passive health checking).
-  // A failure also schedules an early probe of the node.
+  // A failure also schedules an early probe of the node. A success resets the
+  // failure count of a healthy node but never re-admits an ejected one (only
+  // probes do), so late answers to calls sent before an ejection cannot undo it.
   void ReportResult(int node, bool ok);
 
   bool Healthy(int node) const;

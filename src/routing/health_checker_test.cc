@@ -156,12 +156,19 @@ TEST(HealthCheckerTest, ReportedFailuresEjectWithoutAProbe) {
   EXPECT_TRUE(checker.Healthy(1));
   checker.ReportResult(1, false);
   EXPECT_FALSE(checker.Healthy(1));
+  // Successes of calls (late answers to calls sent before the ejection) do
+  // not re-admit: only probes do.
   checker.ReportResult(1, true);
-  EXPECT_FALSE(checker.Healthy(1));  // readmit_after = 2
   checker.ReportResult(1, true);
-  EXPECT_TRUE(checker.Healthy(1));
+  checker.ReportResult(1, true);
+  EXPECT_FALSE(checker.Healthy(1));
+  // On a healthy node a success resets the failure count.
+  checker.ReportResult(0, false);
+  checker.ReportResult(0, true);
+  checker.ReportResult(0, false);
+  EXPECT_TRUE(checker.Healthy(0));
   checker.ReportResult(7, false);  // unknown node: ignored
-  EXPECT_EQ(seen.events(), (std::vector<std::pair<int, bool>>{{1, false}, {1, true}}));
+  EXPECT_EQ(seen.events(), (std::vector<std::pair<int, bool>>{{1, false}}));
 }
 
 }  // namespace
