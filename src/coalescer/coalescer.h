@@ -57,8 +57,8 @@
 // I/O. `fetch` runs on the thread that called Join (first attempt) or on the
 // timer thread (retries) with no lock held; it may complete inline or on any
 // thread. `done` runs, with no lock held, on the thread that completed the
-// store call, each waiter's at most once, and never after its Leave() returned
-// true. The destructor waits until every flight has ended, so the store must
+// store call (or on the FanOutExecutor's thread), each waiter's at most once,
+// and never after its Leave() returned true. The destructor waits until every flight has ended, so the store must
 // be destroyed after the coalescer, and the Timer after both.
 #pragma once
 
@@ -99,7 +99,17 @@ struct CoalescerOptions {
   RetryOptions retry;
   int shards = 32;
   uint64_t seed = 0x5eed;  // jitter randomness
+  // Flights that end with at least this many waiters hand their fan-out to
+  // the FanOutExecutor given to the constructor (if any) instead of running
+  // it on the store thread that completed the query.
+  size_t executor_min_waiters = 2;
 };
+
+// Runs a flight's fan-out (every waiter's `done`) somewhere else, once per
+// flight. The node passes one that runs it on a gRPC callback thread: gRPC
+// finishes calls much more cheaply from its own threads than from a store
+// thread, and one hand-off per flight replaces one per waiter.
+using FanOutExecutor = std::function<void(std::function<void()>)>;
 
 // What the flight hands to its store call.
 struct FetchContext {
@@ -143,11 +153,13 @@ class Coalescer {
     std::shared_ptr<Waiter> waiter_;
   };
 
-  // `timer` must outlive the coalescer; `probe` may be null.
-  Coalescer(CoalescerOptions options, Timer* timer, CoalescerProbe* probe = nullptr)
+  // `timer` must outlive the coalescer; `probe` and `executor` may be null.
+  Coalescer(CoalescerOptions options, Timer* timer, CoalescerProbe* probe = nullptr,
+            FanOutExecutor executor = nullptr)
       : options_(std::move(options)),
         timer_(timer),
         probe_(probe ? probe : &null_probe_),
+        executor_(std::move(executor)),
         budget_(options_.retry),
         shards_(options_.shards > 0 ? options_.shards : 1),
         rng_(options_.seed) {}
@@ -390,6 +402,17 @@ class Coalescer {
     active_queries_.fetch_sub(1, std::memory_order_relaxed);
     // Release the fetch closure now: it may hold request-sized state.
     flight->fetch = nullptr;
+    if (executor_ && waiters.size() >= options_.executor_min_waiters) {
+      executor_([this, flight, waiters = std::move(waiters), result = std::move(result)] {
+        FanOut(*flight, waiters, result);
+      });
+    } else {
+      FanOut(*flight, waiters, result);
+    }
+  }
+
+  void FanOut(const Flight& flight, const std::vector<std::shared_ptr<Waiter>>& waiters,
+              const Result& result) {
     const absl::Time now = absl::Now();
     size_t delivered = 0;
     for (const auto& w : waiters) {
@@ -400,11 +423,11 @@ class Coalescer {
       total_waiters_.fetch_sub(1, std::memory_order_relaxed);
       ++delivered;
       const WaitInfo info{w->role, now - w->joined};
-      probe_->OnDelivered(flight->method, info.role, info.waited);
-      w->done(result, info);
-      w->done = nullptr;
+      probe_->OnDelivered(flight.method, info.role, info.waited);
+      Done done = std::move(w->done);
+      done(result, info);
     }
-    probe_->OnFlightDone(flight->method, delivered, result.status());
+    probe_->OnFlightDone(flight.method, delivered, result.status());
     std::lock_guard lock(life_mu_);
     if (--live_flights_ == 0) life_cv_.notify_all();
   }
@@ -413,6 +436,7 @@ class Coalescer {
   Timer* const timer_;
   CoalescerProbe null_probe_;
   CoalescerProbe* const probe_;
+  const FanOutExecutor executor_;
   RetryBudget budget_;
   std::vector<Shard> shards_;
   std::array<std::atomic<uint64_t>, kEpochSlots> epochs_{};

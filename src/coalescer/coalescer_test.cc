@@ -554,6 +554,29 @@ TEST(CoalescerTest, ProbeSeesEveryEventAndWaitInfoNamesRoles) {
   EXPECT_EQ(leaders, 1);
 }
 
+TEST(CoalescerTest, MultiWaiterFanOutGoesThroughTheExecutorOncePerFlight) {
+  ThreadTimer timer;
+  std::atomic<int> handoffs{0};
+  std::vector<std::thread> threads;
+  std::mutex threads_mu;
+  {
+    C c(CoalescerOptions{}, &timer, nullptr, [&](std::function<void()> fn) {
+      handoffs.fetch_add(1);
+      std::lock_guard lock(threads_mu);
+      threads.emplace_back(std::move(fn));  // another thread, like gRPC's
+    });
+    ManualFetch fetch;
+    Outcomes out;
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(c.Join(Req("k"), fetch.fetch(), out.Collect()).ok());
+    ASSERT_TRUE(c.Join(Req("single"), fetch.fetch(), out.Collect()).ok());
+    fetch.Complete(Bytes("many"));
+    fetch.Complete(Bytes("one"));  // one waiter: delivered inline, no hand-off
+    ASSERT_TRUE(out.WaitFor(11));
+    EXPECT_EQ(handoffs.load(), 1);
+  }  // ~Coalescer waits until the executor's fan-out has finished
+  for (auto& t : threads) t.join();
+}
+
 // ---- Coalescing off (the benchmark baseline) -------------------------------
 
 TEST(CoalescerTest, DisabledRunsOneQueryPerRequest) {

@@ -1,5 +1,6 @@
 #include "node/node.h"
 
+#include <grpcpp/alarm.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
@@ -7,6 +8,20 @@
 #include "common/log.h"
 
 namespace ds::node {
+
+namespace {
+// Runs `fn` on one of gRPC's callback threads by way of an alarm that is due
+// now. A flight's fan-out finishes many calls; gRPC finishes them far more
+// cheaply from its own threads (where the completions batch) than from the
+// store thread that completed the query. The alarm deletes itself after `fn`.
+void RunOnGrpcThread(std::function<void()> fn) {
+  auto* alarm = new grpc::Alarm();
+  alarm->Set(gpr_now(GPR_CLOCK_MONOTONIC), [alarm, fn = std::move(fn)](bool) {
+    fn();  // runs whether or not the alarm fired normally: every waiter must be answered
+    delete alarm;
+  });
+}
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<DataServiceNode>> DataServiceNode::Start(
     NodeOptions options, storage::MessageStore* store,
@@ -21,8 +36,9 @@ absl::StatusOr<std::unique_ptr<DataServiceNode>> DataServiceNode::Start(
   std::unique_ptr<DataServiceNode> node(new DataServiceNode());
   node->timer_ = std::make_unique<coalescer::ThreadTimer>();
   node->metrics_ = std::make_unique<NodeMetrics>(std::move(registry));
-  node->coalescer_ = std::make_unique<ReadCoalescer>(options.coalescer, node->timer_.get(),
-                                                     node->metrics_.get());
+  node->coalescer_ = std::make_unique<ReadCoalescer>(
+      options.coalescer, node->timer_.get(), node->metrics_.get(),
+      options.fan_out_on_grpc_threads ? coalescer::FanOutExecutor(RunOnGrpcThread) : nullptr);
   node->services_ = std::make_unique<MessageServices>(store, node->coalescer_.get(),
                                                       node->metrics_.get(), options.service);
 

@@ -37,6 +37,9 @@ struct NodeOptions {
   // Larger requests are refused by gRPC itself (RESOURCE_EXHAUSTED) before
   // any of our code parses them.
   int max_receive_message_bytes = 64 * 1024;
+  // Fan flights with several waiters out on gRPC's callback threads (see
+  // RunOnGrpcThread in node.cc); off = on the store thread.
+  bool fan_out_on_grpc_threads = true;
 };
 
 class DataServiceNode {

@@ -40,6 +40,7 @@ struct Flags {
   int drain_timeout_ms = 5'000;
   double bench_store_latency_ms = 0;
   std::string port_file;
+  std::string fan_out = "grpc";
 };
 
 // Writes "<grpc_port> <admin_port>\n" atomically (tmp + rename) so a script
@@ -118,6 +119,10 @@ int main(int argc, char** argv) {
                  "BENCHMARKS ONLY: add this latency to every store call, standing in for a "
                  "remote database (LatencyMessageStore). 0 = off")
       ->envname("DS_BENCH_STORE_LATENCY_MS")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--fan-out", f.fan_out,
+                 "Where a flight with several waiters answers them: grpc (a gRPC callback thread) "
+                 "or store (the store thread that completed the query)")
+      ->envname("DS_FAN_OUT")->check(CLI::IsMember({"grpc", "store"}))->capture_default_str();
   app.add_option("--port-file", f.port_file,
                  "Write '<grpc_port> <admin_port>' here once serving (for scripts)")
       ->envname("DS_PORT_FILE");
@@ -161,6 +166,7 @@ int main(int argc, char** argv) {
   options.coalescer.retry.initial_backoff = absl::Milliseconds(f.retry_initial_backoff_ms);
   options.coalescer.retry.max_backoff = absl::Milliseconds(f.retry_max_backoff_ms);
   options.coalescer.retry.budget_tokens = f.retry_budget;
+  options.fan_out_on_grpc_threads = f.fan_out == "grpc";
   options.service.max_content_bytes = f.max_content_bytes;
   options.service.default_deadline = absl::Milliseconds(f.default_deadline_ms);
 
