@@ -13,6 +13,8 @@
 // Threads: thread-safe; RPCs run on gRPC callback threads.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -41,6 +43,13 @@ class FakeMessageService final : public dataservice::v1::MessageService::Callbac
   void HoldNext() {
     std::lock_guard<std::mutex> lock(mu_);
     hold_next_ = true;
+  }
+
+  // Blocks until `n` calls (any method, since construction) have arrived, or
+  // `timeout` passes; returns whether they did.
+  bool WaitForCalls(size_t n, std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return call_arrived_.wait_for(lock, timeout, [&] { return calls_ >= n; });
   }
 
   std::vector<dataservice::v1::GetMessagesRequest> lists() const {
@@ -128,6 +137,8 @@ class FakeMessageService final : public dataservice::v1::MessageService::Callbac
 
   // The reactor for an injected fault, or nullptr to answer normally.
   grpc::ServerUnaryReactor* Fault(grpc::CallbackServerContext* ctx) {
+    ++calls_;
+    call_arrived_.notify_all();
     if (hold_next_) {
       hold_next_ = false;
       return new HeldReactor();
@@ -139,6 +150,8 @@ class FakeMessageService final : public dataservice::v1::MessageService::Callbac
   }
 
   mutable std::mutex mu_;
+  std::condition_variable call_arrived_;
+  size_t calls_ = 0;
   std::deque<grpc::Status> failures_;
   bool hold_next_ = false;
   uint64_t next_id_ = 1000;

@@ -1,0 +1,297 @@
+// ds-gateway: the HTTP/JSON API server in front of the data-service fleet.
+// Composition root: flags → logger → metrics registry → routing client →
+// gateway (HTTP) → optional admin server; stopped in reverse on SIGTERM/SIGINT
+// (stop accepting, finish requests in flight, exit 0).
+#include <signal.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/log.h"
+#include "gateway/gateway.h"
+#include "gateway/routed_backend.h"
+#include "metrics/admin_server.h"
+#include "routing/policy.h"
+#include "routing/routed_client.h"
+
+namespace {
+
+struct Flags {
+  std::string listen = "127.0.0.1:8080";
+  std::string admin_listen;
+  std::string port_file;
+  std::string nodes;
+  std::string nodes_file;
+  std::string policy = "hash";
+  int threads = 2;
+  int deadline_ms = 2000;
+  uint64_t max_body_bytes = 64 * 1024;
+  uint32_t max_header_bytes = 8 * 1024;
+  int read_timeout_ms = 10'000;
+  int write_timeout_ms = 10'000;
+  int max_connections = 10'000;
+  int health_interval_ms = 500;
+  int health_timeout_ms = 300;
+  int eject_after = 2;
+  int readmit_after = 1;
+  int channels_per_node = 2;
+  uint64_t seed = 1;
+  int wait_healthy_ms = 0;
+  int shutdown_grace_ms = 10'000;
+};
+
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+};
+
+// "host:port" or "[v6]:port"; port 0..65535.
+absl::StatusOr<HostPort> ParseHostPort(const std::string& text) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("expected host:port, got '", text, "'"));
+  }
+  std::string host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  int port = -1;
+  try {
+    size_t used = 0;
+    port = std::stoi(text.substr(colon + 1), &used);
+    if (used != text.size() - colon - 1) port = -1;
+  } catch (const std::exception&) {
+    port = -1;
+  }
+  if (port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("bad port in '", text, "'"));
+  }
+  return HostPort{host, static_cast<uint16_t>(port)};
+}
+
+// Addresses from --nodes (comma-separated) and --nodes-file (one or more per
+// line, commas allowed, '#' starts a comment), in order, duplicates dropped.
+absl::StatusOr<std::vector<std::string>> CollectNodes(const Flags& f) {
+  std::string text = f.nodes;
+  if (!f.nodes_file.empty()) {
+    std::ifstream in(f.nodes_file);
+    if (!in) return absl::NotFoundError(absl::StrCat("cannot read --nodes-file ", f.nodes_file));
+    std::string line;
+    while (std::getline(in, line)) {
+      text += "," + line.substr(0, line.find('#'));
+    }
+  }
+  std::vector<std::string> nodes;
+  for (absl::string_view part : absl::StrSplit(text, absl::ByAnyChar(", \t\r\n"))) {
+    if (part.empty()) continue;
+    std::string node(part);
+    if (std::find(nodes.begin(), nodes.end(), node) == nodes.end()) nodes.push_back(node);
+  }
+  if (nodes.empty()) {
+    return absl::InvalidArgumentError("no data-service nodes: set --nodes, DS_NODES or --nodes-file");
+  }
+  return nodes;
+}
+
+// Writes "<api_port> <admin_port>\n" atomically (tmp + rename), so a script
+// polling for the file never reads half of it.
+bool WritePortFile(const std::string& path, uint16_t api_port, uint16_t admin_port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) return false;
+    out << api_port << " " << admin_port << "\n";
+    if (!out.flush()) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+void AddFlags(CLI::App& app, Flags& f) {
+  auto positive = CLI::PositiveNumber;
+  app.add_option("--listen", f.listen,
+                 "HTTP listen address host:port for the API, /metrics and /healthz (port 0 picks "
+                 "a free port; the log line 'listening on HOST:PORT' tells which)")
+      ->envname("DS_GATEWAY_LISTEN")->capture_default_str();
+  app.add_option("--admin-listen", f.admin_listen,
+                 "Optional separate admin HTTP address for /metrics and /healthz (empty = none)")
+      ->envname("DS_GATEWAY_ADMIN_LISTEN");
+  app.add_option("--port-file", f.port_file,
+                 "Write '<api_port> <admin_port>' here once serving (admin_port = api_port "
+                 "without --admin-listen)")
+      ->envname("DS_GATEWAY_PORT_FILE");
+  app.add_option("--nodes", f.nodes, "Data-service node addresses host:port, comma-separated")
+      ->envname("DS_NODES");
+  app.add_option("--nodes-file", f.nodes_file,
+                 "File of node addresses (one per line, '#' comments); combined with --nodes")
+      ->envname("DS_NODES_FILE");
+  app.add_option("--policy", f.policy, "Routing policy: hash | round-robin | random")
+      ->envname("DS_GATEWAY_POLICY")->capture_default_str();
+  app.add_option("--threads", f.threads, "HTTP I/O threads")
+      ->envname("DS_GATEWAY_THREADS")->check(CLI::Range(1, 256))->capture_default_str();
+  app.add_option("--deadline-ms", f.deadline_ms,
+                 "Per-request deadline; clients may lower it with the header x-request-timeout-ms")
+      ->envname("DS_GATEWAY_DEADLINE_MS")->check(positive)->capture_default_str();
+  app.add_option("--max-body-bytes", f.max_body_bytes, "Largest request body (larger: 413)")
+      ->envname("DS_GATEWAY_MAX_BODY_BYTES")->capture_default_str();
+  app.add_option("--max-header-bytes", f.max_header_bytes,
+                 "Largest request line + headers (larger: 431)")
+      ->envname("DS_GATEWAY_MAX_HEADER_BYTES")->check(CLI::Range(256u, 1u << 20))
+      ->capture_default_str();
+  app.add_option("--read-timeout-ms", f.read_timeout_ms,
+                 "Time allowed to receive one request, and idle time of a keep-alive connection")
+      ->envname("DS_GATEWAY_READ_TIMEOUT_MS")->check(positive)->capture_default_str();
+  app.add_option("--write-timeout-ms", f.write_timeout_ms, "Time allowed to send one response")
+      ->envname("DS_GATEWAY_WRITE_TIMEOUT_MS")->check(positive)->capture_default_str();
+  app.add_option("--max-connections", f.max_connections,
+                 "Open connections accepted at once (more are closed at once)")
+      ->envname("DS_GATEWAY_MAX_CONNECTIONS")->check(positive)->capture_default_str();
+  app.add_option("--health-interval-ms", f.health_interval_ms, "Node health probe interval")
+      ->envname("DS_GATEWAY_HEALTH_INTERVAL_MS")->check(positive)->capture_default_str();
+  app.add_option("--health-timeout-ms", f.health_timeout_ms, "Node health probe timeout")
+      ->envname("DS_GATEWAY_HEALTH_TIMEOUT_MS")->check(positive)->capture_default_str();
+  app.add_option("--eject-after", f.eject_after,
+                 "Consecutive failures (probes or UNAVAILABLE answers) that eject a node")
+      ->envname("DS_GATEWAY_EJECT_AFTER")->check(positive)->capture_default_str();
+  app.add_option("--readmit-after", f.readmit_after,
+                 "Consecutive successful probes that re-admit an ejected node")
+      ->envname("DS_GATEWAY_READMIT_AFTER")->check(positive)->capture_default_str();
+  app.add_option("--channels-per-node", f.channels_per_node, "gRPC connections per node")
+      ->envname("DS_GATEWAY_CHANNELS_PER_NODE")->check(CLI::Range(1, 64))->capture_default_str();
+  app.add_option("--seed", f.seed, "Seed for the random routing policy")
+      ->envname("DS_GATEWAY_SEED")->capture_default_str();
+  app.add_option("--wait-healthy-ms", f.wait_healthy_ms,
+                 "At startup, wait up to this long for every node to pass a health probe before "
+                 "listening (0 = listen at once; /healthz is 503 until a node is healthy)")
+      ->envname("DS_GATEWAY_WAIT_HEALTHY_MS")->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--shutdown-grace-ms", f.shutdown_grace_ms,
+                 "On SIGTERM/SIGINT: how long requests in flight may take to finish")
+      ->envname("DS_GATEWAY_SHUTDOWN_GRACE_MS")->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags f;
+  CLI::App app{
+      "ds-gateway: the Data Services HTTP/JSON API server. Routes each request by consistent\n"
+      "hashing on channel_id to a data-service node over gRPC. Serves /metrics and /healthz on\n"
+      "the API port. Every option can also be set by the environment variable shown\n"
+      "(logging: DS_LOG_LEVEL=trace|debug|info|warn|error)."};
+  AddFlags(app, f);
+  CLI11_PARSE(app, argc, argv);
+
+  auto log = ds::Logger("gateway");
+
+  absl::StatusOr<std::vector<std::string>> nodes = CollectNodes(f);
+  absl::StatusOr<ds::routing::Policy> policy = ds::routing::ParsePolicy(f.policy);
+  absl::StatusOr<HostPort> listen = ParseHostPort(f.listen);
+  std::optional<HostPort> admin_listen;
+  for (const absl::Status& s : {nodes.status(), policy.status(), listen.status()}) {
+    if (!s.ok()) {
+      log->error("{}", std::string(s.message()));
+      return 2;
+    }
+  }
+  if (!f.admin_listen.empty()) {
+    absl::StatusOr<HostPort> admin = ParseHostPort(f.admin_listen);
+    if (!admin.ok()) {
+      log->error("--admin-listen: {}", std::string(admin.status().message()));
+      return 2;
+    }
+    admin_listen = *admin;
+  }
+
+  // Block SIGTERM/SIGINT before any thread starts so that every thread
+  // inherits the mask and only sigwait() below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto registry = std::make_shared<prometheus::Registry>();
+
+  ds::routing::RoutedClientOptions routing;
+  routing.nodes = *nodes;
+  routing.policy = *policy;
+  routing.health_interval = absl::Milliseconds(f.health_interval_ms);
+  routing.health_timeout = absl::Milliseconds(f.health_timeout_ms);
+  routing.eject_after = f.eject_after;
+  routing.readmit_after = f.readmit_after;
+  routing.channels_per_node = f.channels_per_node;
+  routing.seed = f.seed;
+  auto client = ds::routing::RoutedClient::Create(routing);
+  if (!client.ok()) {
+    log->error("routing client: {}", std::string(client.status().message()));
+    return 2;
+  }
+  std::shared_ptr<ds::routing::RoutedClient> routed(std::move(*client));
+  if (f.wait_healthy_ms > 0) {
+    absl::Status healthy = routed->WaitForHealthy(absl::Milliseconds(f.wait_healthy_ms));
+    if (!healthy.ok()) log->warn("starting anyway: {}", std::string(healthy.message()));
+  }
+
+  ds::gateway::GatewayOptions options;
+  options.http.address = listen->host;
+  options.http.port = listen->port;
+  options.http.threads = f.threads;
+  options.http.max_body_bytes = f.max_body_bytes;
+  options.http.max_header_bytes = f.max_header_bytes;
+  options.http.read_timeout = absl::Milliseconds(f.read_timeout_ms);
+  options.http.write_timeout = absl::Milliseconds(f.write_timeout_ms);
+  options.http.max_connections = f.max_connections;
+  options.deadline = absl::Milliseconds(f.deadline_ms);
+  auto gateway =
+      ds::gateway::Gateway::Start(options, ds::gateway::MakeRoutedBackend(routed), registry);
+  if (!gateway.ok()) {
+    log->error("{}", std::string(gateway.status().message()));
+    return 1;
+  }
+  ds::gateway::Gateway* gateway_ptr = gateway->get();
+
+  std::unique_ptr<ds::metrics::AdminServer> admin;
+  if (admin_listen.has_value()) {
+    auto started = ds::metrics::AdminServer::Start(
+        {.address = admin_listen->host, .port = admin_listen->port}, registry,
+        [gateway_ptr] { return gateway_ptr->Healthy(); });
+    if (!started.ok()) {
+      log->error("admin server: {}", std::string(started.status().message()));
+      return 1;
+    }
+    admin = std::move(*started);
+  }
+  const uint16_t port = (*gateway)->port();
+  const uint16_t admin_port = admin != nullptr ? admin->port() : port;
+  log->info("nodes={} policy={} threads={} deadline_ms={} max_body_bytes={} admin_port={}",
+            absl::StrJoin(*nodes, ","), ds::routing::PolicyName(*policy),
+            f.threads, f.deadline_ms, f.max_body_bytes, admin_port);
+  // The port file first: whoever sees the log line may read it at once.
+  if (!f.port_file.empty() && !WritePortFile(f.port_file, port, admin_port)) {
+    log->error("cannot write port file {}", f.port_file);
+    return 1;
+  }
+  log->info("listening on {}:{}", listen->host, port);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  log->info("signal {} received: draining for up to {} ms", sig, f.shutdown_grace_ms);
+  (*gateway)->Shutdown(absl::Milliseconds(f.shutdown_grace_ms));
+  if (admin != nullptr) admin->Stop();
+  gateway->reset();
+  routed.reset();
+  log->info("stopped");
+  return 0;
+}

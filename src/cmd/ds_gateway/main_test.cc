@@ -1,0 +1,246 @@
+// Integration: the real ds-gateway binary (from $DS_BIN_DIR) on port 0 in
+// front of an in-process fake data-service node: flags, environment, port
+// file, log line, serving, and graceful SIGTERM.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "absl/strings/numbers.h"
+#include "absl/time/clock.h"
+#include "gateway/fake_message_service.h"
+#include "gateway/http_test_client.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+extern char** environ;
+
+namespace ds::gateway {
+namespace {
+
+namespace http = boost::beast::http;
+using ::testing::HasSubstr;
+
+std::string BinDir() {
+  const char* dir = std::getenv("DS_BIN_DIR");
+  return dir != nullptr ? dir : ".";
+}
+
+// A child process with stdout+stderr captured through one pipe.
+class Process {
+ public:
+  Process(std::vector<std::string> args, std::vector<std::string> env_overrides) {
+    int fds[2];
+    EXPECT_EQ(pipe2(fds, O_CLOEXEC), 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
+    std::vector<std::string> env = std::move(env_overrides);
+    for (char** e = environ; *e != nullptr; ++e) {
+      // The test's own environment minus any DS_* setting the test did not choose.
+      if (std::string_view(*e).substr(0, 3) != "DS_") env.emplace_back(*e);
+    }
+    std::vector<char*> argv, envp;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (std::string& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    EXPECT_EQ(posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), envp.data()), 0)
+        << argv[0];
+    posix_spawn_file_actions_destroy(&actions);
+    close(fds[1]);
+    out_fd_ = fds[0];
+  }
+
+  ~Process() {
+    if (pid_ > 0 && !exited_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    close(out_fd_);
+  }
+
+  // Reads output until a line containing `needle` arrives (returned), the
+  // process closes its output, or `timeout` passes (nullopt).
+  std::optional<std::string> WaitForLine(std::string_view needle,
+                                         absl::Duration timeout = absl::Seconds(20)) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (true) {
+      size_t newline;
+      while ((newline = pending_.find('\n')) != std::string::npos) {
+        std::string line = pending_.substr(0, newline);
+        pending_.erase(0, newline + 1);
+        output_ += line + "\n";
+        if (line.find(needle) != std::string::npos) return line;
+      }
+      const int64_t left_ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+      if (left_ms <= 0) return std::nullopt;
+      pollfd pfd{out_fd_, POLLIN, 0};
+      if (poll(&pfd, 1, static_cast<int>(left_ms)) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = read(out_fd_, buf, sizeof(buf));
+      if (n <= 0) return std::nullopt;
+      pending_.append(buf, static_cast<size_t>(n));
+    }
+  }
+
+  // Everything the process wrote, once it has exited.
+  std::string DrainOutput() {
+    WaitForLine("\x01never\x01", absl::Seconds(10));
+    return output_ + pending_;
+  }
+
+  void Signal(int sig) { kill(pid_, sig); }
+
+  // The exit code (or 128 + signal).
+  int Wait() {
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    exited_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  bool exited_ = false;
+  std::string pending_;
+  std::string output_;
+};
+
+std::string Gateway() { return BinDir() + "/ds-gateway"; }
+
+std::string TempPath(const std::string& name) {
+  return ::testing::TempDir() + "ds_gateway_test_" + std::to_string(getpid()) + "_" + name;
+}
+
+uint16_t PortFromListeningLine(const std::string& line) {
+  const size_t at = line.find("listening on 127.0.0.1:");
+  EXPECT_NE(at, std::string::npos) << line;
+  std::string digits;
+  for (size_t i = at + 23; i < line.size() && isdigit(static_cast<unsigned char>(line[i])); ++i) {
+    digits += line[i];
+  }
+  uint32_t port = 0;
+  EXPECT_TRUE(absl::SimpleAtoi(digits, &port)) << line;
+  return static_cast<uint16_t>(port);
+}
+
+TEST(DsGatewayBinaryTest, HelpListsEveryFlagWithItsEnvironmentVariable) {
+  Process p({Gateway(), "--help"}, {});
+  const std::string out = p.DrainOutput();
+  EXPECT_EQ(p.Wait(), 0);
+  for (const char* text :
+       {"--listen", "DS_GATEWAY_LISTEN", "--admin-listen", "--port-file", "--nodes", "DS_NODES",
+        "--nodes-file", "DS_NODES_FILE", "--policy", "--threads", "--deadline-ms",
+        "DS_GATEWAY_DEADLINE_MS", "--max-body-bytes", "--max-header-bytes", "--read-timeout-ms",
+        "--write-timeout-ms", "--max-connections", "--health-interval-ms", "--health-timeout-ms",
+        "--eject-after", "--readmit-after", "--channels-per-node", "--seed", "--wait-healthy-ms",
+        "--shutdown-grace-ms", "DS_LOG_LEVEL"}) {
+    EXPECT_THAT(out, HasSubstr(text));
+  }
+}
+
+TEST(DsGatewayBinaryTest, BadConfigurationExitsWithUsageError) {
+  {
+    Process p({Gateway(), "--listen", "127.0.0.1:0"}, {});
+    EXPECT_THAT(p.DrainOutput(), HasSubstr("no data-service nodes"));
+    EXPECT_EQ(p.Wait(), 2);
+  }
+  {
+    Process p({Gateway(), "--listen", "127.0.0.1:0", "--policy", "sideways"},
+              {"DS_NODES=127.0.0.1:1"});
+    EXPECT_THAT(p.DrainOutput(), HasSubstr("sideways"));
+    EXPECT_EQ(p.Wait(), 2);
+  }
+  {
+    Process p({Gateway(), "--listen", "127.0.0.1:99999", "--nodes", "127.0.0.1:1"}, {});
+    EXPECT_EQ(p.Wait(), 2);
+  }
+}
+
+TEST(DsGatewayBinaryTest, ServesFromEnvConfigAndDrainsOnSigterm) {
+  FakeMessageServer fake;
+  ASSERT_TRUE(fake.ok());
+  const std::string port_file = TempPath("port");
+  Process p({Gateway(), "--listen", "127.0.0.1:0", "--wait-healthy-ms", "10000"},
+            {"DS_NODES=" + fake.address(), "DS_GATEWAY_PORT_FILE=" + port_file,
+             "DS_GATEWAY_SHUTDOWN_GRACE_MS=10000"});
+  std::optional<std::string> line = p.WaitForLine("listening on");
+  ASSERT_TRUE(line.has_value()) << p.DrainOutput();
+  const uint16_t port = PortFromListeningLine(*line);
+  ASSERT_NE(port, 0);
+  std::ifstream in(port_file);
+  std::string file_port, file_admin_port;
+  in >> file_port >> file_admin_port;
+  EXPECT_EQ(file_port, std::to_string(port));
+  EXPECT_EQ(file_admin_port, std::to_string(port));
+
+  HttpTestClient client(port);
+  EXPECT_EQ(client.Get("/healthz").result(), http::status::ok);
+  auto sent = client.Post("/v1/channels/31/messages",
+                          R"({"author_id":"1","content":"via the binary","nonce":"5"})");
+  ASSERT_EQ(sent.result(), http::status::ok) << sent.body();
+  auto list = client.Get("/v1/channels/31/messages");
+  EXPECT_THAT(list.body(), HasSubstr("via the binary"));
+
+  // A request in flight when SIGTERM arrives still gets its answer.
+  fake.service().HoldNext();
+  HttpTestClient busy(port);
+  busy.SendRaw("GET /v1/channels/31/messages/77 HTTP/1.1\r\nx-request-timeout-ms: 1500\r\n\r\n");
+  ASSERT_TRUE(fake.service().WaitForCalls(3, std::chrono::seconds(10)));
+  p.Signal(SIGTERM);
+  auto res = busy.Read();
+  EXPECT_EQ(res.result(), http::status::gateway_timeout);
+  EXPECT_FALSE(res.keep_alive());
+  EXPECT_EQ(p.Wait(), 0);
+  EXPECT_THAT(p.DrainOutput(), HasSubstr("stopped"));
+  std::remove(port_file.c_str());
+}
+
+TEST(DsGatewayBinaryTest, NodesFileAndSeparateAdminPort) {
+  FakeMessageServer fake;
+  ASSERT_TRUE(fake.ok());
+  const std::string nodes_file = TempPath("nodes");
+  const std::string port_file = TempPath("port2");
+  {
+    std::ofstream out(nodes_file);
+    out << "# the fleet\n" << fake.address() << "  # only node\n\n";
+  }
+  Process p({Gateway(), "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+             "--nodes-file", nodes_file, "--port-file", port_file, "--wait-healthy-ms", "10000",
+             "--policy", "round-robin"},
+            {});
+  ASSERT_TRUE(p.WaitForLine("listening on").has_value()) << p.DrainOutput();
+  std::ifstream in(port_file);
+  int api_port = 0, admin_port = 0;
+  in >> api_port >> admin_port;
+  ASSERT_GT(api_port, 0);
+  ASSERT_GT(admin_port, 0);
+  EXPECT_NE(api_port, admin_port);
+  HttpTestClient admin(static_cast<uint16_t>(admin_port));
+  auto metrics = admin.Get("/metrics");
+  EXPECT_EQ(metrics.result(), http::status::ok);
+  EXPECT_THAT(metrics.body(), HasSubstr("ds_gateway_in_flight_requests"));
+  EXPECT_EQ(admin.Get("/healthz").result(), http::status::ok);
+  HttpTestClient api(static_cast<uint16_t>(api_port));
+  EXPECT_EQ(api.Get("/v1/channels/3/messages/4").result(), http::status::not_found);
+  p.Signal(SIGINT);
+  EXPECT_EQ(p.Wait(), 0);
+  std::remove(nodes_file.c_str());
+  std::remove(port_file.c_str());
+}
+
+}  // namespace
+}  // namespace ds::gateway
