@@ -4,7 +4,6 @@
 // (stop accepting, finish requests in flight, exit 0).
 #include <signal.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -17,11 +16,11 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "common/log.h"
 #include "gateway/gateway.h"
 #include "gateway/routed_backend.h"
 #include "metrics/admin_server.h"
+#include "routing/membership.h"
 #include "routing/policy.h"
 #include "routing/routed_client.h"
 
@@ -80,30 +79,6 @@ absl::StatusOr<HostPort> ParseHostPort(const std::string& text) {
   return HostPort{host, static_cast<uint16_t>(port)};
 }
 
-// Addresses from --nodes (comma-separated) and --nodes-file (one or more per
-// line, commas allowed, '#' starts a comment), in order, duplicates dropped.
-absl::StatusOr<std::vector<std::string>> CollectNodes(const Flags& f) {
-  std::string text = f.nodes;
-  if (!f.nodes_file.empty()) {
-    std::ifstream in(f.nodes_file);
-    if (!in) return absl::NotFoundError(absl::StrCat("cannot read --nodes-file ", f.nodes_file));
-    std::string line;
-    while (std::getline(in, line)) {
-      text += "," + line.substr(0, line.find('#'));
-    }
-  }
-  std::vector<std::string> nodes;
-  for (absl::string_view part : absl::StrSplit(text, absl::ByAnyChar(", \t\r\n"))) {
-    if (part.empty()) continue;
-    std::string node(part);
-    if (std::find(nodes.begin(), nodes.end(), node) == nodes.end()) nodes.push_back(node);
-  }
-  if (nodes.empty()) {
-    return absl::InvalidArgumentError("no data-service nodes: set --nodes, DS_NODES or --nodes-file");
-  }
-  return nodes;
-}
-
 // Writes "<api_port> <admin_port>\n" atomically (tmp + rename), so a script
 // polling for the file never reads half of it.
 bool WritePortFile(const std::string& path, uint16_t api_port, uint16_t admin_port) {
@@ -130,10 +105,14 @@ void AddFlags(CLI::App& app, Flags& f) {
                  "Write '<api_port> <admin_port>' here once serving (admin_port = api_port "
                  "without --admin-listen)")
       ->envname("DS_GATEWAY_PORT_FILE");
-  app.add_option("--nodes", f.nodes, "Data-service node addresses host:port, comma-separated")
-      ->envname("DS_NODES");
+  // DS_NODES is read by ds::routing::ResolveNodes, after the file: precedence
+  // is --nodes, then --nodes-file (or DS_NODES_FILE), then DS_NODES.
+  app.add_option("--nodes", f.nodes,
+                 "Data-service node addresses host:port, comma-separated (Env:DS_NODES, used "
+                 "only when neither --nodes nor --nodes-file is given)");
   app.add_option("--nodes-file", f.nodes_file,
-                 "File of node addresses (one per line, '#' comments); combined with --nodes")
+                 "File of node addresses, one per line, '#' comments (used when --nodes is not "
+                 "given)")
       ->envname("DS_NODES_FILE");
   app.add_option("--policy", f.policy, "Routing policy: hash | round-robin | random")
       ->envname("DS_GATEWAY_POLICY")->capture_default_str();
@@ -195,7 +174,7 @@ int main(int argc, char** argv) {
 
   auto log = ds::Logger("gateway");
 
-  absl::StatusOr<std::vector<std::string>> nodes = CollectNodes(f);
+  absl::StatusOr<std::vector<std::string>> nodes = ds::routing::ResolveNodes(f.nodes, f.nodes_file);
   absl::StatusOr<ds::routing::Policy> policy = ds::routing::ParsePolicy(f.policy);
   absl::StatusOr<HostPort> listen = ParseHostPort(f.listen);
   std::optional<HostPort> admin_listen;
