@@ -1,0 +1,419 @@
+#include "testing/process.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace ds::testing {
+
+namespace fs = std::filesystem;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+namespace asio = boost::asio;
+
+// --- ExitStatus / ChildProcess -------------------------------------------------
+
+std::string ExitStatus::ToString() const {
+  if (signal != 0) return absl::StrCat("killed by signal ", signal, " (", strsignal(signal), ")");
+  return absl::StrCat("exit ", exit_code);
+}
+
+namespace {
+
+ExitStatus FromWaitStatus(int status) {
+  ExitStatus out;
+  if (WIFEXITED(status)) {
+    out.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    out.signal = WTERMSIG(status);
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(
+    const std::string& binary, const std::vector<std::string>& args, const std::string& log_path) {
+  // Everything the child needs is prepared before fork(): between fork and
+  // exec only async-signal-safe calls are allowed (the parent has threads).
+  std::vector<std::string> storage;
+  storage.reserve(args.size() + 1);
+  storage.push_back(binary);
+  storage.insert(storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& s : storage) argv.push_back(s.data());
+  argv.push_back(nullptr);
+
+  const int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log_fd < 0) {
+    return absl::InternalError(absl::StrCat("open ", log_path, ": ", strerror(errno)));
+  }
+  const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  // The child reports an exec failure's errno through this pipe; a successful
+  // exec closes it (O_CLOEXEC), so the parent's read returns 0.
+  int report[2];
+  if (null_fd < 0 || pipe2(report, O_CLOEXEC) != 0) {
+    const int err = errno;
+    close(log_fd);
+    if (null_fd >= 0) close(null_fd);
+    return absl::InternalError(absl::StrCat("pipe: ", strerror(err)));
+  }
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid == 0) {
+    // Child. Own process group, so Signal() and the destructor reach anything
+    // the binary starts; killed if the spawning thread dies.
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);  // the parent died before prctl
+    dup2(null_fd, STDIN_FILENO);
+    dup2(log_fd, STDOUT_FILENO);
+    dup2(log_fd, STDERR_FILENO);
+    // The test process may block or ignore signals (gRPC ignores SIGPIPE);
+    // the binary starts with the defaults.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaction(sig, &dfl, nullptr);
+    execv(argv[0], argv.data());
+    const int err = errno;
+    (void)!write(report[1], &err, sizeof(err));
+    _exit(127);
+  }
+  const int fork_errno = errno;
+  close(report[1]);
+  close(log_fd);
+  close(null_fd);
+  if (pid < 0) {
+    close(report[0]);
+    return absl::InternalError(absl::StrCat("fork: ", strerror(fork_errno)));
+  }
+  int exec_errno = 0;
+  ssize_t n;
+  do {
+    n = read(report[0], &exec_errno, sizeof(exec_errno));
+  } while (n < 0 && errno == EINTR);
+  close(report[0]);
+  if (n == static_cast<ssize_t>(sizeof(exec_errno))) {
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return absl::InternalError(absl::StrCat("exec ", binary, ": ", strerror(exec_errno)));
+  }
+  return std::unique_ptr<ChildProcess>(new ChildProcess(pid, log_path));
+}
+
+ChildProcess::~ChildProcess() {
+  if (exit_.has_value()) return;
+  kill(-pid_, SIGKILL);
+  int status;
+  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+absl::Status ChildProcess::Signal(int sig) {
+  if (exit_.has_value()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("process ", pid_, " already ended: ", exit_->ToString()));
+  }
+  if (kill(-pid_, sig) != 0) {
+    return absl::InternalError(absl::StrCat("kill(-", pid_, ", ", sig, "): ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+bool ChildProcess::TryReap() {
+  if (exit_.has_value()) return true;
+  int status;
+  pid_t r;
+  do {
+    r = waitpid(pid_, &status, WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r == pid_) {
+    exit_ = FromWaitStatus(status);
+    // Anything the binary left in its group goes with it.
+    kill(-pid_, SIGKILL);
+    return true;
+  }
+  return false;
+}
+
+absl::StatusOr<ExitStatus> ChildProcess::Wait(absl::Duration timeout) {
+  if (PollUntil([this] { return TryReap(); }, timeout, absl::Milliseconds(2))) return *exit_;
+  return absl::DeadlineExceededError(absl::StrCat("process ", pid_, " still running after ",
+                                                  absl::FormatDuration(timeout)));
+}
+
+bool ChildProcess::Running() { return !TryReap(); }
+
+std::string ChildProcess::LogTail(size_t max_bytes) const {
+  std::ifstream in(log_path_, std::ios::binary);
+  std::stringstream all;
+  all << in.rdbuf();
+  std::string text = all.str();
+  if (text.size() > max_bytes) text = "..." + text.substr(text.size() - max_bytes);
+  return text;
+}
+
+// --- Waiting ---------------------------------------------------------------
+
+bool PollUntil(const std::function<bool()>& predicate, absl::Duration timeout,
+               absl::Duration every) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    if (predicate()) return true;
+    if (absl::Now() >= deadline) return false;
+    std::this_thread::sleep_for(absl::ToChronoNanoseconds(every));
+  }
+}
+
+absl::StatusOr<std::vector<int>> WaitForPortFile(const std::string& path, absl::Duration timeout,
+                                                 ChildProcess* process) {
+  std::vector<int> ports;
+  std::string exited;
+  const bool done = PollUntil(
+      [&] {
+        std::ifstream in(path);
+        if (in) {
+          std::stringstream text;
+          text << in.rdbuf();
+          const std::string s = text.str();
+          if (!s.empty() && s.back() == '\n') {
+            ports.clear();
+            bool ok = true;
+            for (absl::string_view field :
+                 absl::StrSplit(s.substr(0, s.size() - 1), ' ', absl::SkipEmpty())) {
+              int port;
+              if (!absl::SimpleAtoi(field, &port)) ok = false;
+              ports.push_back(port);
+            }
+            if (ok && !ports.empty()) return true;
+          }
+        }
+        if (process != nullptr && !process->Running()) {
+          exited = process->Wait(absl::ZeroDuration())->ToString();
+          return true;
+        }
+        return false;
+      },
+      timeout, absl::Milliseconds(5));
+  if (!exited.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "process ended (", exited, ") before writing ", path, "; log:\n", process->LogTail()));
+  }
+  if (!done) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("no port file ", path, " after ", absl::FormatDuration(timeout),
+                     process != nullptr ? absl::StrCat("; log:\n", process->LogTail()) : ""));
+  }
+  return ports;
+}
+
+// --- TempDir ---------------------------------------------------------------
+
+TempDir::TempDir(std::string_view prefix) {
+  const char* tmp = getenv("TMPDIR");
+  std::string pattern = absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/",
+                                     absl::string_view(prefix.data(), prefix.size()), "XXXXXX");
+  if (mkdtemp(pattern.data()) == nullptr) {
+    // Asserting is right here: a test cannot run without its directory, and
+    // this is test-only code.
+    abort();
+  }
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  if (keep_) return;
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+// --- HTTP ------------------------------------------------------------------
+
+struct HttpClient::Impl {
+  explicit Impl(uint16_t p) : port(p) {}
+
+  absl::StatusOr<HttpResult> Exchange(http::verb verb, std::string_view target,
+                                      std::string_view body, absl::Duration timeout) {
+    const auto deadline =
+        std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(timeout);
+    beast::error_code ec;
+    auto fail = [&](const char* what) -> absl::Status {
+      stream.reset();
+      buffer.clear();
+      const beast::string_view method = http::to_string(verb);
+      const std::string message =
+          absl::StrCat("HTTP ", absl::string_view(method.data(), method.size()), " 127.0.0.1:",
+                       port, absl::string_view(target.data(), target.size()), ": ", what, ": ",
+                       ec.message());
+      if (ec == beast::error::timeout) return absl::DeadlineExceededError(message);
+      return absl::UnavailableError(message);
+    };
+    auto run = [&] {
+      ioc.restart();
+      ioc.run();
+    };
+    if (!stream.has_value()) {
+      stream.emplace(ioc);
+      buffer.clear();
+      stream->expires_at(deadline);
+      stream->async_connect(
+          asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
+          [&](beast::error_code e) { ec = e; });
+      run();
+      if (ec) return fail("connect");
+    }
+    http::request<http::string_body> req(verb, std::string(target), 11);
+    req.set(http::field::host, "127.0.0.1");
+    req.keep_alive(true);
+    if (verb == http::verb::post) {
+      req.set(http::field::content_type, "application/json");
+      req.body() = std::string(body);
+      req.prepare_payload();
+    }
+    stream->expires_at(deadline);
+    http::async_write(*stream, req, [&](beast::error_code e, size_t) { ec = e; });
+    run();
+    if (ec) return fail("write");
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024 * 1024);
+    http::async_read(*stream, buffer, parser, [&](beast::error_code e, size_t) { ec = e; });
+    run();
+    if (ec) return fail("read");
+    http::response<http::string_body> res = parser.release();
+    if (!res.keep_alive()) {
+      stream.reset();
+      buffer.clear();
+    }
+    return HttpResult{static_cast<int>(res.result_int()), std::move(res.body())};
+  }
+
+  uint16_t port;
+  asio::io_context ioc;
+  std::optional<beast::tcp_stream> stream;
+  beast::flat_buffer buffer;
+};
+
+HttpClient::HttpClient(uint16_t port) : impl_(std::make_unique<Impl>(port)) {}
+HttpClient::~HttpClient() = default;
+
+absl::StatusOr<HttpResult> HttpClient::Get(std::string_view target, absl::Duration timeout) {
+  return impl_->Exchange(http::verb::get, target, "", timeout);
+}
+
+absl::StatusOr<HttpResult> HttpClient::Post(std::string_view target, std::string_view json_body,
+                                            absl::Duration timeout) {
+  return impl_->Exchange(http::verb::post, target, json_body, timeout);
+}
+
+absl::StatusOr<HttpResult> HttpGet(uint16_t port, std::string_view target,
+                                   absl::Duration timeout) {
+  HttpClient client(port);
+  return client.Get(target, timeout);
+}
+
+absl::StatusOr<HttpResult> HttpPost(uint16_t port, std::string_view target,
+                                    std::string_view json_body, absl::Duration timeout) {
+  HttpClient client(port);
+  return client.Post(target, json_body, timeout);
+}
+
+// --- Prometheus --------------------------------------------------------------
+
+namespace {
+
+// Parses `{k="v",...}` at text[pos] (pos at '{'); pos ends after '}'.
+bool ParseLabels(std::string_view text, size_t& pos, std::map<std::string, std::string>& out) {
+  ++pos;  // '{'
+  while (pos < text.size()) {
+    while (pos < text.size() && (text[pos] == ' ' || text[pos] == ',')) ++pos;
+    if (pos < text.size() && text[pos] == '}') {
+      ++pos;
+      return true;
+    }
+    const size_t eq = text.find('=', pos);
+    if (eq == std::string_view::npos || eq + 1 >= text.size() || text[eq + 1] != '"') return false;
+    std::string key(text.substr(pos, eq - pos));
+    while (!key.empty() && key.back() == ' ') key.pop_back();
+    std::string value;
+    pos = eq + 2;
+    bool closed = false;
+    while (pos < text.size()) {
+      const char c = text[pos++];
+      if (c == '"') {
+        closed = true;
+        break;
+      }
+      if (c == '\\' && pos < text.size()) {
+        const char e = text[pos++];
+        value.push_back(e == 'n' ? '\n' : e);
+      } else {
+        value.push_back(c);
+      }
+    }
+    if (!closed) return false;
+    out[std::move(key)] = std::move(value);
+  }
+  return false;
+}
+
+}  // namespace
+
+double SumMetric(std::string_view prometheus_text, std::string_view name,
+                 const std::map<std::string, std::string>& labels) {
+  double sum = 0;
+  const absl::string_view text(prometheus_text.data(), prometheus_text.size());
+  for (absl::string_view line_a : absl::StrSplit(text, '\n')) {
+    std::string_view line(line_a.data(), line_a.size());
+    if (line.empty() || line[0] == '#') continue;
+    size_t pos = 0;
+    while (pos < line.size() && line[pos] != '{' && line[pos] != ' ') ++pos;
+    if (line.substr(0, pos) != name) continue;
+    std::map<std::string, std::string> found;
+    if (pos < line.size() && line[pos] == '{' && !ParseLabels(line, pos, found)) continue;
+    bool match = true;
+    for (const auto& [k, v] : labels) {
+      auto it = found.find(k);
+      if (it == found.end() || it->second != v) {
+        match = false;
+        break;
+      }
+    }
+    if (!match) continue;
+    while (pos < line.size() && line[pos] == ' ') ++pos;
+    const size_t end = line.find(' ', pos);
+    const std::string value(line.substr(pos, end == std::string_view::npos ? end : end - pos));
+    char* stop = nullptr;
+    const double v = strtod(value.c_str(), &stop);
+    if (value.empty() || stop != value.c_str() + value.size()) continue;
+    sum += v;
+  }
+  return sum;
+}
+
+}  // namespace ds::testing
