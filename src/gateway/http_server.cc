@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -105,6 +106,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   // (no socket operation is pending then) until Shutdown.
   net::executor_work_guard<net::io_context::executor_type> work_;
   tcp::acceptor acceptor_;  // used on its own strand only
+  net::steady_timer accept_retry_{acceptor_.get_executor()};  // on the acceptor's strand
 };
 
 // One connection. Every method runs on the connection's strand. Owned by the
@@ -365,9 +367,14 @@ void HttpServer::Impl::Accept() {
   acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
     if (!acceptor_.is_open()) return;
     if (ec) {
-      // Usually EMFILE or a reset before accept; keep accepting.
+      // Usually EMFILE (out of descriptors) or a reset before accept. Retry
+      // after a pause rather than spinning while the condition lasts.
       GatewayLogger()->warn("accept failed: {}", ec.message());
-      return Accept();
+      accept_retry_.expires_after(std::chrono::milliseconds(50));
+      accept_retry_.async_wait([this](beast::error_code wait_ec) {
+        if (!wait_ec && acceptor_.is_open()) Accept();
+      });
+      return;
     }
     std::shared_ptr<HttpSession> session;
     {
@@ -401,6 +408,7 @@ void HttpServer::Impl::Shutdown(absl::Duration grace) {
   net::post(acceptor_.get_executor(), [this] {
     beast::error_code ignored;
     acceptor_.close(ignored);
+    accept_retry_.cancel();
   });
   auto post_to_all = [this](void (HttpSession::*method)()) {
     std::vector<std::shared_ptr<HttpSession>> sessions;
