@@ -138,6 +138,10 @@ absl::Status Fleet::StartGateway() {
       "--listen", "127.0.0.1:0", "--nodes", absl::StrJoin(NodeAddresses(), ","), "--deadline-ms",
       std::to_string(absl::ToInt64Milliseconds(options_.gateway_deadline)), "--port-file",
       port_file};
+  if (options_.health_timeout > absl::ZeroDuration()) {
+    args.push_back("--health-timeout-ms");
+    args.push_back(std::to_string(absl::ToInt64Milliseconds(options_.health_timeout)));
+  }
   if (options_.health_interval > absl::ZeroDuration()) {
     args.push_back("--health-interval-ms");
     args.push_back(std::to_string(absl::ToInt64Milliseconds(options_.health_interval)));

@@ -38,6 +38,10 @@ struct FleetOptions {
   bool gateway = true;
   // Gateway → nodes health probe interval; zero keeps the gateway's default.
   absl::Duration health_interval = absl::ZeroDuration();
+  // Gateway health probe timeout: generous, so that a CPU-starved CI machine
+  // does not eject a live node and move its channels mid-test. A killed node
+  // still fails its probes at once (connection refused).
+  absl::Duration health_timeout = absl::Seconds(1);
   absl::Duration gateway_deadline = absl::Seconds(2);        // per request
   int drain_timeout_ms = 2000;                               // node SIGTERM drain
   std::vector<std::string> node_args;                        // more ds-node flags
