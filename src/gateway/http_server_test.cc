@@ -1,6 +1,7 @@
 #include "gateway/http_server.h"
 
 #include <deque>
+#include <random>
 #include <string>
 #include <thread>
 
@@ -259,6 +260,31 @@ TEST_F(HttpServerTest, ReplyAfterTheServerIsGoneIsHarmless) {
   boost::beast::error_code ec;
   busy.Read(&ec);
   EXPECT_TRUE(ec);
+}
+
+// Seeded random byte streams, some behind a valid request line: the server
+// answers or closes each connection, and keeps serving.
+TEST_F(HttpServerTest, RandomGarbageNeverBreaksTheServer) {
+  std::mt19937 rng(20261121);
+  const std::vector<std::string> prefixes = {
+      "", "GET /echo HTTP/1.1\r\n", "POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\n",
+      "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", "GET /echo HTTP/1.1\r\nHost:"};
+  const std::string alphabet = "GETPOST /:\r\n\t HTTP/1.01chunked-Length0123456789abcdef";
+  int answered = 0;
+  for (int i = 0; i < 300; ++i) {
+    std::string bytes = prefixes[rng() % prefixes.size()];
+    const size_t n = rng() % 200;
+    for (size_t j = 0; j < n; ++j) {
+      bytes += (rng() % 4 == 0) ? static_cast<char>(rng() % 256) : alphabet[rng() % alphabet.size()];
+    }
+    HttpTestClient client(server_->port());
+    client.SendRaw(bytes);
+    client.FinishSending();
+    if (client.ReadUntilClosed().rfind("HTTP/1.1 ", 0) == 0) ++answered;
+  }
+  EXPECT_GT(answered, 0);
+  HttpTestClient client(server_->port());
+  EXPECT_EQ(client.Post("/echo", "still here").body(), "POST still here");
 }
 
 TEST(HttpServerStartTest, RejectsBadOptions) {

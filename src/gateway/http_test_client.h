@@ -12,6 +12,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -72,6 +73,37 @@ class HttpTestClient {
                 std::vector<std::pair<std::string, std::string>> headers = {}) {
     return Request(boost::beast::http::verb::post, std::move(target), std::move(body),
                    std::move(headers));
+  }
+
+  // Half-closes: the server sees end-of-stream after the bytes sent so far.
+  void FinishSending() {
+    boost::beast::error_code ignored;
+    stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+  }
+
+  // Everything the server sends until it closes the connection (or 10 s pass).
+  std::string ReadUntilClosed() {
+    std::string out(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+    buffer_.consume(buffer_.size());
+    char chunk[4096];
+    bool done = false;
+    stream_.expires_after(std::chrono::seconds(10));
+    std::function<void()> read_more = [&] {
+      stream_.async_read_some(boost::asio::buffer(chunk),
+                              [&](boost::beast::error_code e, std::size_t n) {
+                                out.append(chunk, n);
+                                if (e) {
+                                  done = true;
+                                } else {
+                                  read_more();
+                                }
+                              });
+    };
+    read_more();
+    ioc_.restart();
+    ioc_.run();
+    (void)done;
+    return out;
   }
 
   // True when the server has closed the connection (EOF or reset on read).
