@@ -504,6 +504,7 @@ pub unsafe extern "C" fn cql_execute(
             Ok(g) => g,
             Err(e) => return e.code,
         };
+        c.retry_budget.deposit();
         // From here on every outcome, including bad arguments and overload,
         // is delivered through the callback on a runtime thread, never inline.
         let request = if in_flight > c.max_in_flight {

@@ -45,7 +45,7 @@ impl RetryBudget {
         }
     }
 
-    /// Records one request.
+    /// Records one request; call once per request submitted.
     pub fn deposit(&self) {
         if self.deposit == 0 {
             return;
@@ -92,9 +92,10 @@ impl BudgetedRetryPolicy {
 }
 
 impl RetryPolicy for BudgetedRetryPolicy {
-    // The driver opens one retry session per request execution.
+    // The driver opens a retry session lazily, on a request's first error,
+    // so deposits cannot be made here: the shim deposits once per submitted
+    // request (cql_execute) instead.
     fn new_session(&self) -> Box<dyn RetrySession> {
-        self.budget.deposit();
         Box::new(BudgetedRetrySession {
             inner: self.inner.new_session(),
             budget: Arc::clone(&self.budget),
