@@ -11,7 +11,8 @@
 //   GET  /healthz    200 "ok\n" while healthy(), else 503 "unhealthy\n"
 //
 // Deadline: `default_deadline` per request; a client may shorten it with the
-// header `x-request-timeout-ms: N` (1..3600000; larger values are capped).
+// header `x-request-timeout-ms: N` (an integer in 1..3600000, else 400; values
+// above the default are capped to it).
 //
 // Usage (the HttpServer calls Handle for every request):
 //   auto handler = std::make_shared<ds::gateway::ApiHandler>(
