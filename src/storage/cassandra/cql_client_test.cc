@@ -139,6 +139,21 @@ TEST_F(CqlClientTest, PreparedInsertAndSelectRoundTripEveryType) {
   EXPECT_EQ(rows->GetInt64(0, 99).status().code(), absl::StatusCode::kInternal);
   EXPECT_EQ(rows->GetInt64(5, 0).status().code(), absl::StatusCode::kInternal);
   EXPECT_EQ(rows->GetInt64(0, 6).status().code(), absl::StatusCode::kFailedPrecondition);
+
+  // Empty text and blob are values, not NULL.
+  ASSERT_TRUE(client_
+                  ->ExecuteSync(*insert, {CqlValue::BigInt(-43), CqlValue::Int(0), CqlValue::Text(""),
+                                          CqlValue::Blob(""), CqlValue::Unset(), CqlValue::Unset(),
+                                          CqlValue::Unset(), CqlValue::Unset()})
+                  .ok());
+  absl::StatusOr<Rows> empty = client_->ExecuteSync(*select, {CqlValue::BigInt(-43)});
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  ASSERT_EQ(empty->size(), 1u);
+  EXPECT_FALSE(empty->IsNull(0, 2));
+  EXPECT_EQ(*empty->GetBytes(0, 2), "");
+  EXPECT_FALSE(empty->IsNull(0, 3));
+  EXPECT_EQ(*empty->GetBytes(0, 3), "");
+  EXPECT_TRUE(empty->IsNull(0, 4));
 }
 
 TEST_F(CqlClientTest, PagesThroughMoreRowsThanPageSize) {
