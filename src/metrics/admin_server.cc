@@ -17,6 +17,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "prometheus/text_serializer.h"
 #include "spdlog/spdlog.h"
 
@@ -32,12 +33,9 @@ constexpr uint32_t kHeaderLimit = 8 * 1024;
 constexpr uint64_t kBodyLimit = 4 * 1024;
 constexpr char kMetricsContentType[] = "text/plain; version=0.0.4; charset=utf-8";
 
-std::shared_ptr<spdlog::logger> Logger() {
-  static const std::shared_ptr<spdlog::logger> logger = [] {
-    std::shared_ptr<spdlog::logger> existing = spdlog::get("metrics");
-    return existing != nullptr ? existing : spdlog::default_logger()->clone("metrics");
-  }();
-  return logger;
+spdlog::logger* Logger() {
+  static const std::shared_ptr<spdlog::logger> logger = ds::Logger("metrics");
+  return logger.get();
 }
 
 // What every connection of one server shares. Only touched on the I/O thread.
