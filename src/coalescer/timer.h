@@ -1,24 +1,22 @@
 // Timer: runs a callback after a delay, on a thread the timer owns. The
-// coalescer uses it for retry backoff so that no store or gRPC thread sleeps.
+// coalescer uses it for retry backoff so that no store or gRPC thread sleeps;
+// tests may substitute their own.
 //
 // Usage:
 //   ds::coalescer::ThreadTimer timer;
 //   timer.RunAfter(absl::Milliseconds(5), [] { Retry(); });
 //
 // Thread-safe. Callbacks run one at a time on the timer thread and must not
-// block. Callbacks still pending at destruction are dropped without running.
+// block. ThreadTimer is the shared ds::TimerThread behind this interface: at
+// destruction it runs still-pending callbacks at once (early), which is what
+// the coalescer needs, since a flight waiting on a backoff must still end.
 #pragma once
 
-#include <condition_variable>
-#include <cstdint>
 #include <functional>
-#include <mutex>
-#include <queue>
-#include <thread>
-#include <vector>
 
-#include "absl/base/thread_annotations.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/timer_thread.h"
 
 namespace ds::coalescer {
 
@@ -30,29 +28,12 @@ class Timer {
 
 class ThreadTimer final : public Timer {
  public:
-  ThreadTimer();
-  ~ThreadTimer() override;
-  ThreadTimer(const ThreadTimer&) = delete;
-  ThreadTimer& operator=(const ThreadTimer&) = delete;
-
-  void RunAfter(absl::Duration delay, std::function<void()> fn) override;
+  void RunAfter(absl::Duration delay, std::function<void()> fn) override {
+    thread_.Schedule(absl::Now() + delay, std::move(fn));
+  }
 
  private:
-  using Clock = std::chrono::steady_clock;
-  struct Entry {
-    Clock::time_point when;
-    uint64_t seq;  // FIFO among equal times
-    std::function<void()> fn;
-    bool operator>(const Entry& o) const { return when != o.when ? when > o.when : seq > o.seq; }
-  };
-  void Loop();
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> queue_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  TimerThread thread_;
 };
 
 }  // namespace ds::coalescer

@@ -389,6 +389,13 @@ TEST_F(NodeTest, HealthServingUntilShutdownAndDrainsRunningFlights) {
   std::vector<Answer> answers;
   std::thread reader([&] { answers = ConcurrentGetMessage(3, 3, 30); });
   ASSERT_TRUE(store_.WaitForParked(1, absl::Seconds(5)));
+  // All three must be inside the node (joined to the one flight) before the
+  // shutdown starts; a call still on the wire would be refused, not drained.
+  const absl::Time limit = absl::Now() + absl::Seconds(10);
+  while (node_->coalescer().total_waiters() < 3 && absl::Now() < limit) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  ASSERT_EQ(node_->coalescer().total_waiters(), 3u);
   std::thread releaser([&] {
     absl::SleepFor(absl::Milliseconds(100));
     store_.Release();

@@ -4,7 +4,7 @@
 #include <utility>
 
 #include "absl/time/clock.h"
-#include "storage/internal/timer_thread.h"
+#include "common/timer_thread.h"
 
 namespace ds::storage {
 
@@ -12,7 +12,7 @@ LatencyMessageStore::LatencyMessageStore(std::shared_ptr<MessageStore> inner,
                                          absl::Duration latency)
     : inner_(std::move(inner)),
       latency_(std::max(latency, absl::ZeroDuration())),
-      timer_(std::make_unique<internal::TimerThread>()) {}
+      timer_(std::make_unique<TimerThread>()) {}
 
 LatencyMessageStore::~LatencyMessageStore() {
   stopping_.store(true, std::memory_order_release);

@@ -29,11 +29,12 @@
 #include "absl/time/time.h"
 #include "storage/message_store.h"
 
+namespace ds {
+class TimerThread;
+}  // namespace ds
+
 namespace ds::storage {
 
-namespace internal {
-class TimerThread;
-}  // namespace internal
 
 class LatencyMessageStore final : public MessageStore {
  public:
@@ -65,7 +66,7 @@ class LatencyMessageStore final : public MessageStore {
   const std::shared_ptr<MessageStore> inner_;
   const absl::Duration latency_;
   std::atomic<bool> stopping_{false};
-  std::unique_ptr<internal::TimerThread> timer_;
+  std::unique_ptr<TimerThread> timer_;
 };
 
 }  // namespace ds::storage

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <memory>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "dataservice/v1/messages.grpc.pb.h"
@@ -142,12 +143,23 @@ class ReferenceTarget : public Target {
     };
     auto* call = new Call;
     call->ctx.set_deadline(absl::ToChronoTime(deadline));
+    // Ask the node for its arrival time: the ideal-queries figure then uses
+    // the arrivals the coalescer saw rather than our send times.
+    call->ctx.AddMetadata("x-ds-timing", "1");
     call->req.set_channel_id(static_cast<int64_t>(r.channel_id));
     call->req.set_message_id(static_cast<int64_t>(r.message_id));
     call->done = std::move(done);
     stub->async()->getMessage(&call->ctx, &call->req, &call->resp, [call](grpc::Status s) {
       std::unique_ptr<Call> owned(call);
-      owned->done(FromGrpc(s));
+      Outcome o = FromGrpc(s);
+      const auto& trailers = owned->ctx.GetServerTrailingMetadata();
+      if (auto it = trailers.find("x-ds-arrived-us"); it != trailers.end()) {
+        int64_t us = 0;
+        if (absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &us)) {
+          o.node_arrived_us = us;
+        }
+      }
+      owned->done(std::move(o));
     });
   }
 

@@ -62,6 +62,9 @@ struct Report {
   std::map<std::string, int64_t> errors;               // by status code
   std::map<std::string, std::string> error_examples;   // first message per code
   absl::Duration arrival_window;
+  // "node" when every read reported its node arrival time (x-ds-arrived-us),
+  // else "client" (send times). The ideal-queries figure uses the same source.
+  std::string arrival_source = "client";
 
   // Node side.
   std::string metrics_origin;   // "prometheus", "reference", "disabled", "failed"

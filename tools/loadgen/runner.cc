@@ -103,6 +103,7 @@ void Runner::IssueOne(std::optional<absl::Time> scheduled) {
                    record.kind = kind;
                    record.issue_ns = issue_ns;
                    record.latency_ns = absl::ToInt64Nanoseconds(clock->Now() - latency_base);
+                   record.node_arrived_us = outcome.node_arrived_us;
                    absl::MutexLock lock(&shared->mu);
                    if (!outcome.ok) {
                      auto it = std::find(shared->codes.begin(), shared->codes.end(), outcome.code);

@@ -66,6 +66,7 @@ struct RequestRecord {
   uint16_t code = 0;      // index into RunResult::codes; 0 is "OK"
   int64_t issue_ns = 0;   // actual send time, since RunResult::start
   int64_t latency_ns = 0; // from the send (open mode: scheduled) time
+  int64_t node_arrived_us = 0;  // Outcome::node_arrived_us (0 = not reported)
 };
 
 struct RunResult {

@@ -31,6 +31,9 @@ struct Outcome {
   // The newest message id in a GetMessages answer (0 if none); used to learn
   // real message ids before a GetMessage run.
   uint64_t newest_message_id = 0;
+  // Unix microseconds when the node received the request, from its trailing
+  // metadata `x-ds-arrived-us` (0 when the target does not report it).
+  int64_t node_arrived_us = 0;
 };
 
 class Target {

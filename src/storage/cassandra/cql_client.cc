@@ -52,11 +52,10 @@ absl::Status AccessorStatus(int32_t code, size_t row, size_t column) {
     case CQL_OK:
       return absl::OkStatus();
     case CQL_ERR_NULL:
-      return absl::FailedPreconditionError(
-          absl::StrCat("cell (", row, ", ", column, ") is null"));
+      return absl::FailedPreconditionError(absl::StrCat("cell (", row, ", ", column, ") is null"));
     default:
-      return absl::InternalError(absl::StrCat("cell (", row, ", ", column,
-                                              ") does not exist or has another type"));
+      return absl::InternalError(
+          absl::StrCat("cell (", row, ", ", column, ") does not exist or has another type"));
   }
 }
 
@@ -204,10 +203,11 @@ absl::StatusOr<PreparedStatement> CqlClient::Prepare(std::string_view cql, bool 
   std::string text(cql);
   cql_prepared* prepared = nullptr;
   char* error = nullptr;
-  int32_t code = cql_prepare(client_, text.c_str(), idempotent ? 1 : 0, ToMillis(timeout),
-                             &prepared, &error);
+  int32_t code =
+      cql_prepare(client_, text.c_str(), idempotent ? 1 : 0, ToMillis(timeout), &prepared, &error);
   if (code != CQL_OK) {
-    return StatusFromCqlCode(code, absl::StrCat("prepare \"", Absl(cql), "\": ", TakeMessage(error)));
+    return StatusFromCqlCode(code,
+                             absl::StrCat("prepare \"", Absl(cql), "\": ", TakeMessage(error)));
   }
   return PreparedStatement(prepared, std::move(text), idempotent);
 }

@@ -92,7 +92,7 @@ struct CqlClientOptions {
 // until Execute returns (the driver copies them).
 class CqlValue {
  public:
-  static CqlValue Null() { return CqlValue(kNull, 0, {}); }  // writes a tombstone
+  static CqlValue Null() { return CqlValue(kNull, 0, {}); }    // writes a tombstone
   static CqlValue Unset() { return CqlValue(kUnset, 0, {}); }  // column untouched
   static CqlValue BigInt(int64_t v) { return CqlValue(kBigInt, v, {}); }
   static CqlValue Int(int32_t v) { return CqlValue(kInt, v, {}); }
@@ -144,7 +144,8 @@ class Rows {
   // match the column, or an index out of range, gives INTERNAL (our code and
   // the schema disagree).
   bool IsNull(size_t row, size_t column) const;  // false if out of range
-  absl::StatusOr<int64_t> GetInt64(size_t row, size_t column) const;  // bigint, counter, timestamp (ms), int
+  absl::StatusOr<int64_t> GetInt64(size_t row,
+                                   size_t column) const;  // bigint, counter, timestamp (ms), int
   absl::StatusOr<int32_t> GetInt32(size_t row, size_t column) const;  // int
   absl::StatusOr<bool> GetBool(size_t row, size_t column) const;
   // text, ascii or blob; valid while this Rows lives.

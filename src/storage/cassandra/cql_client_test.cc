@@ -52,8 +52,8 @@ class Latch {
 class CqlClientTest : public testing::Test {
  protected:
   static void SetUpTestSuite() {
-    absl::StatusOr<std::unique_ptr<CqlClient>> client = CqlClient::Connect(
-        {.hosts = Hosts(), .request_timeout = absl::Seconds(10)});
+    absl::StatusOr<std::unique_ptr<CqlClient>> client =
+        CqlClient::Connect({.hosts = Hosts(), .request_timeout = absl::Seconds(10)});
     if (!client.ok()) {
       connect_status_ = new absl::Status(client.status());
       return;
@@ -80,10 +80,11 @@ class CqlClientTest : public testing::Test {
 
   // Drops and recreates a table named after the running test.
   std::string FreshTable(std::string_view columns) {
-    std::string table = absl::StrCat(
-        kKeyspace, ".", testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::string table =
+        absl::StrCat(kKeyspace, ".", testing::UnitTest::GetInstance()->current_test_info()->name());
     EXPECT_TRUE(client_->Query(absl::StrCat("DROP TABLE IF EXISTS ", table)).ok());
-    absl::Status created = client_->Query(absl::StrCat("CREATE TABLE ", table, " ", absl::string_view(columns.data(), columns.size())));
+    absl::Status created = client_->Query(absl::StrCat(
+        "CREATE TABLE ", table, " ", absl::string_view(columns.data(), columns.size())));
     EXPECT_TRUE(created.ok()) << created;
     return table;
   }
@@ -99,20 +100,21 @@ TEST_F(CqlClientTest, PreparedInsertAndSelectRoundTripEveryType) {
   std::string table = FreshTable(
       "(k bigint, c int, t text, b blob, ts timestamp, f boolean, n bigint, u text, "
       "PRIMARY KEY (k, c))");
-  absl::StatusOr<PreparedStatement> insert = client_->Prepare(
-      absl::StrCat("INSERT INTO ", table, " (k, c, t, b, ts, f, n, u) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
-      /*idempotent=*/true);
+  absl::StatusOr<PreparedStatement> insert =
+      client_->Prepare(absl::StrCat("INSERT INTO ", table,
+                                    " (k, c, t, b, ts, f, n, u) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+                       /*idempotent=*/true);
   ASSERT_TRUE(insert.ok()) << insert.status();
-  absl::StatusOr<PreparedStatement> select = client_->Prepare(
-      absl::StrCat("SELECT k, c, t, b, ts, f, n, u FROM ", table, " WHERE k = ?"));
+  absl::StatusOr<PreparedStatement> select =
+      client_->Prepare(absl::StrCat("SELECT k, c, t, b, ts, f, n, u FROM ", table, " WHERE k = ?"));
   ASSERT_TRUE(select.ok()) << select.status();
 
   const std::string blob("\x00\x01\xff", 3);
   const absl::Time ts = absl::FromUnixMillis(1700000000123);
   absl::StatusOr<Rows> written = client_->ExecuteSync(
-      *insert, {CqlValue::BigInt(-42), CqlValue::Int(7), CqlValue::Text("héllo"),
-                CqlValue::Blob(blob), CqlValue::Timestamp(ts), CqlValue::Boolean(true),
-                CqlValue::Null(), CqlValue::Unset()});
+      *insert,
+      {CqlValue::BigInt(-42), CqlValue::Int(7), CqlValue::Text("héllo"), CqlValue::Blob(blob),
+       CqlValue::Timestamp(ts), CqlValue::Boolean(true), CqlValue::Null(), CqlValue::Unset()});
   ASSERT_TRUE(written.ok()) << written.status();
   EXPECT_EQ(written->size(), 0u);
 
@@ -142,9 +144,9 @@ TEST_F(CqlClientTest, PreparedInsertAndSelectRoundTripEveryType) {
 
   // Empty text and blob are values, not NULL.
   ASSERT_TRUE(client_
-                  ->ExecuteSync(*insert, {CqlValue::BigInt(-43), CqlValue::Int(0), CqlValue::Text(""),
-                                          CqlValue::Blob(""), CqlValue::Unset(), CqlValue::Unset(),
-                                          CqlValue::Unset(), CqlValue::Unset()})
+                  ->ExecuteSync(*insert, {CqlValue::BigInt(-43), CqlValue::Int(0),
+                                          CqlValue::Text(""), CqlValue::Blob(""), CqlValue::Unset(),
+                                          CqlValue::Unset(), CqlValue::Unset(), CqlValue::Unset()})
                   .ok());
   absl::StatusOr<Rows> empty = client_->ExecuteSync(*select, {CqlValue::BigInt(-43)});
   ASSERT_TRUE(empty.ok()) << empty.status();
@@ -158,8 +160,8 @@ TEST_F(CqlClientTest, PreparedInsertAndSelectRoundTripEveryType) {
 
 TEST_F(CqlClientTest, PagesThroughMoreRowsThanPageSize) {
   std::string table = FreshTable("(k bigint, c int, v text, PRIMARY KEY (k, c))");
-  absl::StatusOr<PreparedStatement> insert = client_->Prepare(
-      absl::StrCat("INSERT INTO ", table, " (k, c, v) VALUES (?, ?, ?)"), true);
+  absl::StatusOr<PreparedStatement> insert =
+      client_->Prepare(absl::StrCat("INSERT INTO ", table, " (k, c, v) VALUES (?, ?, ?)"), true);
   ASSERT_TRUE(insert.ok()) << insert.status();
   constexpr int kRows = 250;
   Latch latch(kRows);
@@ -231,8 +233,7 @@ TEST_F(CqlClientTest, CallbackMayFetchTheNextPage) {
       return;
     }
     client_->Execute(*select, {CqlValue::BigInt(9)},
-                     {.page_size = 10, .paging_state = std::string(rows->paging_state())},
-                     on_page);
+                     {.page_size = 10, .paging_state = std::string(rows->paging_state())}, on_page);
   };
   client_->Execute(*select, {CqlValue::BigInt(9)}, {.page_size = 10}, on_page);
   ASSERT_TRUE(state.done.WaitFor(absl::Seconds(30)));
@@ -264,8 +265,8 @@ TEST_F(CqlClientTest, BadCqlIsInvalidArgument) {
 
 TEST_F(CqlClientTest, TinyDeadlineIsDeadlineExceededOrUnavailable) {
   std::string table = FreshTable("(k bigint, c int, v text, PRIMARY KEY (k, c))");
-  absl::StatusOr<PreparedStatement> insert = client_->Prepare(
-      absl::StrCat("INSERT INTO ", table, " (k, c, v) VALUES (?, ?, ?)"), true);
+  absl::StatusOr<PreparedStatement> insert =
+      client_->Prepare(absl::StrCat("INSERT INTO ", table, " (k, c, v) VALUES (?, ?, ?)"), true);
   ASSERT_TRUE(insert.ok()) << insert.status();
   const std::string payload(512, 'x');
   constexpr int kRows = 2000;
@@ -346,8 +347,8 @@ TEST_F(CqlClientTest, TooManyInFlightIsUnavailableNotInline) {
 }
 
 TEST(CqlClientConnectTest, ClosedPortIsUnavailable) {
-  absl::StatusOr<std::unique_ptr<CqlClient>> client = CqlClient::Connect(
-      {.hosts = {"127.0.0.1:1"}, .connect_timeout = absl::Seconds(2)});
+  absl::StatusOr<std::unique_ptr<CqlClient>> client =
+      CqlClient::Connect({.hosts = {"127.0.0.1:1"}, .connect_timeout = absl::Seconds(2)});
   EXPECT_EQ(client.status().code(), absl::StatusCode::kUnavailable) << client.status();
 }
 

@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "storage/embedded/internal/sqlite_connection.h"
-#include "storage/internal/timer_thread.h"
+#include "common/timer_thread.h"
 
 namespace ds::storage {
 namespace sqlite_internal {
@@ -30,7 +30,7 @@ struct Task {
   std::shared_ptr<const CancelToken> cancel;
   bool write = false;
   std::atomic<bool> claimed{false};
-  std::atomic<internal::TimerThread::Id> watchdog{0};
+  std::atomic<TimerThread::Id> watchdog{0};
 };
 
 template <typename T>
@@ -196,7 +196,7 @@ absl::Status ValidateOptions(const SqliteStoreOptions& o) {
 SqliteMessageStore::SqliteMessageStore(SqliteStoreOptions options)
     : options_(std::move(options)),
       ids_(options_.node_id, options_.now_ms),
-      watchdog_(std::make_unique<internal::TimerThread>()),
+      watchdog_(std::make_unique<TimerThread>()),
       read_queue_(std::make_unique<sqlite_internal::TaskQueue>()),
       write_queue_(std::make_unique<sqlite_internal::TaskQueue>()) {}
 
@@ -285,7 +285,7 @@ void SqliteMessageStore::Submit(std::shared_ptr<sqlite_internal::Task> task, boo
 void SqliteMessageStore::WorkerLoop(sqlite_internal::TaskQueue& queue, SqliteConnection& conn) {
   while (std::shared_ptr<sqlite_internal::Task> task = queue.Pop()) {
     if (!task->Claim()) continue;  // the watchdog answered it
-    if (internal::TimerThread::Id id = task->watchdog.load(); id != 0) watchdog_->Cancel(id);
+    if (TimerThread::Id id = task->watchdog.load(); id != 0) watchdog_->Cancel(id);
     if (stopping_.load(std::memory_order_acquire)) {
       task->Fail(absl::CancelledError("sqlite store is shutting down"));
     } else if (task->cancel != nullptr && task->cancel->cancelled()) {

@@ -67,6 +67,10 @@
 #include "common/snowflake.h"
 #include "storage/message_store.h"
 
+namespace ds {
+class TimerThread;
+}  // namespace ds
+
 namespace ds::storage {
 
 namespace sqlite_internal {
@@ -74,9 +78,6 @@ class SqliteConnection;
 class TaskQueue;
 struct Task;
 }  // namespace sqlite_internal
-namespace internal {
-class TimerThread;
-}  // namespace internal
 
 struct SqliteStoreOptions {
   // The database file; created with its schema if missing. Must be a real
@@ -140,7 +141,7 @@ class SqliteMessageStore final : public MessageStore {
   const SqliteStoreOptions options_;
   SnowflakeGenerator ids_;
   std::atomic<bool> stopping_{false};
-  std::unique_ptr<internal::TimerThread> watchdog_;
+  std::unique_ptr<TimerThread> watchdog_;
   std::unique_ptr<sqlite_internal::TaskQueue> read_queue_;
   std::unique_ptr<sqlite_internal::TaskQueue> write_queue_;
   std::unique_ptr<sqlite_internal::SqliteConnection> writer_conn_;

@@ -124,8 +124,7 @@ typedef struct cql_connect_options {
 /* Connects to the cluster (blocking). On CQL_OK stores a new client in *out,
  * to be freed with cql_client_free. Unreachable hosts give
  * CQL_ERR_UNAVAILABLE, bad credentials CQL_ERR_BAD_CREDENTIALS. */
-int32_t cql_connect(const cql_connect_options* options, cql_client** out,
-                    char** error);
+int32_t cql_connect(const cql_connect_options* options, cql_client** out, char** error);
 
 /* Rejects new requests, waits until every callback of this client has
  * returned, then closes the session. NULL is a no-op. Returns
@@ -139,21 +138,20 @@ int32_t cql_client_free(cql_client* client);
  * retrying the statement after errors that leave its outcome unknown (e.g. a
  * broken connection); set it only if executing twice is harmless, e.g.
  * inserts with USING TIMESTAMP. timeout_ms <= 0: the request timeout. */
-int32_t cql_prepare(cql_client* client, const char* cql, int32_t idempotent,
-                    int64_t timeout_ms, cql_prepared** out, char** error);
+int32_t cql_prepare(cql_client* client, const char* cql, int32_t idempotent, int64_t timeout_ms,
+                    cql_prepared** out, char** error);
 
 /* NULL is a no-op. Safe while executions of it are in flight. */
 void cql_prepared_free(cql_prepared* prepared);
 
 /* Runs one unprepared statement, discarding any rows (blocking; meant for
  * schema setup: DDL waits for schema agreement). timeout_ms <= 0: 30000. */
-int32_t cql_query(cql_client* client, const char* cql, int64_t timeout_ms,
-                  char** error);
+int32_t cql_query(cql_client* client, const char* cql, int64_t timeout_ms, char** error);
 
 /* ---- execution ---------------------------------------------------------- */
 
-#define CQL_VALUE_NULL 0  /* writes a tombstone; prefer UNSET for absent */
-#define CQL_VALUE_UNSET 1 /* leaves the column untouched */
+#define CQL_VALUE_NULL 0      /* writes a tombstone; prefer UNSET for absent */
+#define CQL_VALUE_UNSET 1     /* leaves the column untouched */
 #define CQL_VALUE_BIGINT 2    /* i64 */
 #define CQL_VALUE_INT 3       /* i64, must fit in 32 bits */
 #define CQL_VALUE_TEXT 4      /* ptr/len, UTF-8 */
@@ -185,18 +183,16 @@ typedef struct cql_exec_options {
  * result) and owned by the callee, who frees it with cql_rows_free; `msg` is
  * NULL. Otherwise `rows` is NULL and `msg` describes the error; it is valid
  * only during the call. The callback must not unwind (C++: noexcept). */
-typedef void (*cql_done_cb)(void* user, int32_t code, cql_rows* rows,
-                            const char* msg);
+typedef void (*cql_done_cb)(void* user, int32_t code, cql_rows* rows, const char* msg);
 
 /* Submits `prepared` with `values` (count must match its markers). `options`
  * may be NULL for defaults. Returns CQL_OK when accepted: `callback` is then
  * called exactly once, on a runtime thread, never from within cql_execute
  * itself (it may run before cql_execute returns) — bad values, overload
- * (max_in_flight) and query errors all arrive through it. Returns an error code without ever calling back only for a NULL
- * client/prepared/callback, or a client being freed. */
-int32_t cql_execute(cql_client* client, const cql_prepared* prepared,
-                    const cql_value* values, size_t value_count,
-                    const cql_exec_options* options, cql_done_cb callback,
+ * (max_in_flight) and query errors all arrive through it. Returns an error code without ever
+ * calling back only for a NULL client/prepared/callback, or a client being freed. */
+int32_t cql_execute(cql_client* client, const cql_prepared* prepared, const cql_value* values,
+                    size_t value_count, const cql_exec_options* options, cql_done_cb callback,
                     void* user);
 
 /* ---- results ------------------------------------------------------------ */
@@ -204,27 +200,21 @@ int32_t cql_execute(cql_client* client, const cql_prepared* prepared,
 size_t cql_rows_count(const cql_rows* rows);
 size_t cql_rows_column_count(const cql_rows* rows);
 /* Column name, not NUL-terminated; valid until cql_rows_free. */
-int32_t cql_rows_column_name(const cql_rows* rows, size_t column,
-                             const char** name, size_t* len);
+int32_t cql_rows_column_name(const cql_rows* rows, size_t column, const char** name, size_t* len);
 /* *is_null = 1 if the cell is NULL (or an empty value), else 0. */
-int32_t cql_rows_is_null(const cql_rows* rows, size_t row, size_t column,
-                         int32_t* is_null);
+int32_t cql_rows_is_null(const cql_rows* rows, size_t row, size_t column, int32_t* is_null);
 /* bigint, counter, timestamp (ms) and int cells. */
-int32_t cql_rows_i64(const cql_rows* rows, size_t row, size_t column,
-                     int64_t* out);
+int32_t cql_rows_i64(const cql_rows* rows, size_t row, size_t column, int64_t* out);
 /* int cells only. */
-int32_t cql_rows_i32(const cql_rows* rows, size_t row, size_t column,
-                     int32_t* out);
+int32_t cql_rows_i32(const cql_rows* rows, size_t row, size_t column, int32_t* out);
 /* boolean cells. */
-int32_t cql_rows_bool(const cql_rows* rows, size_t row, size_t column,
-                      int32_t* out);
+int32_t cql_rows_bool(const cql_rows* rows, size_t row, size_t column, int32_t* out);
 /* text, ascii and blob cells; the bytes stay valid until cql_rows_free. */
-int32_t cql_rows_bytes(const cql_rows* rows, size_t row, size_t column,
-                       const uint8_t** data, size_t* len);
+int32_t cql_rows_bytes(const cql_rows* rows, size_t row, size_t column, const uint8_t** data,
+                       size_t* len);
 /* The state to pass to fetch the next page; *len == 0 (and *data NULL) when
  * this was the last page. Valid until cql_rows_free. */
-int32_t cql_rows_paging_state(const cql_rows* rows, const uint8_t** data,
-                              size_t* len);
+int32_t cql_rows_paging_state(const cql_rows* rows, const uint8_t** data, size_t* len);
 /* NULL is a no-op. */
 void cql_rows_free(cql_rows* rows);
 

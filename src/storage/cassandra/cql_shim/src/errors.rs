@@ -28,7 +28,10 @@ pub struct ShimError {
 
 impl ShimError {
     pub fn new(code: i32, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn invalid_argument(message: impl Into<String>) -> Self {
@@ -148,7 +151,10 @@ mod tests {
         assert_eq!(db_error_code(&DbError::SyntaxError), CQL_ERR_INVALID_QUERY);
         assert_eq!(db_error_code(&DbError::Invalid), CQL_ERR_INVALID_QUERY);
         assert_eq!(db_error_code(&DbError::Unauthorized), CQL_ERR_UNAUTHORIZED);
-        assert_eq!(db_error_code(&DbError::AuthenticationError), CQL_ERR_BAD_CREDENTIALS);
+        assert_eq!(
+            db_error_code(&DbError::AuthenticationError),
+            CQL_ERR_BAD_CREDENTIALS
+        );
         assert_eq!(db_error_code(&DbError::ServerError), CQL_ERR_OTHER);
     }
 
@@ -156,6 +162,9 @@ mod tests {
     fn client_deadline_is_a_timeout() {
         let e = ExecutionError::RequestTimeout(std::time::Duration::from_millis(5));
         assert_eq!(execution_error_code(&e), CQL_ERR_TIMEOUT);
-        assert_eq!(execution_error_code(&ExecutionError::EmptyPlan), CQL_ERR_UNAVAILABLE);
+        assert_eq!(
+            execution_error_code(&ExecutionError::EmptyPlan),
+            CQL_ERR_UNAVAILABLE
+        );
     }
 }

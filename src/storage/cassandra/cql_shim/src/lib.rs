@@ -15,6 +15,7 @@
 //! `extern "C"` function aborts, per Rust >= 1.81, and never unwinds into C.)
 
 mod errors;
+mod execute;
 mod retry;
 mod rows;
 
@@ -55,11 +56,14 @@ pub(crate) fn ffi_guard<F: FnOnce() -> i32>(f: F) -> i32 {
 /// message there.
 fn ffi_guard_with_error<F: FnOnce() -> i32>(error: *mut *mut c_char, f: F) -> i32 {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
-        report(ShimError::new(CQL_ERR_OTHER, "cql_shim: internal error (panic)"), error)
+        report(
+            ShimError::new(CQL_ERR_OTHER, "cql_shim: internal error (panic)"),
+            error,
+        )
     })
 }
 
-fn runtime() -> &'static tokio::runtime::Runtime {
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
@@ -83,11 +87,11 @@ fn block_on<F: Future>(future: F) -> Result<F::Output, ShimError> {
     Ok(runtime().block_on(future))
 }
 
-fn ms(value: i64, default_ms: i64) -> Duration {
+pub(crate) fn ms(value: i64, default_ms: i64) -> Duration {
     Duration::from_millis(if value > 0 { value } else { default_ms } as u64)
 }
 
-fn consistency_from_c(cl: i32, default: Consistency) -> Result<Consistency, ShimError> {
+pub(crate) fn consistency_from_c(cl: i32, default: Consistency) -> Result<Consistency, ShimError> {
     Ok(match cl {
         0 => default,
         1 => Consistency::One,
@@ -99,7 +103,11 @@ fn consistency_from_c(cl: i32, default: Consistency) -> Result<Consistency, Shim
         7 => Consistency::EachQuorum,
         10 => Consistency::LocalOne,
         16 => Consistency::Any,
-        other => return Err(ShimError::invalid_argument(format!("unknown consistency {other}"))),
+        other => {
+            return Err(ShimError::invalid_argument(format!(
+                "unknown consistency {other}"
+            )))
+        }
     })
 }
 
@@ -148,7 +156,7 @@ struct InFlight {
 
 /// Decrements the in-flight count when the request's task ends, however it
 /// ends (the task also owns it if it is dropped at runtime shutdown).
-struct InFlightGuard(Arc<InFlight>);
+pub(crate) struct InFlightGuard(Arc<InFlight>);
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
@@ -161,24 +169,28 @@ impl Drop for InFlightGuard {
 }
 
 pub struct CqlClient {
-    session: Arc<Session>,
-    default_timeout: Duration,
-    default_consistency: Consistency,
-    max_in_flight: usize,
+    pub(crate) session: Arc<Session>,
+    pub(crate) default_timeout: Duration,
+    pub(crate) default_consistency: Consistency,
+    pub(crate) max_in_flight: usize,
     in_flight: Arc<InFlight>,
     closing: AtomicBool,
-    retry_budget: Arc<RetryBudget>,
+    pub(crate) retry_budget: Arc<RetryBudget>,
 }
 
 impl CqlClient {
     /// Counts a new request in flight, unless the client is being freed.
     /// `max_in_flight` is checked separately so that a rejection can still be
     /// delivered through the (counted) callback path.
-    fn acquire(&self) -> Result<(InFlightGuard, usize), ShimError> {
+    pub(crate) fn acquire(&self) -> Result<(InFlightGuard, usize), ShimError> {
         if self.closing.load(Ordering::Acquire) {
             return Err(ShimError::new(CQL_ERR_UNAVAILABLE, "client is closing"));
         }
-        let mut count = self.in_flight.count.lock().unwrap_or_else(|e| e.into_inner());
+        let mut count = self
+            .in_flight
+            .count
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         *count += 1;
         Ok((InFlightGuard(Arc::clone(&self.in_flight)), *count))
     }
@@ -200,7 +212,9 @@ pub struct CConnectOptions {
 }
 
 unsafe fn connect(options: *const CConnectOptions) -> Result<Box<CqlClient>, ShimError> {
-    let o = options.as_ref().ok_or_else(|| ShimError::invalid_argument("options is NULL"))?;
+    let o = options
+        .as_ref()
+        .ok_or_else(|| ShimError::invalid_argument("options is NULL"))?;
     if o.host_count == 0 || o.hosts.is_null() {
         return Err(ShimError::invalid_argument("no hosts given"));
     }
@@ -208,7 +222,11 @@ unsafe fn connect(options: *const CConnectOptions) -> Result<Box<CqlClient>, Shi
     for i in 0..o.host_count {
         let host = c_str(*o.hosts.add(i), "host")?;
         // "h" and "h:p" are both accepted; bare IPv6 literals need "[h]:p".
-        hosts.push(if host.contains(':') { host.to_owned() } else { format!("{host}:9042") });
+        hosts.push(if host.contains(':') {
+            host.to_owned()
+        } else {
+            format!("{host}:9042")
+        });
     }
     let local_dc = opt_c_str(o.local_dc, "local_dc")?;
     let username = opt_c_str(o.username, "username")?;
@@ -221,16 +239,25 @@ unsafe fn connect(options: *const CConnectOptions) -> Result<Box<CqlClient>, Shi
         p if p < 0 => 0,
         p => p as u32,
     };
-    let max_in_flight =
-        if o.max_in_flight > 0 { o.max_in_flight as usize } else { DEFAULT_MAX_IN_FLIGHT };
+    let max_in_flight = if o.max_in_flight > 0 {
+        o.max_in_flight as usize
+    } else {
+        DEFAULT_MAX_IN_FLIGHT
+    };
 
     // Token-aware (prepared statements are routed to a replica of their
     // partition key) and, with a local DC, DC-aware without failover.
     let mut lb = DefaultPolicy::builder().token_aware(true);
     if let Some(dc) = local_dc {
-        lb = lb.prefer_datacenter(dc.to_owned()).permit_dc_failover(false);
+        lb = lb
+            .prefer_datacenter(dc.to_owned())
+            .permit_dc_failover(false);
     }
-    let budget = Arc::new(RetryBudget::new(retry_percent, RETRY_RESERVE, RETRY_CAPACITY));
+    let budget = Arc::new(RetryBudget::new(
+        retry_percent,
+        RETRY_RESERVE,
+        RETRY_CAPACITY,
+    ));
     let profile = ExecutionProfile::builder()
         .consistency(consistency)
         .request_timeout(Some(request_timeout))
@@ -244,7 +271,11 @@ unsafe fn connect(options: *const CConnectOptions) -> Result<Box<CqlClient>, Shi
     match (username, password) {
         (Some(u), Some(p)) => builder = builder.user(u, p),
         (None, None) => {}
-        _ => return Err(ShimError::invalid_argument("give both username and password, or neither")),
+        _ => {
+            return Err(ShimError::invalid_argument(
+                "give both username and password, or neither",
+            ))
+        }
     }
 
     let overall = connect_timeout * 4;
@@ -256,7 +287,10 @@ unsafe fn connect(options: *const CConnectOptions) -> Result<Box<CqlClient>, Shi
             )
         })?
         .map_err(|e| {
-            ShimError::new(new_session_error_code(&e), format!("connect to {hosts:?}: {e}"))
+            ShimError::new(
+                new_session_error_code(&e),
+                format!("connect to {hosts:?}: {e}"),
+            )
         })?;
     Ok(Box::new(CqlClient {
         session: Arc::new(session),
@@ -304,7 +338,11 @@ pub unsafe extern "C" fn cql_client_free(client: *mut CqlClient) -> i32 {
         c.closing.store(true, Ordering::Release);
         let mut count = c.in_flight.count.lock().unwrap_or_else(|e| e.into_inner());
         while *count > 0 {
-            count = c.in_flight.idle.wait(count).unwrap_or_else(|e| e.into_inner());
+            count = c
+                .in_flight
+                .idle
+                .wait(count)
+                .unwrap_or_else(|e| e.into_inner());
         }
         drop(count);
         let boxed = Box::from_raw(client);
@@ -319,7 +357,7 @@ pub unsafe extern "C" fn cql_client_free(client: *mut CqlClient) -> i32 {
 // ---- statements ------------------------------------------------------------
 
 pub struct CqlPrepared {
-    statement: PreparedStatement,
+    pub(crate) statement: PreparedStatement,
 }
 
 #[no_mangle]
@@ -334,16 +372,27 @@ pub unsafe extern "C" fn cql_prepare(
     ffi_guard_with_error(error, || {
         clear(error);
         let result = (|| {
-            let c = client.as_ref().ok_or_else(|| ShimError::invalid_argument("client is NULL"))?;
+            let c = client
+                .as_ref()
+                .ok_or_else(|| ShimError::invalid_argument("client is NULL"))?;
             if out.is_null() {
                 return Err(ShimError::invalid_argument("out is NULL"));
             }
             let text = c_str(cql, "cql")?;
-            let timeout = if timeout_ms > 0 { ms(timeout_ms, 0) } else { c.default_timeout };
+            let timeout = if timeout_ms > 0 {
+                ms(timeout_ms, 0)
+            } else {
+                c.default_timeout
+            };
             let prepared =
                 block_on(async { tokio::time::timeout(timeout, c.session.prepare(text)).await })?
-                .map_err(|_| ShimError::new(CQL_ERR_TIMEOUT, format!("prepare timed out after {timeout:?}")))?
-                .map_err(|e| from_prepare(&e))?;
+                    .map_err(|_| {
+                        ShimError::new(
+                            CQL_ERR_TIMEOUT,
+                            format!("prepare timed out after {timeout:?}"),
+                        )
+                    })?
+                    .map_err(|e| from_prepare(&e))?;
             let mut statement = prepared;
             statement.set_is_idempotent(idempotent != 0);
             *out = Box::into_raw(Box::new(CqlPrepared { statement }));
@@ -376,7 +425,9 @@ pub unsafe extern "C" fn cql_query(
     ffi_guard_with_error(error, || {
         clear(error);
         let result = (|| {
-            let c = client.as_ref().ok_or_else(|| ShimError::invalid_argument("client is NULL"))?;
+            let c = client
+                .as_ref()
+                .ok_or_else(|| ShimError::invalid_argument("client is NULL"))?;
             let text = c_str(cql, "cql")?;
             let timeout = ms(timeout_ms, DEFAULT_QUERY_TIMEOUT_MS);
             let mut statement = scylla::statement::unprepared::Statement::new(text);
@@ -389,149 +440,6 @@ pub unsafe extern "C" fn cql_query(
             Ok(()) => CQL_OK,
             Err(e) => report(e, error),
         }
-    })
-}
-
-// ---- execution -------------------------------------------------------------
-
-/// Mirrors `cql_exec_options` in cql_shim.h.
-#[repr(C)]
-pub struct CExecOptions {
-    consistency: i32,
-    timeout_ms: i64,
-    page_size: i32,
-    paging_state: *const u8,
-    paging_state_len: usize,
-}
-
-pub type DoneCallback =
-    unsafe extern "C" fn(user: *mut c_void, code: i32, rows: *mut CqlRows, msg: *const c_char);
-
-/// The caller's opaque pointer, moved to the completing thread. The C
-/// contract makes the caller responsible for its thread-safety.
-struct UserPtr(*mut c_void);
-// SAFETY: see above; the shim never dereferences it.
-unsafe impl Send for UserPtr {}
-
-fn deliver(callback: DoneCallback, user: UserPtr, outcome: Result<CqlRows, ShimError>) {
-    match outcome {
-        // SAFETY: the callback is the caller's, invoked once as documented;
-        // ownership of the rows passes to it.
-        Ok(rows) => unsafe {
-            callback(user.0, CQL_OK, Box::into_raw(Box::new(rows)), std::ptr::null())
-        },
-        Err(e) => {
-            let msg = CString::new(e.message.replace('\0', " ")).unwrap_or_default();
-            // SAFETY: as above; `msg` outlives the call.
-            unsafe { callback(user.0, e.code, std::ptr::null_mut(), msg.as_ptr()) }
-        }
-    }
-}
-
-/// Everything a request task needs, validated and copied on the caller's
-/// thread (the C pointers are not valid once cql_execute returns).
-struct Request {
-    statement: PreparedStatement,
-    values: Vec<rows::BoundValue>,
-    page_size: i32,
-    paging_state: PagingState,
-}
-
-unsafe fn build_request(
-    c: &CqlClient,
-    p: &CqlPrepared,
-    values: *const CValue,
-    value_count: usize,
-    options: *const CExecOptions,
-) -> Result<Request, ShimError> {
-    let o = options.as_ref();
-    let mut statement = p.statement.clone();
-    statement.set_consistency(consistency_from_c(
-        o.map_or(0, |o| o.consistency),
-        c.default_consistency,
-    )?);
-    let timeout = o.map_or(0, |o| o.timeout_ms);
-    statement.set_request_timeout(Some(ms(timeout, c.default_timeout.as_millis() as i64)));
-    let paging_state = match o {
-        Some(o) if o.paging_state_len > 0 => {
-            if o.paging_state.is_null() {
-                return Err(ShimError::invalid_argument("paging_state is NULL, len > 0"));
-            }
-            let bytes = std::slice::from_raw_parts(o.paging_state, o.paging_state_len);
-            PagingState::new_from_raw_bytes(bytes.to_vec())
-        }
-        _ => PagingState::start(),
-    };
-    Ok(Request {
-        statement,
-        values: rows::convert_values(values, value_count)?,
-        page_size: o.map_or(0, |o| o.page_size),
-        paging_state,
-    })
-}
-
-async fn run(session: &Session, request: Request) -> Result<CqlRows, ShimError> {
-    let Request { mut statement, values, page_size, paging_state } = request;
-    let (result, paging) = if page_size > 0 {
-        statement.set_page_size(page_size);
-        session.execute_single_page(&statement, &values, paging_state).await
-    } else {
-        session
-            .execute_unpaged(&statement, &values)
-            .await
-            .map(|r| (r, PagingStateResponse::NoMorePages))
-    }
-    .map_err(|e| from_execution(&e))?;
-    CqlRows::from_result(result, paging)
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn cql_execute(
-    client: *mut CqlClient,
-    prepared: *const CqlPrepared,
-    values: *const CValue,
-    value_count: usize,
-    options: *const CExecOptions,
-    callback: Option<DoneCallback>,
-    user: *mut c_void,
-) -> i32 {
-    ffi_guard(|| {
-        let (Some(c), Some(p), Some(callback)) = (client.as_ref(), prepared.as_ref(), callback)
-        else {
-            return CQL_ERR_INVALID_ARGUMENT;
-        };
-        let (guard, in_flight) = match c.acquire() {
-            Ok(g) => g,
-            Err(e) => return e.code,
-        };
-        c.retry_budget.deposit();
-        // From here on every outcome, including bad arguments and overload,
-        // is delivered through the callback on a runtime thread, never inline.
-        let request = if in_flight > c.max_in_flight {
-            Err(ShimError::new(
-                CQL_ERR_UNAVAILABLE,
-                format!("too many requests in flight (limit {})", c.max_in_flight),
-            ))
-        } else {
-            build_request(c, p, values, value_count, options)
-        };
-        let session = Arc::clone(&c.session);
-        let user = UserPtr(user);
-        runtime().spawn(async move {
-            let outcome = match request {
-                Ok(request) => AssertUnwindSafe(run(&session, request))
-                    .catch_unwind()
-                    .await
-                    .unwrap_or_else(|_| Err(ShimError::new(CQL_ERR_OTHER, "cql_shim: driver panicked"))),
-                Err(e) => Err(e),
-            };
-            // A panicking callback would be a C++ bug (it must be noexcept);
-            // contain it so the guard below still runs.
-            let _ = catch_unwind(AssertUnwindSafe(|| deliver(callback, user, outcome)));
-            drop(session);
-            drop(guard);
-        });
-        CQL_OK
     })
 }
 

@@ -38,7 +38,11 @@ impl RetryBudget {
     pub fn new(percent: u32, reserve: u32, capacity: u32) -> Self {
         let enabled = percent > 0;
         Self {
-            balance: AtomicI64::new(if enabled { i64::from(reserve) * MILLI } else { 0 }),
+            balance: AtomicI64::new(if enabled {
+                i64::from(reserve) * MILLI
+            } else {
+                0
+            }),
             deposit: i64::from(percent) * MILLI / 100,
             capacity: i64::from(capacity.max(reserve)) * MILLI,
             denied: AtomicU64::new(0),
@@ -53,9 +57,11 @@ impl RetryBudget {
         let capacity = self.capacity;
         let deposit = self.deposit;
         // fetch_update cannot fail here: the closure always returns Some.
-        let _ = self.balance.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
-            Some((b + deposit).min(capacity))
-        });
+        let _ = self
+            .balance
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                Some((b + deposit).min(capacity))
+            });
     }
 
     /// Takes one retry from the budget; false if it is exhausted.
@@ -87,7 +93,10 @@ pub struct BudgetedRetryPolicy {
 
 impl BudgetedRetryPolicy {
     pub fn new(budget: Arc<RetryBudget>) -> Self {
-        Self { inner: DefaultRetryPolicy::new(), budget }
+        Self {
+            inner: DefaultRetryPolicy::new(),
+            budget,
+        }
     }
 }
 

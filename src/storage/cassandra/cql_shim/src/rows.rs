@@ -32,23 +32,33 @@ impl CqlRows {
             _ => None,
         };
         if !result.is_rows() {
-            return Ok(Self { column_names: Vec::new(), rows: Vec::new(), paging_state });
+            return Ok(Self {
+                column_names: Vec::new(),
+                rows: Vec::new(),
+                paging_state,
+            });
         }
         let rows_result = result
             .into_rows_result()
             .map_err(|e| ShimError::new(CQL_ERR_OTHER, format!("bad rows result: {e}")))?;
-        let column_names =
-            rows_result.column_specs().iter().map(|s| s.name().to_owned()).collect();
+        let column_names = rows_result
+            .column_specs()
+            .iter()
+            .map(|s| s.name().to_owned())
+            .collect();
         let iter = rows_result
             .rows::<Row>()
             .map_err(|e| ShimError::new(CQL_ERR_OTHER, format!("bad rows: {e}")))?;
         let mut rows = Vec::with_capacity(rows_result.rows_num());
         for row in iter {
-            let row =
-                row.map_err(|e| ShimError::new(CQL_ERR_OTHER, format!("bad row: {e}")))?;
+            let row = row.map_err(|e| ShimError::new(CQL_ERR_OTHER, format!("bad row: {e}")))?;
             rows.push(row.columns);
         }
-        Ok(Self { column_names, rows, paging_state })
+        Ok(Self {
+            column_names,
+            rows,
+            paging_state,
+        })
     }
 
     fn cell(&self, row: usize, column: usize) -> Result<Option<&CqlValue>, i32> {
@@ -100,10 +110,16 @@ pub unsafe fn convert_values(
         return Ok(Vec::new());
     }
     if values.is_null() {
-        return Err(ShimError::invalid_argument("values is NULL but value_count > 0"));
+        return Err(ShimError::invalid_argument(
+            "values is NULL but value_count > 0",
+        ));
     }
     let values = slice::from_raw_parts(values, count);
-    values.iter().enumerate().map(|(i, v)| convert_one(i, v)).collect()
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| convert_one(i, v))
+        .collect()
 }
 
 unsafe fn bytes_of<'a>(index: usize, v: &'a CValue) -> Result<&'a [u8], ShimError> {
@@ -111,7 +127,9 @@ unsafe fn bytes_of<'a>(index: usize, v: &'a CValue) -> Result<&'a [u8], ShimErro
         return Ok(&[]);
     }
     if v.ptr.is_null() {
-        return Err(ShimError::invalid_argument(format!("value {index}: NULL ptr, len > 0")));
+        return Err(ShimError::invalid_argument(format!(
+            "value {index}: NULL ptr, len > 0"
+        )));
     }
     Ok(slice::from_raw_parts(v.ptr, v.len))
 }
@@ -134,7 +152,9 @@ unsafe fn convert_one(index: usize, v: &CValue) -> Result<BoundValue, ShimError>
         CQL_VALUE_TIMESTAMP => CqlValue::Timestamp(CqlTimestamp(v.i64)),
         CQL_VALUE_BOOLEAN => CqlValue::Boolean(v.i64 != 0),
         other => {
-            return Err(ShimError::invalid_argument(format!("value {index}: unknown kind {other}")))
+            return Err(ShimError::invalid_argument(format!(
+                "value {index}: unknown kind {other}"
+            )))
         }
     };
     Ok(MaybeUnset::Set(Some(value)))
@@ -180,7 +200,10 @@ pub extern "C" fn cql_rows_column_name(
 ) -> i32 {
     ffi_guard(|| {
         code_of((|| {
-            let n = rows_ref(rows)?.column_names.get(column).ok_or(CQL_ERR_INVALID_ARGUMENT)?;
+            let n = rows_ref(rows)?
+                .column_names
+                .get(column)
+                .ok_or(CQL_ERR_INVALID_ARGUMENT)?;
             if len.is_null() {
                 return Err(CQL_ERR_INVALID_ARGUMENT);
             }
@@ -198,7 +221,12 @@ pub extern "C" fn cql_rows_is_null(
     is_null: *mut i32,
 ) -> i32 {
     ffi_guard(|| {
-        code_of((|| Ok(write(is_null, rows_ref(rows)?.cell(row, column)?.is_none() as i32)))())
+        code_of((|| {
+            Ok(write(
+                is_null,
+                rows_ref(rows)?.cell(row, column)?.is_none() as i32,
+            ))
+        })())
     })
 }
 

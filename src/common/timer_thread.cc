@@ -1,8 +1,8 @@
-#include "storage/internal/timer_thread.h"
+#include "common/timer_thread.h"
 
 #include "absl/time/clock.h"
 
-namespace ds::storage::internal {
+namespace ds {
 
 TimerThread::TimerThread() : thread_([this] { Loop(); }) {}
 
@@ -71,4 +71,4 @@ void TimerThread::Loop() {
   }
 }
 
-}  // namespace ds::storage::internal
+}  // namespace ds

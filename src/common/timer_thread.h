@@ -1,5 +1,6 @@
-// TimerThread: one thread that runs callbacks at given times. Private helper
-// of the storage backends (deadline watchdogs, LatencyMessageStore).
+// TimerThread: one thread that runs callbacks at given times. Shared by the
+// storage backends (deadline watchdogs, LatencyMessageStore) and the
+// coalescer (retry backoff).
 //
 // Usage:
 //   TimerThread timers;
@@ -23,9 +24,10 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 
-namespace ds::storage::internal {
+namespace ds {
 
 class TimerThread {
  public:
@@ -57,4 +59,4 @@ class TimerThread {
   std::thread thread_;  // last: starts after the state above exists
 };
 
-}  // namespace ds::storage::internal
+}  // namespace ds
