@@ -172,4 +172,3 @@ pub unsafe extern "C" fn cql_execute(
         CQL_OK
     })
 }
-

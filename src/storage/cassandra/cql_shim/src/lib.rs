@@ -1,6 +1,10 @@
 //! cql_shim: a C ABI over the `scylla` CQL driver (see include/cql_shim.h for
 //! the contract every function here implements).
 //!
+//! Layout: this file holds the runtime, connect/prepare/query/free and FFI
+//! helpers; `execute` the asynchronous cql_execute; `rows` results and bound
+//! values; `errors` the result codes; `retry` the budgeted retry policy.
+//!
 //! Threading model: one process-wide multi-threaded tokio runtime, created on
 //! first use and never shut down (threads named "cql-shim"). Blocking entry
 //! points (`cql_connect`, `cql_prepare`, `cql_query`) `block_on` it from the
@@ -19,20 +23,18 @@ mod execute;
 mod retry;
 mod rows;
 
-use std::ffi::{c_char, c_void, CStr, CString};
+use std::ffi::{c_char, CStr, CString};
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
-use futures::FutureExt;
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::frame::types::Consistency;
 use scylla::policies::load_balancing::DefaultPolicy;
-use scylla::response::{PagingState, PagingStateResponse};
 use scylla::statement::prepared::PreparedStatement;
 
 use crate::errors::*;
