@@ -165,8 +165,14 @@ class Coalescer {
         rng_(options_.seed) {}
 
   ~Coalescer() {
-    std::unique_lock lock(life_mu_);
-    life_cv_.wait(lock, [this] { return live_flights_ == 0; });
+    {
+      std::unique_lock lock(life_mu_);
+      life_cv_.wait(lock, [this] { return live_flights_ == 0; });
+    }
+    // Leave() may have run on a transport thread that the caller joined only
+    // through an uninstrumented library (gRPC); taking every shard lock once
+    // orders all of Leave()'s work before the tables are destroyed.
+    for (Shard& shard : shards_) std::lock_guard lock(shard.mu);
   }
 
   Coalescer(const Coalescer&) = delete;

@@ -1,5 +1,6 @@
 #include "node/message_service.h"
 
+#include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <utility>
@@ -165,6 +166,32 @@ class ReadReactor final : public grpc::ServerUnaryReactor {
   std::optional<ReadCoalescer::Ticket> ticket_;  // guarded by mu_
 };
 
+// Counts write callbacks still running, so the services (and the metrics and
+// coalescer they point to) outlive every store callback. gRPC already orders a
+// call's Finish before server shutdown completes, but that ordering is
+// invisible to ThreadSanitizer (the apt gRPC is uninstrumented) and would not
+// cover work a callback does after Finish.
+class InFlight {
+ public:
+  void Enter() {
+    std::lock_guard lock(mu_);
+    ++count_;
+  }
+  void Exit() {
+    std::lock_guard lock(mu_);
+    if (--count_ == 0) cv_.notify_all();
+  }
+  void WaitIdle() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return count_ == 0; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int count_ = 0;
+};
+
 }  // namespace
 
 // ---- dataservice.v1.MessageService -----------------------------------------
@@ -178,6 +205,7 @@ class MessageServices::V1Service final : public V1Base {
   V1Service(storage::MessageStore* store, ReadCoalescer* coalescer, NodeMetrics* metrics,
             const MessageServiceOptions& options)
       : store_(store), coalescer_(coalescer), metrics_(metrics), options_(options) {}
+  ~V1Service() override { writes_.WaitIdle(); }
 
   grpc::ServerUnaryReactor* GetMessages(grpc::CallbackServerContext* ctx,
                                         const grpc::ByteBuffer* request,
@@ -267,6 +295,8 @@ class MessageServices::V1Service final : public V1Base {
                                 .content = std::move(*req.mutable_content()),
                                 .nonce = req.nonce()};
     ReadCoalescer* coalescer = coalescer_;
+    InFlight* writes = &writes_;
+    writes->Enter();
     const absl::Time started = absl::Now();
     // Writes pass through: never coalesced. The response is sent only after
     // the store acknowledged the write and the channel's read fence moved.
@@ -277,6 +307,7 @@ class MessageServices::V1Service final : public V1Base {
           if (!result.ok()) {
             metrics->OnResponse(kSendMessage, static_cast<int>(result.status().code()));
             reactor->Finish(ToGrpcStatus(result.status()));
+            writes->Exit();
             return;
           }
           coalescer->OnWriteAcknowledged(result->message.channel_id);
@@ -286,6 +317,7 @@ class MessageServices::V1Service final : public V1Base {
           *response = grpc::ByteBuffer(Encode(resp).get(), 1);
           metrics->OnResponse(kSendMessage, 0);
           reactor->Finish(grpc::Status::OK);
+          writes->Exit();
         });
     return reactor;
   }
@@ -295,6 +327,7 @@ class MessageServices::V1Service final : public V1Base {
   ReadCoalescer* const coalescer_;
   NodeMetrics* const metrics_;
   const MessageServiceOptions options_;
+  InFlight writes_;
 };
 
 // ---- messages.MessagesService (the reference API) --------------------------
