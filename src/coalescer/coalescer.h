@@ -409,12 +409,24 @@ class Coalescer {
     // Release the fetch closure now: it may hold request-sized state.
     flight->fetch = nullptr;
     if (executor_ && waiters.size() >= options_.executor_min_waiters) {
-      executor_([this, flight, waiters = std::move(waiters), result = std::move(result)] {
+      // Two parties finish this flight: the executor's fan-out and this
+      // thread's return from executor_(). The flight ends (and the destructor
+      // may proceed) only when both are done.
+      auto parties = std::make_shared<std::atomic<int>>(2);
+      executor_([this, flight, parties, waiters = std::move(waiters), result = std::move(result)] {
         FanOut(*flight, waiters, result);
+        if (parties->fetch_sub(1, std::memory_order_acq_rel) == 1) EndFlight();
       });
+      if (parties->fetch_sub(1, std::memory_order_acq_rel) == 1) EndFlight();
     } else {
       FanOut(*flight, waiters, result);
+      EndFlight();
     }
+  }
+
+  void EndFlight() {
+    std::lock_guard lock(life_mu_);
+    if (--live_flights_ == 0) life_cv_.notify_all();
   }
 
   void FanOut(const Flight& flight, const std::vector<std::shared_ptr<Waiter>>& waiters,
@@ -434,8 +446,6 @@ class Coalescer {
       done(result, info);
     }
     probe_->OnFlightDone(flight.method, delivered, result.status());
-    std::lock_guard lock(life_mu_);
-    if (--live_flights_ == 0) life_cv_.notify_all();
   }
 
   const CoalescerOptions options_;
