@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -17,6 +18,10 @@
 #include "node/node.h"
 #include "storage/embedded/sqlite_message_store.h"
 #include "storage/latency_message_store.h"
+#ifdef DS_HAVE_CASSANDRA
+#include "absl/strings/str_split.h"
+#include "storage/cassandra/cassandra_message_store.h"
+#endif
 
 namespace {
 
@@ -41,7 +46,47 @@ struct Flags {
   double bench_store_latency_ms = 0;
   std::string port_file;
   std::string fan_out = "grpc";
+  std::string backend = "sqlite";
+  std::string cassandra_hosts = "127.0.0.1";
+  std::string cassandra_keyspace = "chat";
+  int cassandra_replication_factor = 0;
+  std::string cassandra_consistency = "LOCAL_QUORUM";
+  int cassandra_timeout_ms = 2'000;
+  std::string cassandra_username;
+  std::string cassandra_password;
 };
+
+// Opens the store chosen by --backend.
+absl::StatusOr<std::unique_ptr<ds::storage::MessageStore>> OpenStore(const Flags& f,
+                                                                      uint32_t node_id) {
+  if (f.backend == "sqlite") {
+    auto sqlite = ds::storage::SqliteMessageStore::Open(
+        {.path = f.store_path, .reader_threads = f.store_threads, .node_id = node_id});
+    if (!sqlite.ok()) return sqlite.status();
+    return std::unique_ptr<ds::storage::MessageStore>(std::move(*sqlite));
+  }
+#ifdef DS_HAVE_CASSANDRA
+  auto consistency = ds::storage::ParseConsistency(f.cassandra_consistency);
+  if (!consistency.ok()) return consistency.status();
+  ds::storage::CassandraStoreOptions o;
+  o.hosts = absl::StrSplit(f.cassandra_hosts, ',', absl::SkipWhitespace());
+  o.keyspace = f.cassandra_keyspace;
+  // 0 = as many replicas as contact points, at most 3.
+  o.replication_factor = f.cassandra_replication_factor > 0
+                             ? f.cassandra_replication_factor
+                             : std::clamp(static_cast<int>(o.hosts.size()), 1, 3);
+  o.consistency = *consistency;
+  o.request_timeout = absl::Milliseconds(f.cassandra_timeout_ms);
+  o.node_id = node_id;
+  o.username = f.cassandra_username;
+  o.password = f.cassandra_password;
+  auto cassandra = ds::storage::CassandraMessageStore::Open(std::move(o));
+  if (!cassandra.ok()) return cassandra.status();
+  return std::unique_ptr<ds::storage::MessageStore>(std::move(*cassandra));
+#else
+  return absl::UnimplementedError("this ds-node was built without Cassandra (DS_WITH_CASSANDRA=OFF)");
+#endif
+}
 
 // Writes "<grpc_port> <admin_port>\n" atomically (tmp + rename) so a script
 // polling the file never reads half of it.
@@ -123,6 +168,30 @@ int main(int argc, char** argv) {
                  "Where a flight with several waiters answers them: grpc (a gRPC callback thread) "
                  "or store (the store thread that completed the query)")
       ->envname("DS_FAN_OUT")->check(CLI::IsMember({"grpc", "store"}))->capture_default_str();
+  app.add_option("--backend", f.backend,
+                 "Storage backend: sqlite (the --store file) or cassandra (--cassandra-*)")
+      ->envname("DS_BACKEND")->check(CLI::IsMember({"sqlite", "cassandra"}))->capture_default_str();
+  app.add_option("--cassandra-hosts", f.cassandra_hosts,
+                 "Cassandra contact points, comma-separated host[:port]")
+      ->envname("DS_CASSANDRA_HOSTS")->capture_default_str();
+  app.add_option("--cassandra-keyspace", f.cassandra_keyspace,
+                 "Cassandra keyspace (created with its tables if missing)")
+      ->envname("DS_CASSANDRA_KEYSPACE")->capture_default_str();
+  app.add_option("--cassandra-replication-factor", f.cassandra_replication_factor,
+                 "Replication factor if the keyspace must be created; 0 = number of hosts, max 3")
+      ->envname("DS_CASSANDRA_REPLICATION_FACTOR")->check(CLI::Range(0, 10))->capture_default_str();
+  app.add_option("--cassandra-consistency", f.cassandra_consistency,
+                 "Consistency of reads and writes: LOCAL_QUORUM, QUORUM, ONE, LOCAL_ONE, ALL, ...")
+      ->envname("DS_CASSANDRA_CONSISTENCY")->capture_default_str();
+  app.add_option("--cassandra-timeout-ms", f.cassandra_timeout_ms,
+                 "Cap on one CQL request (a call's own deadline may cut it shorter)")
+      ->envname("DS_CASSANDRA_TIMEOUT_MS")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--cassandra-username", f.cassandra_username,
+                 "Cassandra PasswordAuthenticator user (password from DS_CASSANDRA_PASSWORD)")
+      ->envname("DS_CASSANDRA_USERNAME");
+  app.add_option("--cassandra-password", f.cassandra_password,
+                 "Cassandra password (prefer the environment variable)")
+      ->envname("DS_CASSANDRA_PASSWORD");
   app.add_option("--port-file", f.port_file,
                  "Write '<grpc_port> <admin_port>' here once serving (for scripts)")
       ->envname("DS_PORT_FILE");
@@ -142,13 +211,16 @@ int main(int argc, char** argv) {
 
   const uint32_t node_id = f.node_id >= 0 ? static_cast<uint32_t>(f.node_id)
                                           : static_cast<uint32_t>(getpid() % 1024);
-  auto sqlite = ds::storage::SqliteMessageStore::Open(
-      {.path = f.store_path, .reader_threads = f.store_threads, .node_id = node_id});
-  if (!sqlite.ok()) {
-    log->error("cannot open store {}: {}", f.store_path, sqlite.status().ToString());
+  const std::string store_name = f.backend == "sqlite"
+                                     ? f.store_path
+                                     : "cassandra://" + f.cassandra_hosts + "/" +
+                                           f.cassandra_keyspace;
+  auto opened = OpenStore(f, node_id);
+  if (!opened.ok()) {
+    log->error("cannot open store {}: {}", store_name, opened.status().ToString());
     return 1;
   }
-  std::unique_ptr<ds::storage::MessageStore> store = std::move(*sqlite);
+  std::unique_ptr<ds::storage::MessageStore> store = std::move(*opened);
   if (f.bench_store_latency_ms > 0) {
     log->warn("BENCHMARK MODE: adding {} ms to every store call", f.bench_store_latency_ms);
     store = std::make_unique<ds::storage::LatencyMessageStore>(
@@ -184,7 +256,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   log->info("ready grpc={} admin={}:{} store={} node_id={}", (*node)->address(), admin_host,
-            (*admin)->port(), f.store_path, node_id);
+            (*admin)->port(), store_name, node_id);
   if (!f.port_file.empty() && !WritePortFile(f.port_file, (*node)->port(), (*admin)->port())) {
     log->error("cannot write port file {}", f.port_file);
     return 1;

@@ -1,4 +1,5 @@
-// ds-seed: fills an embedded store file with demo/benchmark data — C channels
+// ds-seed: fills an embedded store file (or, with --backend cassandra, a
+// Cassandra keyspace) with demo/benchmark data — C channels
 // (ids start..start+C-1, like the reference service) × M messages spread over
 // the 30 days before --end-ms, plus each channel's reference message
 // (id channel*1000) that the reference Go client asks for. Deterministic and
@@ -6,6 +7,8 @@
 //
 //   ds-seed --store data-services.db --channels 20 --messages 10000
 //   => seeded 20 channels x 10000 messages into data-services.db in 812 ms
+//   ds-seed --backend cassandra --cassandra-hosts 127.0.0.1,127.0.0.2,127.0.0.3 \
+//       --replication-factor 3 --channels 20 --messages 200
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -19,6 +22,10 @@
 #include "absl/time/clock.h"
 #include "cmd/ds_seed/seed_data.h"
 #include "storage/embedded/sqlite_message_store.h"
+#ifdef DS_HAVE_CASSANDRA
+#include "absl/strings/str_split.h"
+#include "storage/cassandra/cassandra_message_store.h"
+#endif
 
 namespace {
 
@@ -32,7 +39,41 @@ struct Flags {
   int64_t end_ms = -1;
   uint64_t batch_rows = 50'000;
   bool quiet = false;
+  std::string backend = "sqlite";
+  std::string cassandra_hosts = "127.0.0.1";
+  std::string cassandra_keyspace = "chat";
+  int replication_factor = 1;
+  std::string cassandra_consistency = "LOCAL_QUORUM";
 };
+
+// Opens the store chosen by --backend; `name` says where the rows go.
+absl::StatusOr<std::unique_ptr<ds::storage::MessageStore>> OpenStore(const Flags& f,
+                                                                      std::string& name) {
+  if (f.backend == "sqlite") {
+    name = f.store;
+    auto sqlite = ds::storage::SqliteMessageStore::Open(
+        {.path = f.store, .reader_threads = 1, .node_id = f.node_id, .durable_commits = false});
+    if (!sqlite.ok()) return sqlite.status();
+    return std::unique_ptr<ds::storage::MessageStore>(std::move(*sqlite));
+  }
+#ifdef DS_HAVE_CASSANDRA
+  name = "cassandra://" + f.cassandra_hosts + "/" + f.cassandra_keyspace;
+  auto consistency = ds::storage::ParseConsistency(f.cassandra_consistency);
+  if (!consistency.ok()) return consistency.status();
+  ds::storage::CassandraStoreOptions o;
+  o.hosts = absl::StrSplit(f.cassandra_hosts, ',', absl::SkipWhitespace());
+  o.keyspace = f.cassandra_keyspace;
+  o.replication_factor = f.replication_factor;
+  o.consistency = *consistency;
+  o.request_timeout = absl::Seconds(20);
+  o.node_id = f.node_id;
+  auto cassandra = ds::storage::CassandraMessageStore::Open(std::move(o));
+  if (!cassandra.ok()) return cassandra.status();
+  return std::unique_ptr<ds::storage::MessageStore>(std::move(*cassandra));
+#else
+  return absl::UnimplementedError("ds-seed was built without Cassandra (DS_WITH_CASSANDRA=OFF)");
+#endif
+}
 
 absl::StatusOr<size_t> InsertBatch(ds::storage::MessageStore& store,
                                    std::vector<ds::storage::Message> rows) {
@@ -46,7 +87,8 @@ absl::StatusOr<size_t> InsertBatch(ds::storage::MessageStore& store,
 int main(int argc, char** argv) {
   Flags f;
   CLI::App app{
-      "ds-seed: load demo/benchmark messages into an embedded (SQLite) store file.\n"
+      "ds-seed: load demo/benchmark messages into an embedded (SQLite) store file, or into a\n"
+      "Cassandra keyspace with --backend cassandra.\n"
       "Channels get ids --start-channel .. --start-channel+C-1; each gets M messages with\n"
       "snowflake ids spread over the 30 days before --end-ms (several 10-day buckets), plus\n"
       "the reference client's message id channel*1000 (author 4000+channel, content\n"
@@ -74,6 +116,28 @@ int main(int argc, char** argv) {
   app.add_option("--batch-rows", f.batch_rows, "Rows per insert transaction")
       ->check(CLI::Range(uint64_t{1}, uint64_t{10'000'000}))
       ->capture_default_str();
+  app.add_option("--backend", f.backend,
+                 "Where to seed: sqlite (the --store file) or cassandra (--cassandra-hosts)")
+      ->envname("DS_BACKEND")
+      ->check(CLI::IsMember({"sqlite", "cassandra"}))
+      ->capture_default_str();
+  app.add_option("--cassandra-hosts", f.cassandra_hosts,
+                 "Cassandra contact points, comma-separated host[:port]")
+      ->envname("DS_CASSANDRA_HOSTS")
+      ->capture_default_str();
+  app.add_option("--cassandra-keyspace", f.cassandra_keyspace,
+                 "Cassandra keyspace (created with its tables if missing)")
+      ->envname("DS_CASSANDRA_KEYSPACE")
+      ->capture_default_str();
+  app.add_option("--replication-factor", f.replication_factor,
+                 "Replication factor of the keyspace if ds-seed creates it")
+      ->envname("DS_CASSANDRA_REPLICATION_FACTOR")
+      ->check(CLI::Range(1, 10))
+      ->capture_default_str();
+  app.add_option("--cassandra-consistency", f.cassandra_consistency,
+                 "Consistency of the seeding writes (LOCAL_QUORUM, QUORUM, ONE, ...)")
+      ->envname("DS_CASSANDRA_CONSISTENCY")
+      ->capture_default_str();
   app.add_flag("--quiet", f.quiet, "No progress lines (the final line is always printed)");
   CLI11_PARSE(app, argc, argv);
 
@@ -94,10 +158,10 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  auto store = ds::storage::SqliteMessageStore::Open(
-      {.path = f.store, .reader_threads = 1, .node_id = f.node_id, .durable_commits = false});
+  std::string store_name;
+  auto store = OpenStore(f, store_name);
   if (!store.ok()) {
-    std::fprintf(stderr, "error: cannot open store %s: %s\n", f.store.c_str(),
+    std::fprintf(stderr, "error: cannot open store %s: %s\n", store_name.c_str(),
                  store.status().ToString().c_str());
     return 1;
   }
@@ -111,7 +175,7 @@ int main(int argc, char** argv) {
     auto n = InsertBatch(**store, std::move(batch));
     batch.clear();
     if (!n.ok()) {
-      std::fprintf(stderr, "error: insert into %s failed: %s\n", f.store.c_str(),
+      std::fprintf(stderr, "error: insert into %s failed: %s\n", store_name.c_str(),
                    n.status().ToString().c_str());
       return false;
     }
@@ -137,9 +201,13 @@ int main(int argc, char** argv) {
   const long long ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                            std::chrono::steady_clock::now() - start)
                            .count();
-  std::printf("%zu new rows (%zu already present)\n", added, total - added);
+  if (f.backend == "sqlite") {
+    std::printf("%zu new rows (%zu already present)\n", added, total - added);
+  } else {
+    std::printf("%zu rows upserted (rewriting a seeded row changes nothing)\n", total);
+  }
   std::printf("seeded %llu channels x %llu messages into %s in %lld ms\n",
               static_cast<unsigned long long>(f.channels),
-              static_cast<unsigned long long>(f.messages), f.store.c_str(), ms);
+              static_cast<unsigned long long>(f.messages), store_name.c_str(), ms);
   return 0;
 }

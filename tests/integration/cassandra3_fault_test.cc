@@ -1,0 +1,139 @@
+// Fault test on the 3-node Cassandra cluster (label cassandra3): a ds-node on
+// keyspace ds_fault3 with replication factor 3 and consistency QUORUM serves
+// a read load and a write load while `scripts/cassandra kill --node 2`
+// SIGKILLs one Cassandra node.
+//  - No read fails, before, during or after the kill.
+//  - Every write acknowledged (before and during the kill) is readable
+//    afterwards, with its content.
+// Needs `scripts/cassandra start --nodes 3` (the test runs it first: a no-op
+// on a healthy cluster, and it brings back a node killed by an earlier run).
+// Node 2 is left killed; `scripts/cassandra start --nodes 3` restores it.
+// Hosts: DS_CASSANDRA_HOSTS (default 127.0.0.1,127.0.0.2,127.0.0.3).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <iostream>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "tests/integration/cassandra_fault_helpers.h"
+
+namespace ds::integration {
+namespace {
+
+using ::ds::testing::PollUntil;
+
+struct Acked {
+  uint64_t channel;
+  uint64_t message_id;
+  std::string content;
+  absl::Time at;
+};
+
+size_t CountOk(const std::vector<CallRecord>& records) {
+  return std::count_if(records.begin(), records.end(),
+                       [](const CallRecord& r) { return r.code == grpc::StatusCode::OK; });
+}
+
+TEST(CassandraThreeNodeFaultTest, KillingOneNodeLosesNoAcknowledgedWriteAndFailsNoRead) {
+  ASSERT_EQ(RunCassandraScript("start --nodes 3"), 0)
+      << "needs the 3-node cluster: scripts/cassandra start --nodes 3";
+  CassandraNode node({"--cassandra-hosts",
+                      CassandraHostsFromEnv("127.0.0.1,127.0.0.2,127.0.0.3"),
+                      "--cassandra-keyspace", "ds_fault3", "--cassandra-replication-factor", "3",
+                      "--cassandra-consistency", "QUORUM", "--cassandra-timeout-ms", "1500"});
+  absl::Status started = node.Start();
+  ASSERT_TRUE(started.ok()) << started << "\n" << node.LogTail();
+
+  const uint64_t base = (uint64_t{1} << 45) + static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
+  std::vector<uint64_t> channels;
+  for (uint64_t c = base; c < base + 4; ++c) {
+    channels.push_back(c);
+    grpc::Status sent = node.Send(c, 1, "seed", absl::Seconds(10), nullptr);
+    ASSERT_TRUE(sent.ok()) << sent.error_message() << "\n" << node.LogTail();
+  }
+
+  // Writers: each send is retried with its nonce until acknowledged, as a
+  // client would; only acknowledged ones are promised to survive.
+  std::atomic<bool> stop_writers{false};
+  std::mutex mu;
+  std::vector<Acked> acked;
+  std::atomic<int> failed_attempts{0};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 2; ++w) {
+    writers.emplace_back([&, w] {
+      for (uint64_t nonce = 1000 * (w + 1); !stop_writers.load(); ++nonce) {
+        const uint64_t channel = channels[nonce % channels.size()];
+        const std::string content = absl::StrCat("w", w, " n", nonce);
+        while (!stop_writers.load()) {
+          dataservice::v1::Message stored;
+          if (node.Send(channel, nonce, content, absl::Seconds(3), &stored).ok()) {
+            std::lock_guard<std::mutex> lock(mu);
+            acked.push_back({channel, stored.message_id(), content, absl::Now()});
+            break;
+          }
+          failed_attempts.fetch_add(1);
+        }
+      }
+    });
+  }
+  auto acked_since = [&](absl::Time t) {
+    std::lock_guard<std::mutex> lock(mu);
+    return std::count_if(acked.begin(), acked.end(), [&](const Acked& a) { return a.at >= t; });
+  };
+
+  ReadLoad load(&node, {.threads = 4, .deadline = absl::Seconds(3)}, channels);
+  const absl::Time load_start = absl::Now();
+  load.Start();
+  ASSERT_TRUE(PollUntil(
+      [&] { return CountOk(load.Since(load_start)) >= 40 && acked_since(load_start) >= 10; },
+      absl::Seconds(30)))
+      << CountByCode(load.Since(load_start)) << "\n" << node.LogTail();
+
+  const absl::Time kill_time = absl::Now();
+  ASSERT_EQ(RunCassandraScript("kill --node 2"), 0);
+  // Keep both loads running through the failure detector's conviction of
+  // node 2 (~10 s), and until enough writes were acknowledged meanwhile.
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        return absl::Now() - kill_time >= absl::Seconds(12) && acked_since(kill_time) >= 20 &&
+               load.Since(kill_time).size() >= 100;
+      },
+      absl::Seconds(60)))
+      << "loads stalled after the kill: reads " << CountByCode(load.Since(kill_time))
+      << ", writes acknowledged " << acked_since(kill_time) << "\n" << node.LogTail();
+  stop_writers.store(true);
+  for (std::thread& t : writers) t.join();
+  std::vector<CallRecord> reads = load.StopAndCollect();
+
+  const std::vector<CallRecord> during = load.Since(kill_time);
+  EXPECT_EQ(CountOk(reads), reads.size()) << "failed reads: " << CountByCode(reads);
+  std::cerr << "reads: " << CountByCode(reads) << " (after the kill: " << CountByCode(during)
+            << "); writes acknowledged: " << acked.size() << " (after the kill: "
+            << acked_since(kill_time) << "), failed send attempts (retried): "
+            << failed_attempts.load() << "\n";
+
+  // Every acknowledged write is there, with its content, read at QUORUM with
+  // node 2 still down.
+  size_t missing = 0;
+  for (const Acked& a : acked) {
+    dataservice::v1::Message got;
+    grpc::Status s = node.Get(a.channel, a.message_id, absl::Seconds(5), &got);
+    if (!s.ok() || got.content() != a.content) {
+      ++missing;
+      ADD_FAILURE() << "acknowledged message " << a.message_id << " in channel " << a.channel
+                    << ": " << CodeName(s.error_code()) << " " << s.error_message() << " content '"
+                    << got.content() << "' want '" << a.content << "'";
+    }
+  }
+  EXPECT_EQ(missing, 0u) << "of " << acked.size() << " acknowledged writes";
+  EXPECT_TRUE(node.Running()) << node.LogTail();
+}
+
+}  // namespace
+}  // namespace ds::integration
