@@ -106,9 +106,17 @@ class NodeTest : public ::testing::Test {
 
 TEST_F(NodeTest, ThousandConcurrentIdenticalReadsAreOneStoreQuery) {
   store_.Put({{.channel_id = 9, .message_id = 900, .author_id = 1, .content = "hot"}});
-  store_.SetLatency(absl::Milliseconds(300));  // all 1000 arrive while it runs
+  store_.Hold();  // the first query stays in the database until all 1000 have arrived
   StartNode();
-  auto answers = ConcurrentGetMessage(1000, 9, 900);
+  std::vector<Answer> answers;
+  std::thread client([&] { answers = ConcurrentGetMessage(1000, 9, 900); });
+  const absl::Time limit = absl::Now() + absl::Seconds(60);
+  while (node_->coalescer().total_waiters() < 1000 && absl::Now() < limit) {
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  EXPECT_EQ(node_->coalescer().total_waiters(), 1000u);
+  store_.Release();
+  client.join();
   std::map<std::string, int> roles;
   for (const auto& a : answers) {
     ASSERT_TRUE(a.status.ok()) << a.status.error_message();
@@ -176,9 +184,17 @@ TEST_F(NodeTest, ShortDeadlineCallerTimesOutOthersGetData) {
 TEST_F(NodeTest, TransientStoreFailuresAreRetriedInsideTheFlight) {
   store_.Put({{.channel_id = 5, .message_id = 50, .author_id = 1, .content = "eventually"}});
   store_.FailNext(2, absl::UnavailableError("db restarting"));
-  store_.SetLatency(absl::Milliseconds(20));
+  store_.Hold();
   StartNode();
-  for (const auto& a : ConcurrentGetMessage(50, 5, 50)) {
+  std::vector<Answer> answers;
+  std::thread client([&] { answers = ConcurrentGetMessage(50, 5, 50); });
+  const absl::Time limit = absl::Now() + absl::Seconds(60);
+  while (node_->coalescer().total_waiters() < 50 && absl::Now() < limit) {
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  store_.Release();  // the first attempt and both retries now fail/succeed in turn
+  client.join();
+  for (const auto& a : answers) {
     ASSERT_TRUE(a.status.ok()) << a.status.error_message();
     EXPECT_EQ(a.content, "eventually");
   }
@@ -311,7 +327,9 @@ TEST_F(NodeTest, FlightCapAnswersResourceExhaustedAtOnce) {
   NodeOptions options;
   options.coalescer.max_waiters_per_flight = 5;
   store_.Put({{.channel_id = 2, .message_id = 20, .author_id = 1, .content = "x"}});
-  store_.SetLatency(absl::Milliseconds(300));
+  // Long enough for all 20 to arrive while the first query runs, even under
+  // ThreadSanitizer on a loaded machine.
+  store_.SetLatency(absl::Seconds(3));
   StartNode(options);
   int ok = 0, exhausted = 0;
   for (const auto& a : ConcurrentGetMessage(20, 2, 20)) {
