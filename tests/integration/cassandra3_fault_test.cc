@@ -43,14 +43,14 @@ size_t CountOk(const std::vector<CallRecord>& records) {
 TEST(CassandraThreeNodeFaultTest, KillingOneNodeLosesNoAcknowledgedWriteAndFailsNoRead) {
   ASSERT_EQ(RunCassandraScript("start --nodes 3"), 0)
       << "needs the 3-node cluster: scripts/cassandra start --nodes 3";
-  CassandraNode node({"--cassandra-hosts",
-                      CassandraHostsFromEnv("127.0.0.1,127.0.0.2,127.0.0.3"),
+  CassandraNode node({"--cassandra-hosts", CassandraHostsFromEnv("127.0.0.1,127.0.0.2,127.0.0.3"),
                       "--cassandra-keyspace", "ds_fault3", "--cassandra-replication-factor", "3",
                       "--cassandra-consistency", "QUORUM", "--cassandra-timeout-ms", "1500"});
   absl::Status started = node.Start();
   ASSERT_TRUE(started.ok()) << started << "\n" << node.LogTail();
 
-  const uint64_t base = (uint64_t{1} << 45) + static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
+  const uint64_t base =
+      (uint64_t{1} << 45) + static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
   std::vector<uint64_t> channels;
   for (uint64_t c = base; c < base + 4; ++c) {
     channels.push_back(c);
@@ -93,7 +93,8 @@ TEST(CassandraThreeNodeFaultTest, KillingOneNodeLosesNoAcknowledgedWriteAndFails
   ASSERT_TRUE(PollUntil(
       [&] { return CountOk(load.Since(load_start)) >= 40 && acked_since(load_start) >= 10; },
       absl::Seconds(30)))
-      << CountByCode(load.Since(load_start)) << "\n" << node.LogTail();
+      << CountByCode(load.Since(load_start)) << "\n"
+      << node.LogTail();
 
   const absl::Time kill_time = absl::Now();
   ASSERT_EQ(RunCassandraScript("kill --node 2"), 0);
@@ -106,7 +107,8 @@ TEST(CassandraThreeNodeFaultTest, KillingOneNodeLosesNoAcknowledgedWriteAndFails
       },
       absl::Seconds(60)))
       << "loads stalled after the kill: reads " << CountByCode(load.Since(kill_time))
-      << ", writes acknowledged " << acked_since(kill_time) << "\n" << node.LogTail();
+      << ", writes acknowledged " << acked_since(kill_time) << "\n"
+      << node.LogTail();
   stop_writers.store(true);
   for (std::thread& t : writers) t.join();
   std::vector<CallRecord> reads = load.StopAndCollect();
@@ -114,9 +116,9 @@ TEST(CassandraThreeNodeFaultTest, KillingOneNodeLosesNoAcknowledgedWriteAndFails
   const std::vector<CallRecord> during = load.Since(kill_time);
   EXPECT_EQ(CountOk(reads), reads.size()) << "failed reads: " << CountByCode(reads);
   std::cerr << "reads: " << CountByCode(reads) << " (after the kill: " << CountByCode(during)
-            << "); writes acknowledged: " << acked.size() << " (after the kill: "
-            << acked_since(kill_time) << "), failed send attempts (retried): "
-            << failed_attempts.load() << "\n";
+            << "); writes acknowledged: " << acked.size()
+            << " (after the kill: " << acked_since(kill_time)
+            << "), failed send attempts (retried): " << failed_attempts.load() << "\n";
 
   // Every acknowledged write is there, with its content, read at QUORUM with
   // node 2 still down.

@@ -47,12 +47,12 @@ CassandraNode::~CassandraNode() {
 absl::Status CassandraNode::Start(absl::Duration timeout) {
   const char* bin_dir = std::getenv("DS_BIN_DIR");
   if (bin_dir == nullptr) return absl::FailedPreconditionError("DS_BIN_DIR is not set");
-  std::vector<std::string> args = {"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
-                                   "--backend", "cassandra", "--node-id", "901",
-                                   "--port-file", dir_.File("node.port")};
+  std::vector<std::string> args = {
+      "--listen",  "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",         "--backend", "cassandra",
+      "--node-id", "901",         "--port-file",    dir_.File("node.port")};
   args.insert(args.end(), args_.begin(), args_.end());
-  auto process = testing::ChildProcess::Spawn(absl::StrCat(bin_dir, "/ds-node"), args,
-                                              dir_.File("node.log"));
+  auto process =
+      testing::ChildProcess::Spawn(absl::StrCat(bin_dir, "/ds-node"), args, dir_.File("node.log"));
   if (!process.ok()) return process.status();
   process_ = *std::move(process);
   auto ports = testing::WaitForPortFile(dir_.File("node.port"), timeout, process_.get());
@@ -157,16 +157,26 @@ std::vector<CallRecord> ReadLoad::StopAndCollect() {
 
 std::string CodeName(grpc::StatusCode code) {
   switch (code) {
-    case grpc::StatusCode::OK: return "OK";
-    case grpc::StatusCode::CANCELLED: return "CANCELLED";
-    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::INTERNAL: return "INTERNAL";
-    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
-    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS(empty page)";
-    default: return absl::StrCat("code ", static_cast<int>(code));
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DATA_LOSS(empty page)";
+    default:
+      return absl::StrCat("code ", static_cast<int>(code));
   }
 }
 

@@ -53,7 +53,8 @@ TEST(CassandraSingleNodeFaultTest, StoppedCassandraGivesUnavailableInTimeAndRest
   const pid_t pid = node.process().pid();
 
   // Fresh channels for this run, each with a few messages.
-  const uint64_t base = (uint64_t{1} << 44) + static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
+  const uint64_t base =
+      (uint64_t{1} << 44) + static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
   std::vector<uint64_t> channels;
   for (uint64_t c = base; c < base + 4; ++c) {
     channels.push_back(c);
@@ -91,8 +92,8 @@ TEST(CassandraSingleNodeFaultTest, StoppedCassandraGivesUnavailableInTimeAndRest
   EXPECT_LE(slowest, kDeadline + kGrace);
   // The node answers by itself, not only the client's deadline timer.
   EXPECT_GE(unavailable * 2, down.size()) << CountByCode(down);
-  std::cerr << "Cassandra stopped in " << (stopped - stop_begin) << "; while down: "
-            << CountByCode(down) << ", slowest " << slowest << "\n";
+  std::cerr << "Cassandra stopped in " << (stopped - stop_begin)
+            << "; while down: " << CountByCode(down) << ", slowest " << slowest << "\n";
   // Calls that overlapped the shutdown itself also ended in time.
   for (const CallRecord& r : load.Since(stop_begin)) {
     EXPECT_LE(r.elapsed, kDeadline + kGrace) << CodeName(r.code) << ": " << r.message;
@@ -113,8 +114,8 @@ TEST(CassandraSingleNodeFaultTest, StoppedCassandraGivesUnavailableInTimeAndRest
       << node.LogTail();
   const absl::Time recovered = absl::Now();
   std::vector<CallRecord> all = load.StopAndCollect();
-  std::cerr << "serving again " << (recovered - restarted) << " after start returned; whole run: "
-            << CountByCode(all) << "\n";
+  std::cerr << "serving again " << (recovered - restarted)
+            << " after start returned; whole run: " << CountByCode(all) << "\n";
   for (const CallRecord& r : all) {
     EXPECT_LE(r.elapsed, kDeadline + kGrace) << CodeName(r.code) << ": " << r.message;
     EXPECT_TRUE(r.code == grpc::StatusCode::OK || r.code == grpc::StatusCode::UNAVAILABLE ||

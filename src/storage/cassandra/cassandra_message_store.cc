@@ -117,6 +117,22 @@ void CassandraMessageStore::RememberBucket(uint64_t channel_id, int32_t bucket) 
   std::lock_guard<std::mutex> lock(buckets_mu_);
   if (known_buckets_.size() >= kMaxKnownBuckets) known_buckets_.clear();
   known_buckets_.insert(std::make_pair(channel_id, bucket));
+  // A send into a newer bucket moves the channel's newest-bucket hint.
+  auto it = newest_bucket_.find(channel_id);
+  if (it != newest_bucket_.end() && it->second < bucket) it->second = bucket;
+}
+
+std::optional<int32_t> CassandraMessageStore::NewestBucketHint(uint64_t channel_id) {
+  std::lock_guard<std::mutex> lock(buckets_mu_);
+  auto it = newest_bucket_.find(channel_id);
+  if (it == newest_bucket_.end()) return std::nullopt;
+  return it->second;
+}
+
+void CassandraMessageStore::SetNewestBucketHint(uint64_t channel_id, int32_t bucket) {
+  std::lock_guard<std::mutex> lock(buckets_mu_);
+  if (newest_bucket_.size() >= kMaxKnownBuckets) newest_bucket_.clear();
+  newest_bucket_[channel_id] = bucket;
 }
 
 // ---- GetMessage ----
@@ -134,21 +150,23 @@ void CassandraMessageStore::GetMessage(uint64_t channel_id, uint64_t message_id,
   const CqlValue values[] = {CqlValue::BigInt(ToCql(channel_id)),
                              CqlValue::Int(BucketOf(message_id)),
                              CqlValue::BigInt(ToCql(message_id))};
-  client_->Execute(
-      statements_->get_one(), values, *request,
-      [channel_id, message_id, deadline = options.deadline,
-       done = std::move(done)](absl::StatusOr<Rows> rows) {
-        if (!rows.ok()) return done(MapCqlStatus(rows.status(), deadline, absl::Now()));
-        if (rows->empty()) return done(absl::NotFoundError("no such message"));
-        absl::StatusOr<int64_t> author = rows->GetInt64(0, 0);
-        absl::StatusOr<std::string> content = CopyText(*rows, 0, 1);
-        if (!author.ok()) return done(MapCqlStatus(author.status(), deadline, absl::Now()));
-        if (!content.ok()) return done(MapCqlStatus(content.status(), deadline, absl::Now()));
-        done(Message{.channel_id = channel_id,
-                     .message_id = message_id,
-                     .author_id = FromCql(*author),
-                     .content = *std::move(content)});
-      });
+  client_->Execute(statements_->get_one(), values, *request,
+                   [channel_id, message_id, deadline = options.deadline,
+                    done = std::move(done)](absl::StatusOr<Rows> rows) {
+                     if (!rows.ok())
+                       return done(MapCqlStatus(rows.status(), deadline, absl::Now()));
+                     if (rows->empty()) return done(absl::NotFoundError("no such message"));
+                     absl::StatusOr<int64_t> author = rows->GetInt64(0, 0);
+                     absl::StatusOr<std::string> content = CopyText(*rows, 0, 1);
+                     if (!author.ok())
+                       return done(MapCqlStatus(author.status(), deadline, absl::Now()));
+                     if (!content.ok())
+                       return done(MapCqlStatus(content.status(), deadline, absl::Now()));
+                     done(Message{.channel_id = channel_id,
+                                  .message_id = message_id,
+                                  .author_id = FromCql(*author),
+                                  .content = *std::move(content)});
+                   });
 }
 
 // ---- GetMessages: the bucket walk ----
@@ -171,7 +189,8 @@ class CassandraMessageStore::PageWalk : public std::enable_shared_from_this<Page
     // never stored, so a larger bound is no bound.
     hi_id_ = kMaxCqlId;
     if (query_.before.has_value()) {
-      if (*query_.before == 0) return store_->AnswerSoon<std::vector<Message>>(std::move(done_), std::vector<Message>());
+      if (*query_.before == 0)
+        return store_->AnswerSoon<std::vector<Message>>(std::move(done_), std::vector<Message>());
       hi_id_ = std::min<uint64_t>(*query_.before - 1, kMaxCqlId);
     }
     ascending_ = query_.after.has_value();
@@ -185,8 +204,15 @@ class CassandraMessageStore::PageWalk : public std::enable_shared_from_this<Page
       cursor_ = BucketOf(hi_id_);
     }
     end_bucket_ = BucketOf(hi_id_);
-    if (query_.limit == 0) return store_->AnswerSoon<std::vector<Message>>(std::move(done_), std::vector<Message>());
+    if (query_.limit == 0)
+      return store_->AnswerSoon<std::vector<Message>>(std::move(done_), std::vector<Message>());
     page_.reserve(std::min<uint32_t>(query_.limit, 1000));
+    if (!ascending_ && store_->options_.speculative_reads) {
+      // Speculate on the first bucket (see ListBuckets): the bucket of
+      // `before`, or the newest bucket this store saw for the channel.
+      speculated_ = query_.before.has_value() ? std::optional<int32_t>(cursor_)
+                                              : store_->NewestBucketHint(query_.channel_id);
+    }
     ListBuckets();
   }
 
@@ -204,12 +230,28 @@ class CassandraMessageStore::PageWalk : public std::enable_shared_from_this<Page
     return *std::move(request);
   }
 
+  // Lists the next buckets. On the first listing of a newest-first walk with
+  // a speculated bucket, that bucket's query runs in parallel: if the listing
+  // confirms it is the first bucket (the usual case), the call takes one
+  // round trip instead of two; otherwise its rows are dropped.
   void ListBuckets() {
     std::optional<ExecuteOptions> request = NextRequest();
     if (!request.has_value()) return;
     auto self = shared_from_this();
-    auto on_done = [self](absl::StatusOr<Rows> rows) { self->OnBuckets(std::move(rows)); };
     const CqlValue channel = CqlValue::BigInt(ToCql(query_.channel_id));
+    const bool speculate = speculated_.has_value();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      pending_ = speculate ? 2 : 1;
+    }
+    if (speculate) {
+      QueryBucket(*speculated_, *request, [self](absl::StatusOr<Rows> rows) {
+        self->OnListed(std::nullopt, std::move(rows));
+      });
+    }
+    auto on_done = [self](absl::StatusOr<Rows> rows) {
+      self->OnListed(std::move(rows), std::nullopt);
+    };
     if (ascending_) {
       const CqlValue values[] = {channel, CqlValue::Int(cursor_), CqlValue::Int(end_bucket_),
                                  CqlValue::Int(kBucketsPerListing)};
@@ -221,7 +263,22 @@ class CassandraMessageStore::PageWalk : public std::enable_shared_from_this<Page
     }
   }
 
-  void OnBuckets(absl::StatusOr<Rows> rows) {
+  // Collects the listing and the speculative rows (on driver threads, maybe
+  // at once); the last of the two to arrive continues the walk.
+  void OnListed(std::optional<absl::StatusOr<Rows>> listing,
+                std::optional<absl::StatusOr<Rows>> speculative) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (listing.has_value()) listing_ = std::move(listing);
+      if (speculative.has_value()) speculative_rows_ = std::move(speculative);
+      if (--pending_ > 0) return;
+      listing = std::move(listing_);
+      speculative = std::move(speculative_rows_);
+    }
+    const bool first_listing = !listed_before_;
+    listed_before_ = true;
+    const std::optional<int32_t> speculated = std::exchange(speculated_, std::nullopt);
+    absl::StatusOr<Rows>& rows = *listing;
     if (!rows.ok()) return Finish(MapCqlStatus(rows.status(), deadline_, absl::Now()));
     buckets_.clear();
     next_ = 0;
@@ -240,8 +297,32 @@ class CassandraMessageStore::PageWalk : public std::enable_shared_from_this<Page
       } else {
         cursor_ = ascending_ ? last + 1 : last - 1;
       }
+      if (first_listing && !ascending_ && !query_.before.has_value()) {
+        store_->SetNewestBucketHint(query_.channel_id, buckets_.front());
+      }
+    }
+    if (speculated.has_value() && !buckets_.empty() && buckets_.front() == *speculated) {
+      next_ = 1;
+      return OnRows(*std::move(speculative));
     }
     NextBucket();
+  }
+
+  // Queries `bucket` for the rows still missing.
+  void QueryBucket(int32_t bucket, const ExecuteOptions& request,
+                   const cassandra::CqlClient::Callback& on_done) {
+    const CqlValue channel = CqlValue::BigInt(ToCql(query_.channel_id));
+    const CqlValue missing = CqlValue::Int(static_cast<int32_t>(
+        std::min<size_t>(query_.limit - page_.size(), std::numeric_limits<int32_t>::max())));
+    if (ascending_) {
+      const CqlValue values[] = {channel, CqlValue::Int(bucket), CqlValue::BigInt(ToCql(lo_id_)),
+                                 CqlValue::BigInt(ToCql(hi_id_)), missing};
+      store_->client_->Execute(store_->statements_->page_asc(), values, request, on_done);
+    } else {
+      const CqlValue values[] = {channel, CqlValue::Int(bucket), CqlValue::BigInt(ToCql(hi_id_)),
+                                 missing};
+      store_->client_->Execute(store_->statements_->page_desc(), values, request, on_done);
+    }
   }
 
   void NextBucket() {
@@ -254,19 +335,8 @@ class CassandraMessageStore::PageWalk : public std::enable_shared_from_this<Page
     std::optional<ExecuteOptions> request = NextRequest();
     if (!request.has_value()) return;
     auto self = shared_from_this();
-    auto on_done = [self](absl::StatusOr<Rows> rows) { self->OnRows(std::move(rows)); };
-    const CqlValue channel = CqlValue::BigInt(ToCql(query_.channel_id));
-    const CqlValue missing = CqlValue::Int(static_cast<int32_t>(
-        std::min<size_t>(query_.limit - page_.size(), std::numeric_limits<int32_t>::max())));
-    if (ascending_) {
-      const CqlValue values[] = {channel, CqlValue::Int(bucket), CqlValue::BigInt(ToCql(lo_id_)),
-                                 CqlValue::BigInt(ToCql(hi_id_)), missing};
-      store_->client_->Execute(store_->statements_->page_asc(), values, *request, on_done);
-    } else {
-      const CqlValue values[] = {channel, CqlValue::Int(bucket), CqlValue::BigInt(ToCql(hi_id_)),
-                                 missing};
-      store_->client_->Execute(store_->statements_->page_desc(), values, *request, on_done);
-    }
+    QueryBucket(bucket, *request,
+                [self](absl::StatusOr<Rows> rows) { self->OnRows(std::move(rows)); });
   }
 
   void OnRows(absl::StatusOr<Rows> rows) {
@@ -304,9 +374,17 @@ class CassandraMessageStore::PageWalk : public std::enable_shared_from_this<Page
   int32_t cursor_ = 0;      // where the next listing starts (inclusive)
   int32_t end_bucket_ = 0;  // last bucket an ascending walk may visit
   bool listed_all_ = false;
-  std::vector<int32_t> buckets_;  // the current listing
-  size_t next_ = 0;               // next index into buckets_
+  bool listed_before_ = false;
+  std::optional<int32_t> speculated_;  // bucket queried with the next listing
+  std::vector<int32_t> buckets_;       // the current listing
+  size_t next_ = 0;                    // next index into buckets_
   std::vector<Message> page_;
+
+  // The join of a listing and its speculative query.
+  std::mutex mu_;
+  int pending_ ABSL_GUARDED_BY(mu_) = 0;
+  std::optional<absl::StatusOr<Rows>> listing_ ABSL_GUARDED_BY(mu_);
+  std::optional<absl::StatusOr<Rows>> speculative_rows_ ABSL_GUARDED_BY(mu_);
 };
 
 void CassandraMessageStore::GetMessages(const GetMessagesQuery& query, const CallOptions& options,
@@ -351,8 +429,8 @@ class CassandraMessageStore::SendOp : public std::enable_shared_from_this<SendOp
   void OnNonce(absl::StatusOr<Rows> rows) {
     if (!rows.ok()) {
       const absl::StatusCode code = rows.status().code();
-      const bool transient = code == absl::StatusCode::kUnavailable ||
-                             code == absl::StatusCode::kDeadlineExceeded;
+      const bool transient =
+          code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded;
       if (transient && attempts_ < kMaxLwtAttempts && absl::Now() < deadline_ &&
           !store_->stopping_.load(std::memory_order_acquire)) {
         return WriteNonce();

@@ -27,7 +27,11 @@
 // channel's buckets from channel_buckets (newest first from bucket(before),
 // or from the newest one; with `after`, oldest first from bucket(after)) and
 // queries one bucket after the other with LIMIT = rows still missing, until
-// `limit` rows or no bucket is left.
+// `limit` rows or no bucket is left. A newest-first walk queries its likely
+// first bucket (bucket(before), or the newest bucket an earlier listing of
+// this store found) in parallel with the first listing, and keeps those rows
+// only if the listing confirms that bucket is first: the usual page then
+// costs one round trip, never a wrong answer.
 //
 // Deadlines and cancellation. Every CQL request gets timeout = min(remaining
 // time to CallOptions::deadline, request_timeout), so a call is answered by
@@ -88,12 +92,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -132,6 +138,9 @@ struct CassandraStoreOptions {
   // (rows of one partition only; rows with large content go alone).
   int bulk_concurrency = 64;
   int bulk_batch_rows = 16;
+  // Query the likely first bucket of a newest-first page in parallel with
+  // the bucket listing (see Reads above); off: strictly one after the other.
+  bool speculative_reads = true;
   // Unix milliseconds for snowflake ids; injectable for tests.
   std::function<int64_t()> now_ms = nullptr;
 };
@@ -146,8 +155,7 @@ class CassandraMessageStore final : public MessageStore {
   // agreement) and prepares every statement. Blocking. Errors: INVALID_ARGUMENT
   // for bad options, UNAVAILABLE when no contact point answers, or the codes
   // of the failing DDL.
-  static absl::StatusOr<std::unique_ptr<CassandraMessageStore>> Open(
-      CassandraStoreOptions options);
+  static absl::StatusOr<std::unique_ptr<CassandraMessageStore>> Open(CassandraStoreOptions options);
   ~CassandraMessageStore() override;
 
   CassandraMessageStore(const CassandraMessageStore&) = delete;
@@ -189,6 +197,10 @@ class CassandraMessageStore final : public MessageStore {
   template <typename T>
   void AnswerSoon(Callback<T> done, absl::StatusOr<T> result);
 
+  // The newest bucket a listing of this store found for the channel (a hint
+  // for speculation, never trusted for correctness), if any.
+  std::optional<int32_t> NewestBucketHint(uint64_t channel_id);
+  void SetNewestBucketHint(uint64_t channel_id, int32_t bucket);
   // Whether (channel, bucket) is known to be in channel_buckets already.
   bool BucketKnown(uint64_t channel_id, int32_t bucket);
   void RememberBucket(uint64_t channel_id, int32_t bucket);
@@ -206,6 +218,7 @@ class CassandraMessageStore final : public MessageStore {
 
   std::mutex buckets_mu_;
   absl::flat_hash_set<std::pair<uint64_t, int32_t>> known_buckets_ ABSL_GUARDED_BY(buckets_mu_);
+  absl::flat_hash_map<uint64_t, int32_t> newest_bucket_ ABSL_GUARDED_BY(buckets_mu_);
 };
 
 // Maps a CqlClient status of a request made for a call with `deadline`:

@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/snowflake.h"
 #include "storage/message_store_contract.h"
 
 namespace ds::storage {
@@ -106,7 +107,8 @@ TEST(CassandraOpenTest, TwoStoresShareTheKeyspace) {
   other.node_id = 12;
   auto b = CassandraMessageStore::Open(other);
   ASSERT_TRUE(b.ok()) << b.status();
-  const uint64_t channel = (uint64_t{1} << 41) + static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()) % 1000000007);
+  const uint64_t channel =
+      (uint64_t{1} << 41) + static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()) % 1000000007);
   std::promise<absl::StatusOr<SendResult>> sent;
   (*a)->SendMessage({.channel_id = channel, .author_id = 5, .content = "from a", .nonce = 3}, {},
                     [&](absl::StatusOr<SendResult> r) { sent.set_value(std::move(r)); });
@@ -141,12 +143,13 @@ TEST(CassandraSendTest, RetryCompletesARecordWithoutItsMessageRow) {
       "INSERT INTO ds_contract.nonces (channel_id, nonce, message_id, author_id, content) "
       "VALUES (?, ?, ?, ?, ?)");
   ASSERT_TRUE(insert.ok()) << insert.status();
-  const uint64_t channel = (uint64_t{1} << 42) + static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()) % 1000000007);
+  const uint64_t channel =
+      (uint64_t{1} << 42) + static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()) % 1000000007);
   const uint64_t orphan_id = SnowflakeFloor(absl::ToUnixMillis(absl::Now())) + 77;
   const cassandra::CqlValue values[] = {
       cassandra::CqlValue::BigInt(static_cast<int64_t>(channel)), cassandra::CqlValue::BigInt(9),
-      cassandra::CqlValue::BigInt(static_cast<int64_t>(orphan_id)),
-      cassandra::CqlValue::BigInt(21), cassandra::CqlValue::Text("first attempt")};
+      cassandra::CqlValue::BigInt(static_cast<int64_t>(orphan_id)), cassandra::CqlValue::BigInt(21),
+      cassandra::CqlValue::Text("first attempt")};
   ASSERT_TRUE((*cql)->ExecuteSync(*insert, values).ok());
 
   std::promise<absl::StatusOr<Message>> missing;
@@ -160,13 +163,14 @@ TEST(CassandraSendTest, RetryCompletesARecordWithoutItsMessageRow) {
   absl::StatusOr<SendResult> retry = sent.get_future().get();
   ASSERT_TRUE(retry.ok()) << retry.status();
   EXPECT_TRUE(retry->duplicate);
-  const Message expected{.channel_id = channel, .message_id = orphan_id, .author_id = 21,
-                         .content = "first attempt"};
+  const Message expected{
+      .channel_id = channel, .message_id = orphan_id, .author_id = 21, .content = "first attempt"};
   EXPECT_EQ(retry->message, expected);
 
   std::promise<absl::StatusOr<std::vector<Message>>> page;
-  (*store)->GetMessages({.channel_id = channel, .limit = 10}, {},
-                        [&](absl::StatusOr<std::vector<Message>> r) { page.set_value(std::move(r)); });
+  (*store)->GetMessages(
+      {.channel_id = channel, .limit = 10}, {},
+      [&](absl::StatusOr<std::vector<Message>> r) { page.set_value(std::move(r)); });
   absl::StatusOr<std::vector<Message>> got = page.get_future().get();
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, std::vector<Message>{expected});
@@ -177,13 +181,16 @@ TEST(CassandraSendTest, RetryCompletesARecordWithoutItsMessageRow) {
 TEST(CassandraBulkTest, LargeAndSmallRowsOfOnePartitionAllLand) {
   auto store = CassandraMessageStore::Open(TestOptions());
   ASSERT_TRUE(store.ok()) << store.status();
-  const uint64_t channel = (uint64_t{1} << 43) + static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()) % 1000000007);
+  const uint64_t channel =
+      (uint64_t{1} << 43) + static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()) % 1000000007);
   const uint64_t base = SnowflakeFloor(absl::ToUnixMillis(absl::Now()) - 1000);
   std::vector<Message> rows;
   for (int i = 0; i < 45; ++i) {
-    rows.push_back(Message{.channel_id = channel, .message_id = base + static_cast<uint64_t>(i),
-                           .author_id = 1,
-                           .content = std::string(i % 3 == 0 ? 4000 : 10, static_cast<char>('a' + i % 26))});
+    rows.push_back(
+        Message{.channel_id = channel,
+                .message_id = base + static_cast<uint64_t>(i),
+                .author_id = 1,
+                .content = std::string(i % 3 == 0 ? 4000 : 10, static_cast<char>('a' + i % 26))});
   }
   std::promise<absl::StatusOr<size_t>> bulk;
   (*store)->BulkInsert(rows, {}, [&](absl::StatusOr<size_t> n) { bulk.set_value(std::move(n)); });
@@ -191,11 +198,57 @@ TEST(CassandraBulkTest, LargeAndSmallRowsOfOnePartitionAllLand) {
   ASSERT_TRUE(added.ok()) << added.status();
   EXPECT_EQ(*added, rows.size());
   std::promise<absl::StatusOr<std::vector<Message>>> page;
-  (*store)->GetMessages({.channel_id = channel, .limit = 100}, {},
-                        [&](absl::StatusOr<std::vector<Message>> r) { page.set_value(std::move(r)); });
+  (*store)->GetMessages(
+      {.channel_id = channel, .limit = 100}, {},
+      [&](absl::StatusOr<std::vector<Message>> r) { page.set_value(std::move(r)); });
   absl::StatusOr<std::vector<Message>> got = page.get_future().get();
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, std::vector<Message>(rows.rbegin(), rows.rend()));
+}
+
+// Store A remembers the channel's newest bucket as a speculation hint; store
+// B (another node) then writes into a newer bucket. A's next latest page must
+// include it: the listing overrules the hint.
+TEST(CassandraReadTest, NewerBucketWrittenElsewhereOverrulesTheHint) {
+  auto a = CassandraMessageStore::Open(TestOptions());
+  ASSERT_TRUE(a.ok()) << a.status();
+  auto b = CassandraMessageStore::Open(TestOptions());
+  ASSERT_TRUE(b.ok()) << b.status();
+  auto page_of = [](MessageStore& store, uint64_t channel) {
+    std::promise<absl::StatusOr<std::vector<Message>>> page;
+    store.GetMessages(
+        {.channel_id = channel, .limit = 3}, {},
+        [&](absl::StatusOr<std::vector<Message>> r) { page.set_value(std::move(r)); });
+    return page.get_future().get();
+  };
+  auto bulk = [](MessageStore& store, std::vector<Message> rows) {
+    std::promise<absl::StatusOr<size_t>> done;
+    store.BulkInsert(std::move(rows), {},
+                     [&](absl::StatusOr<size_t> n) { done.set_value(std::move(n)); });
+    return done.get_future().get();
+  };
+  const uint64_t channel =
+      (uint64_t{1} << 44) + static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()) % 1000000007);
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  const Message old_one{.channel_id = channel,
+                        .message_id = SnowflakeFloor(now_ms - 4 * kBucketMs),
+                        .author_id = 1,
+                        .content = "old"};
+  const Message new_one{.channel_id = channel,
+                        .message_id = SnowflakeFloor(now_ms - 1000),
+                        .author_id = 2,
+                        .content = "new"};
+  ASSERT_NE(BucketOf(old_one.message_id), BucketOf(new_one.message_id));
+  ASSERT_TRUE(bulk(**a, {old_one}).ok());
+  for (int i = 0; i < 2; ++i) {  // the second read speculates on old_one's bucket
+    auto page = page_of(**a, channel);
+    ASSERT_TRUE(page.ok()) << page.status();
+    EXPECT_EQ(*page, std::vector<Message>{old_one});
+  }
+  ASSERT_TRUE(bulk(**b, {new_one}).ok());
+  auto page = page_of(**a, channel);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(*page, (std::vector<Message>{new_one, old_one}));
 }
 
 }  // namespace

@@ -42,9 +42,8 @@ bool IsIdentifier(std::string_view s, bool allow_dash) {
 absl::Status ValidateOptions(const CassandraStoreOptions& o) {
   if (o.hosts.empty()) return absl::InvalidArgumentError("cassandra store: no hosts");
   if (!IsIdentifier(o.keyspace, false)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cassandra store: keyspace must be 1..48 of [A-Za-z0-9_], got '", o.keyspace,
-                     "'"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cassandra store: keyspace must be 1..48 of [A-Za-z0-9_], got '", o.keyspace, "'"));
   }
   if (!IsIdentifier(o.datacenter, true)) {
     return absl::InvalidArgumentError("cassandra store: bad datacenter name");
@@ -76,17 +75,21 @@ bool Transient(const absl::Status& s) {
 absl::StatusOr<Consistency> ParseConsistency(std::string_view name) {
   const std::string upper = absl::AsciiStrToUpper(std::string(name));
   static constexpr std::pair<const char*, Consistency> kNames[] = {
-      {"ONE", Consistency::kOne},       {"TWO", Consistency::kTwo},
-      {"THREE", Consistency::kThree},   {"QUORUM", Consistency::kQuorum},
-      {"ALL", Consistency::kAll},       {"LOCAL_QUORUM", Consistency::kLocalQuorum},
-      {"EACH_QUORUM", Consistency::kEachQuorum}, {"LOCAL_ONE", Consistency::kLocalOne},
+      {"ONE", Consistency::kOne},
+      {"TWO", Consistency::kTwo},
+      {"THREE", Consistency::kThree},
+      {"QUORUM", Consistency::kQuorum},
+      {"ALL", Consistency::kAll},
+      {"LOCAL_QUORUM", Consistency::kLocalQuorum},
+      {"EACH_QUORUM", Consistency::kEachQuorum},
+      {"LOCAL_ONE", Consistency::kLocalOne},
   };
   for (const auto& [n, c] : kNames) {
     if (upper == n) return c;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown consistency '", std::string(name), "' (ONE, TWO, THREE, QUORUM, ALL, LOCAL_QUORUM, "
-      "EACH_QUORUM, LOCAL_ONE)"));
+  return absl::InvalidArgumentError(absl::StrCat("unknown consistency '", std::string(name),
+                                                 "' (ONE, TWO, THREE, QUORUM, ALL, LOCAL_QUORUM, "
+                                                 "EACH_QUORUM, LOCAL_ONE)"));
 }
 
 // ---- Lifecycle ----
@@ -396,9 +399,8 @@ void CassandraMessageStore::BulkInsert(std::vector<Message> messages, const Call
   for (const Message& m : messages) {
     if (m.message_id > kMaxCqlId) {
       return AnswerSoon<size_t>(
-          std::move(done),
-          absl::InvalidArgumentError(absl::StrCat("message_id ", m.message_id,
-                                                  " is not below 2^63")));
+          std::move(done), absl::InvalidArgumentError(
+                               absl::StrCat("message_id ", m.message_id, " is not below 2^63")));
     }
   }
   if (messages.empty()) return AnswerSoon<size_t>(std::move(done), size_t{0});
