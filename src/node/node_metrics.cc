@@ -50,8 +50,8 @@ const char* MethodName(int method) {
 
 NodeMetrics::NodeMetrics(std::shared_ptr<prometheus::Registry> registry)
     : registry_(std::move(registry)),
-      responses_(BuildCounter().Name("ds_responses_total").Help("Responses sent, by gRPC code").Register(*registry_)),
       store_errors_(BuildCounter().Name("ds_store_errors_total").Help("Failed store calls, by code").Register(*registry_)) {
+  auto& responses = BuildCounter().Name("ds_responses_total").Help("Responses sent, by gRPC code").Register(*registry_);
   auto& requests = BuildCounter().Name("ds_requests_total").Help("Requests received").Register(*registry_);
   auto& queries = BuildCounter().Name("ds_store_queries_total").Help("Store calls issued, retries included").Register(*registry_);
   auto& store_seconds = BuildHistogram().Name("ds_store_query_seconds").Help("Store call latency").Register(*registry_);
@@ -78,6 +78,11 @@ NodeMetrics::NodeMetrics(std::shared_ptr<prometheus::Registry> registry)
       p.wait_seconds[r] = &wait.Add({{"method", name}, {"role", role}}, LatencyBuckets());
       p.left[r] = &left.Add({{"method", name}, {"role", role}});
     }
+    // Every (method, code) series exists from the start: a response then costs
+    // one atomic add, not a label lookup under the family's lock.
+    for (int code = 0; code <= 16; ++code) {
+      p.responses[code] = &responses.Add({{"method", name}, {"code", CodeName(code)}});
+    }
     for (int r = 0; r < 3; ++r) {
       p.rejected[r] = &rejected.Add(
           {{"method", name}, {"reason", coalescer::RejectReasonName(static_cast<coalescer::RejectReason>(r))}});
@@ -91,9 +96,7 @@ void NodeMetrics::OnRequest(int method) {
 }
 
 void NodeMetrics::OnResponse(int method, int grpc_code) {
-  // Family::Add looks the label set up under the family's lock: cheap enough
-  // for one call per response, and it keeps the code set open-ended.
-  responses_.Add({{"method", MethodName(method)}, {"code", CodeName(grpc_code)}}).Increment();
+  per_method_[method].responses[grpc_code >= 0 && grpc_code <= 16 ? grpc_code : 2]->Increment();
 }
 
 void NodeMetrics::OnWriteStoreCall(absl::Duration took, const absl::Status& status) {

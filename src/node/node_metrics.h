@@ -82,10 +82,10 @@ class NodeMetrics final : public coalescer::CoalescerProbe {
     prometheus::Histogram* wait_seconds[2];
     prometheus::Counter* left[2];
     prometheus::Counter* rejected[3];
+    prometheus::Counter* responses[17];  // by gRPC code 0..16
   };
 
   std::shared_ptr<prometheus::Registry> registry_;
-  prometheus::Family<prometheus::Counter>& responses_;
   prometheus::Family<prometheus::Counter>& store_errors_;
   prometheus::Gauge* inflight_waiters_;
   prometheus::Gauge* active_flights_;
