@@ -5,6 +5,12 @@ DS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 DS_BUILD_DIR="${DS_BUILD_DIR:-$DS_ROOT/build/dev}"
 DS_JOBS="${DS_JOBS:-$(nproc)}"
 
+# Builds of several clones on one machine (CI clones afresh) share caches:
+# ccache keyed on paths relative to the checkout, and one cargo target dir.
+export CCACHE_BASEDIR="$DS_ROOT"
+export CCACHE_NOHASHDIR=true
+export DS_CARGO_TARGET_DIR="${DS_CARGO_TARGET_DIR:-$HOME/.cache/data-services/cargo-target}"
+
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
