@@ -166,6 +166,54 @@ class ReadReactor final : public grpc::ServerUnaryReactor {
   std::optional<ReadCoalescer::Ticket> ticket_;  // guarded by mu_
 };
 
+// What a valid read request becomes: its flight key, the channel it reads
+// (read-your-writes scope) and the flight's store call.
+struct ReadPlan {
+  std::string key;
+  uint64_t channel_id;
+  ReadCoalescer::Fetch fetch;
+};
+
+// The shared path of every read method: count, parse, validate, then join
+// (or start) the flight that `plan` describes.
+template <typename Req, typename Validate, typename Plan>
+grpc::ServerUnaryReactor* ServeRead(int method, ReadCoalescer* coalescer, NodeMetrics* metrics,
+                                    absl::Duration default_deadline,
+                                    grpc::CallbackServerContext* ctx,
+                                    const grpc::ByteBuffer* request, grpc::ByteBuffer* response,
+                                    Validate validate, Plan plan) {
+  metrics->OnRequest(method);
+  auto* reactor = new ReadReactor(ctx, response, coalescer, metrics, method);
+  Req req;
+  if (!ParseRequest(request, &req)) {
+    reactor->Reject(absl::InvalidArgumentError(
+        absl::StrCat("request: not a valid ", Req::descriptor()->name())));
+    return reactor;
+  }
+  if (absl::Status st = validate(req); !st.ok()) {
+    reactor->Reject(st);
+    return reactor;
+  }
+  ReadPlan p = plan(req);
+  reactor->Start({std::move(p.key), p.channel_id, CallDeadline(ctx, default_deadline), method},
+                 std::move(p.fetch));
+  return reactor;
+}
+
+// A flight fetch reading one message and encoding it with `encode`
+// (storage::Message -> EncodedResponse).
+template <typename Encoder>
+ReadCoalescer::Fetch FetchOneMessage(storage::MessageStore* store, uint64_t channel_id,
+                                     uint64_t message_id, Encoder encode) {
+  return [=](const FetchContext& fc, ReadCoalescer::FetchDone done) {
+    store->GetMessage(channel_id, message_id, {fc.deadline, fc.cancel},
+                      [=, done = std::move(done)](absl::StatusOr<storage::Message> m) {
+                        if (!m.ok()) return done(m.status());
+                        done(encode(*m));
+                      });
+  };
+}
+
 // Counts write callbacks still running, so the services (and the metrics and
 // coalescer they point to) outlive every store callback. gRPC already orders a
 // call's Finish before server shutdown completes, but that ordering is
@@ -210,66 +258,44 @@ class MessageServices::V1Service final : public V1Base {
   grpc::ServerUnaryReactor* GetMessages(grpc::CallbackServerContext* ctx,
                                         const grpc::ByteBuffer* request,
                                         grpc::ByteBuffer* response) override {
-    metrics_->OnRequest(kGetMessages);
-    auto* reactor = new ReadReactor(ctx, response, coalescer_, metrics_, kGetMessages);
-    v1::GetMessagesRequest req;
-    if (!ParseRequest(request, &req)) {
-      reactor->Reject(absl::InvalidArgumentError("request: not a valid GetMessagesRequest"));
-      return reactor;
-    }
-    if (absl::Status st = ValidateGetMessages(req); !st.ok()) {
-      reactor->Reject(st);
-      return reactor;
-    }
-    storage::GetMessagesQuery query{.channel_id = req.channel_id(), .limit = EffectiveLimit(req)};
-    if (req.has_before()) query.before = req.before();
-    if (req.has_after()) query.after = req.after();
     storage::MessageStore* store = store_;
-    auto fetch = [store, query](const FetchContext& fc, ReadCoalescer::FetchDone done) {
-      store->GetMessages(query, {fc.deadline, fc.cancel},
-                         [done = std::move(done)](absl::StatusOr<std::vector<storage::Message>> page) {
-                           if (!page.ok()) return done(page.status());
-                           v1::GetMessagesResponse resp;
-                           resp.mutable_messages()->Reserve(static_cast<int>(page->size()));
-                           for (const auto& m : *page) Fill(m, resp.add_messages());
-                           done(Encode(resp));
-                         });
-    };
-    reactor->Start({GetMessagesKey(req), req.channel_id(),
-                    CallDeadline(ctx, options_.default_deadline), kGetMessages},
-                   std::move(fetch));
-    return reactor;
+    return ServeRead<v1::GetMessagesRequest>(
+        kGetMessages, coalescer_, metrics_, options_.default_deadline, ctx, request, response,
+        ValidateGetMessages, [store](const v1::GetMessagesRequest& req) {
+          storage::GetMessagesQuery query{.channel_id = req.channel_id(),
+                                          .limit = EffectiveLimit(req)};
+          if (req.has_before()) query.before = req.before();
+          if (req.has_after()) query.after = req.after();
+          auto fetch = [store, query](const FetchContext& fc, ReadCoalescer::FetchDone done) {
+            store->GetMessages(
+                query, {fc.deadline, fc.cancel},
+                [done = std::move(done)](absl::StatusOr<std::vector<storage::Message>> page) {
+                  if (!page.ok()) return done(page.status());
+                  v1::GetMessagesResponse resp;
+                  resp.mutable_messages()->Reserve(static_cast<int>(page->size()));
+                  for (const auto& m : *page) Fill(m, resp.add_messages());
+                  done(Encode(resp));
+                });
+          };
+          return ReadPlan{GetMessagesKey(req), req.channel_id(), std::move(fetch)};
+        });
   }
 
   grpc::ServerUnaryReactor* GetMessage(grpc::CallbackServerContext* ctx,
                                        const grpc::ByteBuffer* request,
                                        grpc::ByteBuffer* response) override {
-    metrics_->OnRequest(kGetMessage);
-    auto* reactor = new ReadReactor(ctx, response, coalescer_, metrics_, kGetMessage);
-    v1::GetMessageRequest req;
-    if (!ParseRequest(request, &req)) {
-      reactor->Reject(absl::InvalidArgumentError("request: not a valid GetMessageRequest"));
-      return reactor;
-    }
-    if (absl::Status st = ValidateGetMessage(req); !st.ok()) {
-      reactor->Reject(st);
-      return reactor;
-    }
     storage::MessageStore* store = store_;
-    const uint64_t channel = req.channel_id(), id = req.message_id();
-    auto fetch = [store, channel, id](const FetchContext& fc, ReadCoalescer::FetchDone done) {
-      store->GetMessage(channel, id, {fc.deadline, fc.cancel},
-                        [done = std::move(done)](absl::StatusOr<storage::Message> m) {
-                          if (!m.ok()) return done(m.status());
-                          v1::GetMessageResponse resp;
-                          Fill(*m, resp.mutable_message());
-                          done(Encode(resp));
-                        });
-    };
-    reactor->Start({GetMessageKey(channel, id), channel, CallDeadline(ctx, options_.default_deadline),
-                    kGetMessage},
-                   std::move(fetch));
-    return reactor;
+    return ServeRead<v1::GetMessageRequest>(
+        kGetMessage, coalescer_, metrics_, options_.default_deadline, ctx, request, response,
+        ValidateGetMessage, [store](const v1::GetMessageRequest& req) {
+          const uint64_t channel = req.channel_id(), id = req.message_id();
+          return ReadPlan{GetMessageKey(channel, id), channel,
+                          FetchOneMessage(store, channel, id, [](const storage::Message& m) {
+                            v1::GetMessageResponse resp;
+                            Fill(m, resp.mutable_message());
+                            return Encode(resp);
+                          })};
+        });
   }
 
   grpc::ServerUnaryReactor* SendMessage(grpc::CallbackServerContext* ctx,
@@ -345,36 +371,22 @@ class MessageServices::ReferenceService final : public ReferenceBase {
   grpc::ServerUnaryReactor* getMessage(grpc::CallbackServerContext* ctx,
                                        const grpc::ByteBuffer* request,
                                        grpc::ByteBuffer* response) override {
-    metrics_->OnRequest(kRefGetMessage);
-    auto* reactor = new ReadReactor(ctx, response, coalescer_, metrics_, kRefGetMessage);
-    messages::MessageRequest req;
-    if (!ParseRequest(request, &req)) {
-      reactor->Reject(absl::InvalidArgumentError("request: not a valid MessageRequest"));
-      return reactor;
-    }
-    if (absl::Status st = ValidateReferenceGetMessage(req); !st.ok()) {
-      reactor->Reject(st);
-      return reactor;
-    }
     storage::MessageStore* store = store_;
-    const auto channel = static_cast<uint64_t>(req.channel_id());
-    const auto id = static_cast<uint64_t>(req.message_id());
-    auto fetch = [store, channel, id](const FetchContext& fc, ReadCoalescer::FetchDone done) {
-      store->GetMessage(channel, id, {fc.deadline, fc.cancel},
-                        [done = std::move(done)](absl::StatusOr<storage::Message> m) {
-                          if (!m.ok()) return done(m.status());
-                          messages::MessageReply reply;
-                          reply.set_channel_id(static_cast<int64_t>(m->channel_id));
-                          reply.set_message_id(static_cast<int64_t>(m->message_id));
-                          reply.set_author_id(static_cast<int64_t>(m->author_id));
-                          reply.set_content(m->content);
-                          done(Encode(reply));
-                        });
-    };
-    reactor->Start({ReferenceGetMessageKey(channel, id), channel,
-                    CallDeadline(ctx, options_.default_deadline), kRefGetMessage},
-                   std::move(fetch));
-    return reactor;
+    return ServeRead<messages::MessageRequest>(
+        kRefGetMessage, coalescer_, metrics_, options_.default_deadline, ctx, request, response,
+        ValidateReferenceGetMessage, [store](const messages::MessageRequest& req) {
+          const auto channel = static_cast<uint64_t>(req.channel_id());
+          const auto id = static_cast<uint64_t>(req.message_id());
+          return ReadPlan{ReferenceGetMessageKey(channel, id), channel,
+                          FetchOneMessage(store, channel, id, [](const storage::Message& m) {
+                            messages::MessageReply reply;
+                            reply.set_channel_id(static_cast<int64_t>(m.channel_id));
+                            reply.set_message_id(static_cast<int64_t>(m.message_id));
+                            reply.set_author_id(static_cast<int64_t>(m.author_id));
+                            reply.set_content(m.content);
+                            return Encode(reply);
+                          })};
+        });
   }
 
   grpc::ServerUnaryReactor* getAndResetMetrics(grpc::CallbackServerContext* ctx,
