@@ -15,6 +15,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include "common/port_file.h"
 #include "common/snowflake.h"
 #include "dataservice/v1/messages.grpc.pb.h"
 
@@ -112,8 +113,10 @@ int main(int argc, char** argv) {
   }
   fprintf(stderr, "ds-noop-server listening on port %d\n", port);
   if (!port_file.empty()) {
-    std::ofstream(port_file + ".tmp") << port << " 0\n";
-    std::rename((port_file + ".tmp").c_str(), port_file.c_str());
+    if (!ds::WritePortFile(port_file, port, 0)) {
+      fprintf(stderr, "ds-noop-server: cannot write %s\n", port_file.c_str());
+      return 1;
+    }
   }
   int sig = 0;
   sigwait(&signals, &sig);

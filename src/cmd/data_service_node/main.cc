@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/port_file.h"
 #include "metrics/admin_server.h"
 #include "node/node.h"
 #include "storage/embedded/sqlite_message_store.h"
@@ -88,18 +89,6 @@ absl::StatusOr<std::unique_ptr<ds::storage::MessageStore>> OpenStore(const Flags
 #endif
 }
 
-// Writes "<grpc_port> <admin_port>\n" atomically (tmp + rename) so a script
-// polling the file never reads half of it.
-bool WritePortFile(const std::string& path, int grpc_port, int admin_port) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) return false;
-    out << grpc_port << " " << admin_port << "\n";
-    if (!out.flush()) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
-}
 
 std::pair<std::string, uint16_t> SplitHostPort(const std::string& hp) {
   const auto colon = hp.rfind(':');
@@ -257,7 +246,7 @@ int main(int argc, char** argv) {
   }
   log->info("ready grpc={} admin={}:{} store={} node_id={}", (*node)->address(), admin_host,
             (*admin)->port(), store_name, node_id);
-  if (!f.port_file.empty() && !WritePortFile(f.port_file, (*node)->port(), (*admin)->port())) {
+  if (!f.port_file.empty() && !ds::WritePortFile(f.port_file, (*node)->port(), (*admin)->port())) {
     log->error("cannot write port file {}", f.port_file);
     return 1;
   }

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log.h"
+#include "common/port_file.h"
 #include "gateway/gateway.h"
 #include "gateway/routed_backend.h"
 #include "metrics/admin_server.h"
@@ -79,18 +80,6 @@ absl::StatusOr<HostPort> ParseHostPort(const std::string& text) {
   return HostPort{host, static_cast<uint16_t>(port)};
 }
 
-// Writes "<api_port> <admin_port>\n" atomically (tmp + rename), so a script
-// polling for the file never reads half of it.
-bool WritePortFile(const std::string& path, uint16_t api_port, uint16_t admin_port) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) return false;
-    out << api_port << " " << admin_port << "\n";
-    if (!out.flush()) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
-}
 
 void AddFlags(CLI::App& app, Flags& f) {
   auto positive = CLI::PositiveNumber;
@@ -258,7 +247,7 @@ int main(int argc, char** argv) {
             absl::StrJoin(*nodes, ","), ds::routing::PolicyName(*policy),
             f.threads, f.deadline_ms, f.max_body_bytes, admin_port);
   // The port file first: whoever sees the log line may read it at once.
-  if (!f.port_file.empty() && !WritePortFile(f.port_file, port, admin_port)) {
+  if (!f.port_file.empty() && !ds::WritePortFile(f.port_file, port, admin_port)) {
     log->error("cannot write port file {}", f.port_file);
     return 1;
   }

@@ -7,8 +7,8 @@
 //
 //   ds-seed --store data-services.db --channels 20 --messages 10000
 //   => seeded 20 channels x 10000 messages into data-services.db in 812 ms
-//   ds-seed --backend cassandra --cassandra-hosts 127.0.0.1,127.0.0.2,127.0.0.3 \
-//       --replication-factor 3 --channels 20 --messages 200
+//   ds-seed --backend cassandra --cassandra-hosts 127.0.0.1,127.0.0.2,127.0.0.3
+//           --replication-factor 3 --channels 20 --messages 200
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
