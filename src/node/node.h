@@ -38,8 +38,10 @@ struct NodeOptions {
   // any of our code parses them.
   int max_receive_message_bytes = 64 * 1024;
   // Fan flights with several waiters out on gRPC's callback threads (see
-  // RunOnGrpcThread in node.cc); off = on the store thread.
-  bool fan_out_on_grpc_threads = true;
+  // RunOnGrpcThread in node.cc) instead of on the store thread that
+  // completed the query. Off by default: measured slightly slower here
+  // (docs/benchmarks.md, hot-key ceiling: 0.75 vs 0.80 of the no-op server).
+  bool fan_out_on_grpc_threads = false;
 };
 
 class DataServiceNode {

@@ -46,7 +46,7 @@ struct Flags {
   int drain_timeout_ms = 5'000;
   double bench_store_latency_ms = 0;
   std::string port_file;
-  std::string fan_out = "grpc";
+  std::string fan_out = "store";
   std::string backend = "sqlite";
   std::string cassandra_hosts = "127.0.0.1";
   std::string cassandra_keyspace = "chat";
