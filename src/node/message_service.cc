@@ -244,23 +244,29 @@ class InFlight {
 
 // ---- dataservice.v1.MessageService -----------------------------------------
 
+// What every service of the node reads from; owned by DataServiceNode.
+struct ServiceDeps {
+  storage::MessageStore* store;
+  ReadCoalescer* coalescer;
+  NodeMetrics* metrics;
+  MessageServiceOptions options;
+};
+
 using V1Base = v1::MessageService::WithRawCallbackMethod_GetMessages<
     v1::MessageService::WithRawCallbackMethod_GetMessage<
         v1::MessageService::WithRawCallbackMethod_SendMessage<v1::MessageService::Service>>>;
 
 class MessageServices::V1Service final : public V1Base {
  public:
-  V1Service(storage::MessageStore* store, ReadCoalescer* coalescer, NodeMetrics* metrics,
-            const MessageServiceOptions& options)
-      : store_(store), coalescer_(coalescer), metrics_(metrics), options_(options) {}
+  explicit V1Service(const ServiceDeps& deps) : deps_(deps) {}
   ~V1Service() override { writes_.WaitIdle(); }
 
   grpc::ServerUnaryReactor* GetMessages(grpc::CallbackServerContext* ctx,
                                         const grpc::ByteBuffer* request,
                                         grpc::ByteBuffer* response) override {
-    storage::MessageStore* store = store_;
+    storage::MessageStore* store = deps_.store;
     return ServeRead<v1::GetMessagesRequest>(
-        kGetMessages, coalescer_, metrics_, options_.default_deadline, ctx, request, response,
+        kGetMessages, deps_.coalescer, deps_.metrics, deps_.options.default_deadline, ctx, request, response,
         ValidateGetMessages, [store](const v1::GetMessagesRequest& req) {
           storage::GetMessagesQuery query{.channel_id = req.channel_id(),
                                           .limit = EffectiveLimit(req)};
@@ -284,9 +290,9 @@ class MessageServices::V1Service final : public V1Base {
   grpc::ServerUnaryReactor* GetMessage(grpc::CallbackServerContext* ctx,
                                        const grpc::ByteBuffer* request,
                                        grpc::ByteBuffer* response) override {
-    storage::MessageStore* store = store_;
+    storage::MessageStore* store = deps_.store;
     return ServeRead<v1::GetMessageRequest>(
-        kGetMessage, coalescer_, metrics_, options_.default_deadline, ctx, request, response,
+        kGetMessage, deps_.coalescer, deps_.metrics, deps_.options.default_deadline, ctx, request, response,
         ValidateGetMessage, [store](const v1::GetMessageRequest& req) {
           const uint64_t channel = req.channel_id(), id = req.message_id();
           return ReadPlan{GetMessageKey(channel, id), channel,
@@ -301,9 +307,9 @@ class MessageServices::V1Service final : public V1Base {
   grpc::ServerUnaryReactor* SendMessage(grpc::CallbackServerContext* ctx,
                                         const grpc::ByteBuffer* request,
                                         grpc::ByteBuffer* response) override {
-    metrics_->OnRequest(kSendMessage);
+    deps_.metrics->OnRequest(kSendMessage);
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    NodeMetrics* metrics = metrics_;
+    NodeMetrics* metrics = deps_.metrics;
     auto reject = [&](const absl::Status& st) {
       metrics->OnResponse(kSendMessage, static_cast<int>(st.code()));
       reactor->Finish(ToGrpcStatus(st));
@@ -313,21 +319,21 @@ class MessageServices::V1Service final : public V1Base {
     if (!ParseSendMessageTolerant(request, &req)) {
       return reject(absl::InvalidArgumentError("request: not a valid SendMessageRequest"));
     }
-    if (absl::Status st = ValidateSendMessage(req, options_.max_content_bytes); !st.ok()) {
+    if (absl::Status st = ValidateSendMessage(req, deps_.options.max_content_bytes); !st.ok()) {
       return reject(st);
     }
     storage::NewMessage message{.channel_id = req.channel_id(),
                                 .author_id = req.author_id(),
                                 .content = std::move(*req.mutable_content()),
                                 .nonce = req.nonce()};
-    ReadCoalescer* coalescer = coalescer_;
+    ReadCoalescer* coalescer = deps_.coalescer;
     InFlight* writes = &writes_;
     writes->Enter();
     const absl::Time started = absl::Now();
     // Writes pass through: never coalesced. The response is sent only after
     // the store acknowledged the write and the channel's read fence moved.
-    store_->SendMessage(
-        message, {CallDeadline(ctx, options_.default_deadline), nullptr},
+    deps_.store->SendMessage(
+        message, {CallDeadline(ctx, deps_.options.default_deadline), nullptr},
         [=](absl::StatusOr<storage::SendResult> result) {
           metrics->OnWriteStoreCall(absl::Now() - started, result.status());
           if (!result.ok()) {
@@ -349,10 +355,7 @@ class MessageServices::V1Service final : public V1Base {
   }
 
  private:
-  storage::MessageStore* const store_;
-  ReadCoalescer* const coalescer_;
-  NodeMetrics* const metrics_;
-  const MessageServiceOptions options_;
+  const ServiceDeps deps_;
   InFlight writes_;
 };
 
@@ -364,16 +367,14 @@ using ReferenceBase = messages::MessagesService::WithRawCallbackMethod_getMessag
 
 class MessageServices::ReferenceService final : public ReferenceBase {
  public:
-  ReferenceService(storage::MessageStore* store, ReadCoalescer* coalescer, NodeMetrics* metrics,
-                   const MessageServiceOptions& options)
-      : store_(store), coalescer_(coalescer), metrics_(metrics), options_(options) {}
+  explicit ReferenceService(const ServiceDeps& deps) : deps_(deps) {}
 
   grpc::ServerUnaryReactor* getMessage(grpc::CallbackServerContext* ctx,
                                        const grpc::ByteBuffer* request,
                                        grpc::ByteBuffer* response) override {
-    storage::MessageStore* store = store_;
+    storage::MessageStore* store = deps_.store;
     return ServeRead<messages::MessageRequest>(
-        kRefGetMessage, coalescer_, metrics_, options_.default_deadline, ctx, request, response,
+        kRefGetMessage, deps_.coalescer, deps_.metrics, deps_.options.default_deadline, ctx, request, response,
         ValidateReferenceGetMessage, [store](const messages::MessageRequest& req) {
           const auto channel = static_cast<uint64_t>(req.channel_id());
           const auto id = static_cast<uint64_t>(req.message_id());
@@ -392,7 +393,7 @@ class MessageServices::ReferenceService final : public ReferenceBase {
   grpc::ServerUnaryReactor* getAndResetMetrics(grpc::CallbackServerContext* ctx,
                                                const messages::Empty*,
                                                messages::MetricsReply* reply) override {
-    const NodeMetrics::ReferenceCounters counters = metrics_->GetAndReset();
+    const NodeMetrics::ReferenceCounters counters = deps_.metrics->GetAndReset();
     reply->set_total_requests(counters.requests);
     reply->set_queries_executed(counters.queries);
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
@@ -401,16 +402,13 @@ class MessageServices::ReferenceService final : public ReferenceBase {
   }
 
  private:
-  storage::MessageStore* const store_;
-  ReadCoalescer* const coalescer_;
-  NodeMetrics* const metrics_;
-  const MessageServiceOptions options_;
+  const ServiceDeps deps_;
 };
 
 MessageServices::MessageServices(storage::MessageStore* store, ReadCoalescer* coalescer,
                                  NodeMetrics* metrics, MessageServiceOptions options)
-    : v1_(std::make_unique<V1Service>(store, coalescer, metrics, options)),
-      reference_(std::make_unique<ReferenceService>(store, coalescer, metrics, options)) {}
+    : v1_(std::make_unique<V1Service>(ServiceDeps{store, coalescer, metrics, options})),
+      reference_(std::make_unique<ReferenceService>(ServiceDeps{store, coalescer, metrics, options})) {}
 
 MessageServices::~MessageServices() = default;
 
