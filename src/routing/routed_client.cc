@@ -1,11 +1,11 @@
 #include "routing/routed_client.h"
 
-#include <atomic>
-#include <utility>
-
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
+
+#include <atomic>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -111,8 +111,8 @@ class ClientCore {
 namespace {
 
 template <typename Request, typename Response>
-using AsyncMethod = void (*)(MessageService::Stub*, grpc::ClientContext*, const Request*,
-                             Response*, std::function<void(grpc::Status)>);
+using AsyncMethod = void (*)(MessageService::Stub*, grpc::ClientContext*, const Request*, Response*,
+                             std::function<void(grpc::Status)>);
 
 // One routed call: attempts along `order` until one ends with a status other
 // than UNAVAILABLE, the list is exhausted, or the deadline passes. Each
@@ -123,7 +123,8 @@ struct RoutedCall : std::enable_shared_from_this<RoutedCall<Request, Response>> 
   AsyncMethod<Request, Response> method;
   Request request;
   absl::Time deadline;
-  std::function<void(grpc::Status, Response)> done;
+  CallOptions call_options;
+  RoutedCallback<Response> done;
   std::vector<int> order;
   size_t next = 0;
   // Every attempt's context stays alive until the call is destroyed.
@@ -131,6 +132,7 @@ struct RoutedCall : std::enable_shared_from_this<RoutedCall<Request, Response>> 
   Response response;
   grpc::Status last_status;
   std::vector<std::string> tried;
+  CallInfo info;
 
   void Attempt() {
     if (next >= order.size()) {
@@ -150,6 +152,13 @@ struct RoutedCall : std::enable_shared_from_this<RoutedCall<Request, Response>> 
     tried.push_back(core->nodes()[node]->address);
     auto context = std::make_unique<grpc::ClientContext>();
     if (deadline != absl::InfiniteFuture()) context->set_deadline(absl::ToChronoTime(deadline));
+    if (!call_options.consistency_token.empty()) {
+      context->AddMetadata(kConsistencyTokenKey, call_options.consistency_token);
+    }
+    if (!call_options.request_id.empty()) {
+      context->AddMetadata(kRequestIdKey, call_options.request_id);
+    }
+    ++info.attempts;
     grpc::ClientContext* ctx = context.get();
     contexts.push_back(std::move(context));
     response.Clear();
@@ -166,25 +175,37 @@ struct RoutedCall : std::enable_shared_from_this<RoutedCall<Request, Response>> 
       Attempt();  // the next node, or the final answer
       return;
     }
+    RecordAnswer(node, *contexts.back());
     Finish(std::move(status));
+  }
+
+  // Fills `info` from the attempt whose answer the caller gets.
+  void RecordAnswer(int node, const grpc::ClientContext& context) {
+    info.node = core->nodes()[node]->address;
+    for (const auto& [key, value] : context.GetServerTrailingMetadata()) {
+      info.trailing_metadata.emplace_back(std::string(key.data(), key.size()),
+                                          std::string(value.data(), value.size()));
+      if (key == kCoalescedKey) info.coalesced.assign(value.data(), value.size());
+    }
   }
 
   void Finish(grpc::Status status) {
     auto callback = std::move(done);
-    callback(std::move(status), std::move(response));
+    callback(std::move(status), std::move(response), std::move(info));
   }
 };
 
 template <typename Request, typename Response>
 void Route(std::shared_ptr<ClientCore> core, AsyncMethod<Request, Response> method,
            uint64_t channel_id, const Request& request, absl::Time deadline,
-           std::function<void(grpc::Status, Response)> done) {
+           const CallOptions& call_options, RoutedCallback<Response> done) {
   auto call = std::make_shared<RoutedCall<Request, Response>>();
   call->order = core->FailoverOrder(channel_id);
   call->core = std::move(core);
   call->method = method;
   call->request = request;
   call->deadline = deadline;
+  call->call_options = call_options;
   call->done = std::move(done);
   call->Attempt();
 }
@@ -247,9 +268,20 @@ RoutedClient::RoutedClient(std::shared_ptr<internal::ClientCore> core) : core_(s
 
 RoutedClient::~RoutedClient() { core_->Shutdown(); }
 
-void RoutedClient::GetMessages(
-    const dataservice::v1::GetMessagesRequest& req, absl::Time deadline,
-    std::function<void(grpc::Status, dataservice::v1::GetMessagesResponse)> done) {
+namespace {
+
+template <typename Response>
+RoutedCallback<Response> WithoutInfo(std::function<void(grpc::Status, Response)> done) {
+  return [done = std::move(done)](grpc::Status status, Response response, CallInfo) {
+    done(std::move(status), std::move(response));
+  };
+}
+
+}  // namespace
+
+void RoutedClient::GetMessages(const dataservice::v1::GetMessagesRequest& req, absl::Time deadline,
+                               const CallOptions& options,
+                               RoutedCallback<dataservice::v1::GetMessagesResponse> done) {
   using Req = dataservice::v1::GetMessagesRequest;
   using Resp = dataservice::v1::GetMessagesResponse;
   internal::Route<Req, Resp>(
@@ -258,12 +290,12 @@ void RoutedClient::GetMessages(
          Resp* out, std::function<void(grpc::Status)> cb) {
         stub->async()->GetMessages(ctx, r, out, std::move(cb));
       },
-      req.channel_id(), req, deadline, std::move(done));
+      req.channel_id(), req, deadline, options, std::move(done));
 }
 
-void RoutedClient::GetMessage(
-    const dataservice::v1::GetMessageRequest& req, absl::Time deadline,
-    std::function<void(grpc::Status, dataservice::v1::GetMessageResponse)> done) {
+void RoutedClient::GetMessage(const dataservice::v1::GetMessageRequest& req, absl::Time deadline,
+                              const CallOptions& options,
+                              RoutedCallback<dataservice::v1::GetMessageResponse> done) {
   using Req = dataservice::v1::GetMessageRequest;
   using Resp = dataservice::v1::GetMessageResponse;
   internal::Route<Req, Resp>(
@@ -272,12 +304,12 @@ void RoutedClient::GetMessage(
          Resp* out, std::function<void(grpc::Status)> cb) {
         stub->async()->GetMessage(ctx, r, out, std::move(cb));
       },
-      req.channel_id(), req, deadline, std::move(done));
+      req.channel_id(), req, deadline, options, std::move(done));
 }
 
-void RoutedClient::SendMessage(
-    const dataservice::v1::SendMessageRequest& req, absl::Time deadline,
-    std::function<void(grpc::Status, dataservice::v1::SendMessageResponse)> done) {
+void RoutedClient::SendMessage(const dataservice::v1::SendMessageRequest& req, absl::Time deadline,
+                               const CallOptions& options,
+                               RoutedCallback<dataservice::v1::SendMessageResponse> done) {
   using Req = dataservice::v1::SendMessageRequest;
   using Resp = dataservice::v1::SendMessageResponse;
   internal::Route<Req, Resp>(
@@ -286,7 +318,25 @@ void RoutedClient::SendMessage(
          Resp* out, std::function<void(grpc::Status)> cb) {
         stub->async()->SendMessage(ctx, r, out, std::move(cb));
       },
-      req.channel_id(), req, deadline, std::move(done));
+      req.channel_id(), req, deadline, options, std::move(done));
+}
+
+void RoutedClient::GetMessages(
+    const dataservice::v1::GetMessagesRequest& req, absl::Time deadline,
+    std::function<void(grpc::Status, dataservice::v1::GetMessagesResponse)> done) {
+  GetMessages(req, deadline, CallOptions(), WithoutInfo(std::move(done)));
+}
+
+void RoutedClient::GetMessage(
+    const dataservice::v1::GetMessageRequest& req, absl::Time deadline,
+    std::function<void(grpc::Status, dataservice::v1::GetMessageResponse)> done) {
+  GetMessage(req, deadline, CallOptions(), WithoutInfo(std::move(done)));
+}
+
+void RoutedClient::SendMessage(
+    const dataservice::v1::SendMessageRequest& req, absl::Time deadline,
+    std::function<void(grpc::Status, dataservice::v1::SendMessageResponse)> done) {
+  SendMessage(req, deadline, CallOptions(), WithoutInfo(std::move(done)));
 }
 
 std::string RoutedClient::NodeFor(uint64_t channel_id) const {

@@ -15,6 +15,13 @@
 //   req.set_channel_id(42);
 //   (*client)->GetMessages(req, absl::Now() + absl::Milliseconds(200),
 //       [](grpc::Status s, dataservice::v1::GetMessagesResponse resp) { ... });
+//   // With per-call options and the call's info (answering node, coalescing):
+//   ds::routing::CallOptions call;
+//   call.consistency_token = token_from_last_write;
+//   call.request_id = "req-17";
+//   (*client)->GetMessages(req, deadline, call,
+//       [](grpc::Status s, dataservice::v1::GetMessagesResponse resp,
+//          ds::routing::CallInfo info) { ... info.node, info.coalesced ... });
 //
 // Failover semantics (docs/routing.md has the reasons):
 // - A request is tried on the nodes of its failover list in order: for kHash
@@ -42,14 +49,15 @@
 // while calls are in flight: their callbacks still run.
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -68,17 +76,52 @@ struct RoutedClientOptions {
   Policy policy = Policy::kHash;
   absl::Duration health_interval = absl::Milliseconds(500);
   absl::Duration health_timeout = absl::Milliseconds(300);
-  int eject_after = 2;    // consecutive failures (probes or UNAVAILABLE answers)
-  int readmit_after = 1;  // consecutive successful probes
+  int eject_after = 2;        // consecutive failures (probes or UNAVAILABLE answers)
+  int readmit_after = 1;      // consecutive successful probes
   int channels_per_node = 2;  // gRPC channels (connections) per node
   uint64_t seed = 1;          // for kRandom
 };
 
+// Per-call options (all optional). Every attempt of the call — failovers and
+// hedges included — carries them, so a read that lands on another node still
+// presents the caller's consistency token.
+struct CallOptions {
+  // Sent as gRPC metadata `x-ds-consistency-token` when not empty. Opaque to
+  // the routing client; the node uses it to keep read-your-writes.
+  std::string consistency_token;
+  // Sent as gRPC metadata `x-request-id` when not empty (log correlation).
+  std::string request_id;
+};
+
+// What happened to one routed call; passed to the callback of the overloads
+// that take CallOptions.
+struct CallInfo {
+  // The node whose answer the callback got ("" when no attempt answered: the
+  // deadline passed first, or every attempt failed at the transport).
+  std::string node;
+  // That answer's trailing metadata `x-ds-coalesced` ("leader" or "joiner"),
+  // "" when the node sent none.
+  std::string coalesced;
+  // Every trailing metadata entry of that answer, in the order received.
+  std::vector<std::pair<std::string, std::string>> trailing_metadata;
+  int attempts = 0;        // attempts sent: the first, failovers and hedges
+  bool hedged = false;     // a hedge attempt was sent
+  bool hedge_won = false;  // the answer came from a hedge attempt
+};
+
+// Metadata keys the client sends and reads.
+inline constexpr char kConsistencyTokenKey[] = "x-ds-consistency-token";
+inline constexpr char kRequestIdKey[] = "x-request-id";
+inline constexpr char kCoalescedKey[] = "x-ds-coalesced";
+
+template <typename Response>
+using RoutedCallback = std::function<void(grpc::Status, Response, CallInfo)>;
+
 struct NodeStatus {
   std::string address;
-  bool healthy;        // in the routing set now
-  uint64_t requests;   // attempts sent to this node
-  uint64_t failures;   // attempts that ended UNAVAILABLE (each one failed over)
+  bool healthy;       // in the routing set now
+  uint64_t requests;  // attempts sent to this node
+  uint64_t failures;  // attempts that ended UNAVAILABLE (each one failed over)
 };
 
 class RoutedClient {
@@ -94,11 +137,22 @@ class RoutedClient {
   // Reads: fail over along the channel's preference list on UNAVAILABLE
   // (transport errors) within `deadline`.
   void GetMessages(const dataservice::v1::GetMessagesRequest& req, absl::Time deadline,
+                   const CallOptions& options,
+                   RoutedCallback<dataservice::v1::GetMessagesResponse> done);
+  void GetMessage(const dataservice::v1::GetMessageRequest& req, absl::Time deadline,
+                  const CallOptions& options,
+                  RoutedCallback<dataservice::v1::GetMessageResponse> done);
+  // Writes: also fail over on UNAVAILABLE, safe because SendMessage is
+  // idempotent by nonce.
+  void SendMessage(const dataservice::v1::SendMessageRequest& req, absl::Time deadline,
+                   const CallOptions& options,
+                   RoutedCallback<dataservice::v1::SendMessageResponse> done);
+
+  // The same without per-call options or call info.
+  void GetMessages(const dataservice::v1::GetMessagesRequest& req, absl::Time deadline,
                    std::function<void(grpc::Status, dataservice::v1::GetMessagesResponse)> done);
   void GetMessage(const dataservice::v1::GetMessageRequest& req, absl::Time deadline,
                   std::function<void(grpc::Status, dataservice::v1::GetMessageResponse)> done);
-  // Writes: also fail over on UNAVAILABLE, safe because SendMessage is
-  // idempotent by nonce.
   void SendMessage(const dataservice::v1::SendMessageRequest& req, absl::Time deadline,
                    std::function<void(grpc::Status, dataservice::v1::SendMessageResponse)> done);
 

@@ -21,7 +21,7 @@ class FakeService final : public dataservice::v1::MessageService::CallbackServic
   grpc::ServerUnaryReactor* GetMessages(grpc::CallbackServerContext* ctx,
                                         const GetMessagesRequest* req,
                                         GetMessagesResponse* resp) override {
-    grpc::Status status = node_->Record(req->channel_id());
+    grpc::Status status = node_->Record(ctx, req->channel_id());
     if (status.ok()) {
       auto* m = resp->add_messages();
       m->set_channel_id(req->channel_id());
@@ -36,7 +36,7 @@ class FakeService final : public dataservice::v1::MessageService::CallbackServic
   grpc::ServerUnaryReactor* GetMessage(grpc::CallbackServerContext* ctx,
                                        const GetMessageRequest* req,
                                        GetMessageResponse* resp) override {
-    grpc::Status status = node_->Record(req->channel_id());
+    grpc::Status status = node_->Record(ctx, req->channel_id());
     if (status.ok()) {
       resp->mutable_message()->set_channel_id(req->channel_id());
       resp->mutable_message()->set_message_id(req->message_id());
@@ -49,7 +49,7 @@ class FakeService final : public dataservice::v1::MessageService::CallbackServic
   grpc::ServerUnaryReactor* SendMessage(grpc::CallbackServerContext* ctx,
                                         const SendMessageRequest* req,
                                         SendMessageResponse* resp) override {
-    grpc::Status status = node_->Record(req->channel_id());
+    grpc::Status status = node_->Record(ctx, req->channel_id());
     if (status.ok()) {
       dataservice::v1::Message fresh;
       fresh.set_channel_id(req->channel_id());
@@ -133,13 +133,28 @@ int FakeDataNode::total_served() const {
   return total;
 }
 
+std::vector<FakeDataNode::SeenMetadata> FakeDataNode::seen() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return seen_;
+}
+
 void FakeDataNode::ClearServed() {
   std::lock_guard<std::mutex> lock(mu_);
   served_.clear();
 }
 
-grpc::Status FakeDataNode::Record(uint64_t channel_id) {
+grpc::Status FakeDataNode::Record(grpc::CallbackServerContext* ctx, uint64_t channel_id) {
+  const auto& client = ctx->client_metadata();
+  SeenMetadata seen;
+  if (auto it = client.find("x-ds-consistency-token"); it != client.end()) {
+    seen.consistency_token.assign(it->second.data(), it->second.size());
+  }
+  if (auto it = client.find("x-request-id"); it != client.end()) {
+    seen.request_id.assign(it->second.data(), it->second.size());
+  }
+  ctx->AddTrailingMetadata("x-ds-coalesced", "leader");
   std::lock_guard<std::mutex> lock(mu_);
+  seen_.push_back(std::move(seen));
   ++served_[channel_id];
   if (fail_next_.has_value()) {
     grpc::Status status = std::move(*fail_next_);

@@ -12,6 +12,8 @@
 // Threads: thread-safe; RPCs are served on gRPC's callback threads.
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -19,8 +21,7 @@
 #include <optional>
 #include <string>
 #include <utility>
-
-#include <grpcpp/grpcpp.h>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -50,11 +51,20 @@ class FakeDataNode {
   int total_served() const;
   void ClearServed();
 
-  // Called by the service for every request; returns the status to answer.
-  grpc::Status Record(uint64_t channel_id);
+  // The routing metadata of every request served, in arrival order.
+  struct SeenMetadata {
+    std::string consistency_token;  // x-ds-consistency-token, "" if absent
+    std::string request_id;         // x-request-id, "" if absent
+  };
+  std::vector<SeenMetadata> seen() const;
+
+  // Called by the service for every request: records it and its metadata,
+  // adds the trailing `x-ds-coalesced: leader` a real node sends, and returns
+  // the status to answer.
+  grpc::Status Record(grpc::CallbackServerContext* ctx, uint64_t channel_id);
   // The stored message for (channel, nonce) if any, else stores `fresh`.
   std::pair<dataservice::v1::Message, bool> StoreOnce(uint64_t channel_id, uint64_t nonce,
-                                                     dataservice::v1::Message fresh);
+                                                      dataservice::v1::Message fresh);
 
  private:
   mutable std::mutex mu_;  // std::mutex: see membership.h
@@ -63,6 +73,7 @@ class FakeDataNode {
   std::unique_ptr<grpc::Server> server_ ABSL_GUARDED_BY(mu_);
   std::optional<grpc::Status> fail_next_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, int> served_ ABSL_GUARDED_BY(mu_);
+  std::vector<SeenMetadata> seen_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<uint64_t, uint64_t>, dataservice::v1::Message> sent_ ABSL_GUARDED_BY(mu_);
 };
 
