@@ -21,6 +21,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/api_rules.h"
 #include "tools/loadgen/targets.h"
 
 namespace ds::loadgen {
@@ -266,16 +267,11 @@ void Connection::Finish(Outcome o, bool keep_open) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Target>> MakeGatewayTarget(const GatewayTargetOptions& options) {
-  const size_t colon = options.address.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == options.address.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--gateway: expected host:port, got '", options.address, "'"));
-  }
-  std::string host = options.address.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  const std::string port = options.address.substr(colon + 1);
+  absl::StatusOr<api::HostPort> address =
+      api::ParseHostPort("--gateway", options.address, api::PortZero::kRejected);
+  if (!address.ok()) return address.status();
+  const std::string& host = address->host;
+  const std::string port = std::to_string(address->port);
   asio::io_context ioc;
   tcp::resolver resolver(ioc);
   beast::error_code ec;
