@@ -7,11 +7,17 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 
 namespace ds::coalescer {
+
+// Which API method a request belongs to, as a label for the probe. The
+// coalescer only passes it through (the coalescing key already separates
+// methods); the node defines the values (node/node_metrics.h), densely from 0.
+enum class MethodId : uint8_t {};
 
 enum class Role { kLeader, kJoiner };
 enum class RejectReason { kFlightFull, kTotalWaiters, kConcurrentQueries };
@@ -33,19 +39,19 @@ class CoalescerProbe {
  public:
   virtual ~CoalescerProbe() = default;
   // A request started a new flight.
-  virtual void OnLeader(int method) {}
+  virtual void OnLeader(MethodId method) {}
   // A request joined a running flight (a coalesced request).
-  virtual void OnJoin(int method) {}
-  virtual void OnRejected(int method, RejectReason reason) {}
+  virtual void OnJoin(MethodId method) {}
+  virtual void OnRejected(MethodId method, RejectReason reason) {}
   // A store call is about to be issued (attempt 0 is the first).
-  virtual void OnStoreAttempt(int method, int attempt) {}
-  virtual void OnStoreResult(int method, absl::Duration took, const absl::Status& status) {}
-  virtual void OnRetry(int method) {}
+  virtual void OnStoreAttempt(MethodId method, int attempt) {}
+  virtual void OnStoreResult(MethodId method, absl::Duration took, const absl::Status& status) {}
+  virtual void OnRetry(MethodId method) {}
   // A waiter left before its answer (deadline or cancellation).
-  virtual void OnLeft(int method, Role role) {}
-  virtual void OnDelivered(int method, Role role, absl::Duration waited) {}
+  virtual void OnLeft(MethodId method, Role role) {}
+  virtual void OnDelivered(MethodId method, Role role, absl::Duration waited) {}
   // A flight ended; `delivered` waiters received its result.
-  virtual void OnFlightDone(int method, size_t delivered, const absl::Status& status) {}
+  virtual void OnFlightDone(MethodId method, size_t delivered, const absl::Status& status) {}
 };
 
 }  // namespace ds::coalescer

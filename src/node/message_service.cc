@@ -100,7 +100,7 @@ absl::Time CallDeadline(const grpc::CallbackServerContext* ctx, absl::Duration f
 class ReadReactor final : public grpc::ServerUnaryReactor {
  public:
   ReadReactor(grpc::CallbackServerContext* ctx, grpc::ByteBuffer* response, ReadCoalescer* coalescer,
-              NodeMetrics* metrics, int method)
+              NodeMetrics* metrics, Method method)
       : ctx_(ctx), response_(response), coalescer_(coalescer), metrics_(metrics), method_(method) {
     if (ctx->client_metadata().count(kTimingRequestKey) != 0) arrived_ = absl::Now();
   }
@@ -159,7 +159,7 @@ class ReadReactor final : public grpc::ServerUnaryReactor {
   grpc::ByteBuffer* const response_;
   ReadCoalescer* const coalescer_;
   NodeMetrics* const metrics_;
-  const int method_;
+  const Method method_;
   std::optional<absl::Time> arrived_;  // set only when the client asked for timing
   std::atomic<bool> finished_{false};
   std::mutex mu_;
@@ -177,7 +177,7 @@ struct ReadPlan {
 // The shared path of every read method: count, parse, validate, then join
 // (or start) the flight that `plan` describes.
 template <typename Req, typename Validate, typename Plan>
-grpc::ServerUnaryReactor* ServeRead(int method, ReadCoalescer* coalescer, NodeMetrics* metrics,
+grpc::ServerUnaryReactor* ServeRead(Method method, ReadCoalescer* coalescer, NodeMetrics* metrics,
                                     absl::Duration default_deadline,
                                     grpc::CallbackServerContext* ctx,
                                     const grpc::ByteBuffer* request, grpc::ByteBuffer* response,
