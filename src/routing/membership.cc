@@ -64,8 +64,8 @@ absl::Status ValidateAddress(std::string_view address_in) {
     host = address.substr(0, colon);
     port = address.substr(colon + 1);
     if (host.find(':') != absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "node address \"", address, "\": put an IPv6 host in brackets, [::1]:port"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("node address \"", address, "\": put an IPv6 host in brackets, [::1]:port"));
     }
   }
   if (host.empty()) {
@@ -130,8 +130,8 @@ absl::StatusOr<std::vector<std::string>> ResolveNodes(std::string_view flag_list
   if (env_value.has_value() && !absl::StripAsciiWhitespace(*env_value).empty()) {
     return ParseNodeList(*env_value);
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "no data-service nodes: give a node list, a node file, or set ", kNodesEnvVar));
+  return absl::InvalidArgumentError(
+      absl::StrCat("no data-service nodes: give a node list, a node file, or set ", kNodesEnvVar));
 }
 
 RingSnapshot::RingSnapshot(std::shared_ptr<const std::vector<std::string>> nodes,
@@ -170,6 +170,7 @@ int RingSnapshot::LiveOwner(uint64_t channel_id) const {
 Membership::Membership(std::vector<std::string> nodes)
     : nodes_(std::make_shared<const std::vector<std::string>>(std::move(nodes))),
       healthy_(nodes_->size(), true),
+      ejected_(nodes_->size(), false),
       snapshot_(std::make_shared<const RingSnapshot>(nodes_, healthy_, 0)) {}
 
 std::shared_ptr<const RingSnapshot> Membership::Snapshot() const {
@@ -181,9 +182,27 @@ bool Membership::SetHealthy(int id, bool healthy) {
   std::lock_guard<std::mutex> write_lock(write_mu_);
   if (id < 0 || id >= size() || healthy_[id] == healthy) return false;
   healthy_[id] = healthy;
-  const uint64_t version = Snapshot()->version() + 1;
+  return SwapLocked();
+}
+
+bool Membership::SetEjected(int id, bool ejected) {
+  std::lock_guard<std::mutex> write_lock(write_mu_);
+  if (id < 0 || id >= size() || ejected_[id] == ejected) return false;
+  ejected_[id] = ejected;
+  return SwapLocked();
+}
+
+bool Membership::SwapLocked() {
+  std::vector<bool> live(healthy_.size());
+  for (size_t i = 0; i < live.size(); ++i) live[i] = healthy_[i] && !ejected_[i];
+  std::shared_ptr<const RingSnapshot> current = Snapshot();
+  bool changed = false;
+  for (size_t i = 0; i < live.size(); ++i) {
+    changed |= live[i] != current->healthy(static_cast<int>(i));
+  }
+  if (!changed) return false;
   // Built outside `mu_`: readers keep using the old snapshot meanwhile.
-  auto next = std::make_shared<const RingSnapshot>(nodes_, healthy_, version);
+  auto next = std::make_shared<const RingSnapshot>(nodes_, std::move(live), current->version() + 1);
   std::lock_guard<std::mutex> lock(mu_);
   snapshot_ = std::move(next);
   return true;
