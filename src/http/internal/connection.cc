@@ -1,12 +1,11 @@
 #include "http/internal/connection.h"
 
 #include <algorithm>
-#include <exception>
-#include <utility>
-
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/field.hpp>
+#include <exception>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "http/internal/logger.h"
@@ -51,6 +50,16 @@ Connection::Connection(net::ip::tcp::socket socket, std::shared_ptr<Worker> work
       options_(server_->options),
       deadline_timer_(worker_->ioc()) {}
 
+Connection::~Connection() {
+  // Callbacks may hold Responders of their own exchange (a cycle); a
+  // connection that dies without closing (server teardown) breaks them.
+  for (const auto& ex : pipeline_) {
+    ex->on_cancel = nullptr;
+    ex->on_expired = nullptr;
+    ex->take_over = nullptr;
+  }
+}
+
 void Connection::Start() {
   worker_->Add(shared_from_this());
   boost::system::error_code ignored;
@@ -92,7 +101,8 @@ void Connection::Read() {
   const bool discarding = read_closed_ || lingering_;
   if (discarding && discard_left_ == 0) return;
   if (!discarding && !handing_off_ &&
-      (upgrade_pause_ || pipeline_.size() >= static_cast<size_t>(options_.max_pipelined_requests))) {
+      (upgrade_pause_ ||
+       pipeline_.size() >= static_cast<size_t>(options_.max_pipelined_requests))) {
     return;
   }
   if (handing_off_) return;
@@ -195,10 +205,12 @@ void Connection::Dispatch() {
     handler.Handle(std::move(req), responder);
   } catch (const std::exception& e) {
     HttpLogger()->error("request handler threw: {}", e.what());
-    SafeCall("ProtocolError", [&] { responder.Send(handler.ProtocolError(500, "internal error")); });
+    SafeCall("ProtocolError",
+             [&] { responder.Send(handler.ProtocolError(500, "internal error")); });
   } catch (...) {
     HttpLogger()->error("request handler threw a non-exception");
-    SafeCall("ProtocolError", [&] { responder.Send(handler.ProtocolError(500, "internal error")); });
+    SafeCall("ProtocolError",
+             [&] { responder.Send(handler.ProtocolError(500, "internal error")); });
   }
 }
 
@@ -276,8 +288,8 @@ void Connection::UpdateReadDeadline(Clock::time_point now) {
   }
   idle_ = false;
   if (RequestInProgress()) {
-    read_deadline_ = phase_started_ + ToChrono(header_done_ ? options_.body_timeout
-                                                            : options_.header_timeout);
+    read_deadline_ =
+        phase_started_ + ToChrono(header_done_ ? options_.body_timeout : options_.header_timeout);
   } else {
     read_deadline_ = Clock::time_point::max();  // requests are being handled
   }
