@@ -12,6 +12,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <fstream>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "auth/token_minter.h"
 #include "gateway/access_log_writer.h"
+#include "gateway/security_config.h"
 #include "prometheus/text_serializer.h"
 #include "testing/fake_clock.h"
 
@@ -259,6 +261,31 @@ TEST_F(SecureHandlerTest, TheAccessLogLineHasEveryField) {
   EXPECT_EQ(second.at("status").as_int64(), 401);
   EXPECT_EQ(second.at("principal").as_string(), "");
   EXPECT_EQ(second.at("upstream").as_string(), "");
+}
+
+TEST(LoadSecurityTest, FlagsBecomeAVerifierLimitsAndTls) {
+  const std::string dir = ::testing::TempDir();
+  std::ofstream(dir + "/secret") << kSecret;
+  std::ofstream(dir + "/short") << "too short";
+  absl::StatusOr<LoadedSecurity> off = LoadSecurity({});
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(off->options.verifier, nullptr);
+  EXPECT_EQ(off->tls, nullptr);
+  EXPECT_TRUE(off->options.rate_limits.reads.unlimited());
+  absl::StatusOr<LoadedSecurity> on = LoadSecurity({.jwt_hs256_secret_file = dir + "/secret",
+                                                    .read_rate = 10,
+                                                    .write_rate = 1,
+                                                    .write_burst = 5});
+  ASSERT_TRUE(on.ok()) << on.status();
+  EXPECT_NE(on->options.verifier, nullptr);
+  EXPECT_EQ(on->options.rate_limits.reads.burst, 20);  // 2 x rate by default
+  EXPECT_EQ(on->options.rate_limits.writes.burst, 5);
+  absl::StatusOr<LoadedSecurity> short_secret =
+      LoadSecurity({.jwt_hs256_secret_file = dir + "/short"});
+  EXPECT_FALSE(short_secret.ok());
+  EXPECT_NE(short_secret.status().message().find("/short"), std::string::npos);
+  EXPECT_FALSE(LoadSecurity({.jwt_hs256_secret_file = dir + "/secret", .jwt_jwks_file = "x"}).ok());
+  EXPECT_FALSE(LoadSecurity({.tls_cert_file = "/nonexistent.crt", .tls_key_file = "/x"}).ok());
 }
 
 }  // namespace
