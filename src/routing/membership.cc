@@ -5,10 +5,10 @@
 #include <set>
 #include <utility>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/api_rules.h"
 
 namespace ds::routing {
 namespace {
@@ -42,41 +42,8 @@ absl::Status CheckDuplicates(const std::vector<std::string>& nodes) {
 
 }  // namespace
 
-absl::Status ValidateAddress(std::string_view address_in) {
-  const absl::string_view address(address_in.data(), address_in.size());
-  absl::string_view host;
-  absl::string_view port;
-  if (absl::StartsWith(address, "[")) {
-    const size_t close = address.find(']');
-    if (close == absl::string_view::npos || close + 1 >= address.size() ||
-        address[close + 1] != ':') {
-      return absl::InvalidArgumentError(
-          absl::StrCat("node address \"", address, "\": expected [ipv6]:port"));
-    }
-    host = address.substr(1, close - 1);
-    port = address.substr(close + 2);
-  } else {
-    const size_t colon = address.rfind(':');
-    if (colon == absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("node address \"", address, "\": expected host:port"));
-    }
-    host = address.substr(0, colon);
-    port = address.substr(colon + 1);
-    if (host.find(':') != absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("node address \"", address, "\": put an IPv6 host in brackets, [::1]:port"));
-    }
-  }
-  if (host.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("node address \"", address, "\": empty host"));
-  }
-  int port_number = 0;
-  if (!absl::SimpleAtoi(port, &port_number) || port_number < 1 || port_number > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("node address \"", address, "\": port must be 1..65535"));
-  }
-  return absl::OkStatus();
+absl::Status ValidateAddress(std::string_view address) {
+  return api::ParseHostPort("node address", address, api::PortZero::kRejected).status();
 }
 
 absl::StatusOr<std::vector<std::string>> ParseNodeList(std::string_view list) {

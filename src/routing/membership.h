@@ -43,7 +43,8 @@ namespace ds::routing {
 inline constexpr char kNodesEnvVar[] = "DS_NODES";
 
 // OK if `address` is host:port with a non-empty host (a name, IPv4, or an IPv6
-// literal in brackets: "[::1]:50051") and a port in 1..65535.
+// literal in brackets: "[::1]:50051") and a port in 1..65535: the API rule of
+// common/api_rules.h (ParseHostPort, port 0 rejected).
 absl::Status ValidateAddress(std::string_view address);
 
 // Splits a comma- (or whitespace-) separated list, trims, validates each entry

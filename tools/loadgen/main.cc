@@ -118,6 +118,12 @@ void DefineFlags(CLI::App& app, LoadgenConfig& c, RawFlags& raw) {
       ->capture_default_str()->envname("DS_GATEWAY")->group(kTarget);
   app.add_option("--connections", c.connections, "gateway: keep-alive HTTP connections")
       ->capture_default_str()->group(kTarget);
+  app.add_option("--http-threads", c.http_threads,
+                 "gateway: I/O threads of the HTTP client (the connections are split among them)")
+      ->capture_default_str()->group(kTarget);
+  app.add_option("--pipeline", c.pipeline,
+                 "gateway: requests in flight per connection (HTTP/1.1 pipelining; 1 = none)")
+      ->capture_default_str()->group(kTarget);
   app.add_flag("--no-discover-ids", raw.no_discover_ids,
                "GetMessage reads: skip learning each channel's newest id first and read "
                "message channel_id*1000 (the reference's convention)")
@@ -191,7 +197,10 @@ absl::StatusOr<std::unique_ptr<Target>> MakeTarget(const LoadgenConfig& c) {
     case TargetKind::kReference:
       return MakeReferenceTarget(c.nodes, static_cast<int>(c.channels_per_node));
     case TargetKind::kGateway:
-      return MakeGatewayTarget({.address = c.gateway, .connections = static_cast<int>(c.connections)});
+      return MakeGatewayTarget({.address = c.gateway,
+                                .connections = static_cast<int>(c.connections),
+                                .threads = static_cast<int>(c.http_threads),
+                                .pipeline = static_cast<int>(c.pipeline)});
   }
   return absl::InternalError("unknown target");
 }
