@@ -48,7 +48,7 @@ struct RawFlags {
   std::string duration = "10s";
   std::string health_timeout = "5s";
   std::string nodes = "localhost:50051";
-  std::string hedge = "on";
+  std::string hedge = "off";
   std::string metrics;
   int64_t deadline_ms = 10000;
   bool no_discover_ids = false;
@@ -109,7 +109,7 @@ void DefineFlags(CLI::App& app, LoadgenConfig& c, RawFlags& raw) {
   app.add_option("--channels-per-node", c.channels_per_node,
                  "gRPC connections per node (nodes, reference)")
       ->capture_default_str()->group(kTarget);
-  app.add_option("--hedge", raw.hedge, "nodes: hedged reads of the routing client on | off")
+  app.add_option("--hedge", raw.hedge, "nodes: hedged reads of the routing client on | off (off by default: a benchmark measures the fleet; hedges add store queries; docs/reliability.md measures their cost)")
       ->capture_default_str()->group(kTarget);
   app.add_option("--health-timeout", raw.health_timeout,
                  "nodes: how long to wait for healthy nodes before starting")
