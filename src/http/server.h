@@ -63,6 +63,8 @@
 //       c.lease.OnShutdown([ws](bool force) { /* send a close frame; force: close */ });
 //       ws->async_accept(req, [ws, lease = std::move(c.lease)](auto ec) mutable {...});
 //     });
+//   On an HTTPS server the stream is alternative 1, a TlsStream (handshake
+//   done): wrap it in websocket::stream<TlsStream> and keep c.tls_context.
 //   }
 //
 // Threads: Start/port/connections/Shutdown are thread-safe; Shutdown must not
@@ -70,6 +72,13 @@
 // threads and must not block.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -78,16 +87,11 @@
 #include <string_view>
 #include <variant>
 
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
-
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "http/response.h"
+#include "http/tls.h"
 
 namespace ds::http {
 
@@ -99,10 +103,47 @@ class StreamState;
 
 using Request = boost::beast::http::request<boost::beast::http::string_body>;
 
+// What a handler tells the access log about a request it handles (all
+// optional). Written by the handler before it answers — from any thread, one
+// at a time — and read by the server after the answer.
+struct AccessNotes {
+  // Echoed to the client as `X-Request-Id` on the answer when set (must be a
+  // header-safe token: a value with CR or LF is not echoed).
+  std::string request_id;
+  std::string principal;  // who the request acted for
+  std::string route;      // the route template ("/v1/channels/{id}/messages")
+  std::string channel;
+  std::string upstream;   // the backend that answered
+  std::string coalesced;  // how the answer was shared
+};
+
+// One finished request, for an access log. `status` is 0 when the request was
+// never answered (the client went away, the connection timed out or was shut
+// down); for a malformed request `method` and `target` are empty.
+struct ExchangeRecord {
+  absl::Time received;     // when its headers had been read
+  absl::Duration latency;  // received → last byte written (or given up)
+  const boost::asio::ip::tcp::endpoint& peer;
+  bool secure;
+  std::string_view method;
+  std::string_view target;
+  int status;
+  uint64_t body_bytes;  // body bytes written (a stream's whole length)
+  const AccessNotes& notes;
+};
+
+// Told about every request when it is over, on the connection's I/O thread;
+// must not block (format, then hand the line to a logger).
+class AccessObserver {
+ public:
+  virtual ~AccessObserver() = default;
+  virtual void OnExchangeDone(const ExchangeRecord& record) = 0;
+};
+
 struct ServerOptions {
   std::string address = "127.0.0.1";
-  uint16_t port = 0;  // 0 = pick a free port; port() tells which
-  int io_threads = 0;  // 0 = one per core
+  uint16_t port = 0;               // 0 = pick a free port; port() tells which
+  int io_threads = 0;              // 0 = one per core
   std::string server_name = "ds";  // the `Server` header
   uint32_t max_header_bytes = 8 * 1024;
   uint64_t max_body_bytes = 64 * 1024;
@@ -113,6 +154,11 @@ struct ServerOptions {
   absl::Duration header_timeout = absl::Seconds(10);
   absl::Duration body_timeout = absl::Seconds(10);
   absl::Duration write_timeout = absl::Seconds(10);
+  // HTTPS when set: every connection starts with a TLS handshake (bounded by
+  // header_timeout). Reloading the credentials affects new connections only.
+  std::shared_ptr<TlsCredentials> tls;
+  // Access log: told about every request once it is over (see ExchangeRecord).
+  std::shared_ptr<AccessObserver> access_observer;
 };
 
 // A streaming response's notifications. Each runs on the connection's I/O
@@ -147,7 +193,8 @@ class ResponseStream {
 
  private:
   friend class Responder;
-  explicit ResponseStream(std::shared_ptr<internal::StreamState> state) : state_(std::move(state)) {}
+  explicit ResponseStream(std::shared_ptr<internal::StreamState> state)
+      : state_(std::move(state)) {}
   std::shared_ptr<internal::StreamState> state_;
 };
 
@@ -170,14 +217,15 @@ class ConnectionLease {
   std::shared_ptr<internal::LeaseState> state_;
 };
 
-// The byte stream under a connection. Plain TCP today; TLS adds
-// `boost::asio::ssl::stream<boost::asio::ip::tcp::socket>` as a second
-// alternative (the connection code reaches the socket only through
-// internal/transport.h).
-using UpgradedStream = std::variant<boost::asio::ip::tcp::socket>;
+// The byte stream under a connection: plain TCP (index 0) or, on a server
+// with ServerOptions::tls, TLS over TCP (index 1; WSS after an upgrade).
+using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
+using UpgradedStream = std::variant<boost::asio::ip::tcp::socket, TlsStream>;
 
 struct TakenConnection {
   UpgradedStream stream;
+  // The TLS context a TlsStream refers to: keep it as long as the stream.
+  std::shared_ptr<boost::asio::ssl::context> tls_context;
   // Bytes the server had read past the request (normally none: a WebSocket
   // client waits for the 101 before sending frames).
   boost::beast::flat_buffer leftover;
@@ -218,6 +266,13 @@ class Responder {
 
   // The connection's I/O thread (for timers and follow-up work).
   boost::asio::any_io_executor executor() const;
+
+  // The client's address and port (any thread).
+  const boost::asio::ip::tcp::endpoint& peer() const;
+  // True when the request came over TLS (any thread).
+  bool secure() const;
+  // This request's access-log notes (see AccessNotes for when to write them).
+  AccessNotes& notes() const;
 
  private:
   friend class internal::Exchange;

@@ -48,6 +48,7 @@ struct RawFlags {
   std::string duration = "10s";
   std::string health_timeout = "5s";
   std::string nodes = "localhost:50051";
+  std::string hedge = "on";
   std::string metrics;
   int64_t deadline_ms = 10000;
   bool no_discover_ids = false;
@@ -108,12 +109,20 @@ void DefineFlags(CLI::App& app, LoadgenConfig& c, RawFlags& raw) {
   app.add_option("--channels-per-node", c.channels_per_node,
                  "gRPC connections per node (nodes, reference)")
       ->capture_default_str()->group(kTarget);
+  app.add_option("--hedge", raw.hedge, "nodes: hedged reads of the routing client on | off")
+      ->capture_default_str()->group(kTarget);
   app.add_option("--health-timeout", raw.health_timeout,
                  "nodes: how long to wait for healthy nodes before starting")
       ->capture_default_str()->group(kTarget);
   app.add_option("--gateway", c.gateway, "gateway: host:port of the HTTP gateway")
       ->capture_default_str()->envname("DS_GATEWAY")->group(kTarget);
   app.add_option("--connections", c.connections, "gateway: keep-alive HTTP connections")
+      ->capture_default_str()->group(kTarget);
+  app.add_option("--http-threads", c.http_threads,
+                 "gateway: I/O threads of the HTTP client (the connections are split among them)")
+      ->capture_default_str()->group(kTarget);
+  app.add_option("--pipeline", c.pipeline,
+                 "gateway: requests in flight per connection (HTTP/1.1 pipelining; 1 = none)")
       ->capture_default_str()->group(kTarget);
   app.add_flag("--no-discover-ids", raw.no_discover_ids,
                "GetMessage reads: skip learning each channel's newest id first and read "
@@ -170,6 +179,10 @@ absl::Status Finish(const RawFlags& raw, LoadgenConfig& c) {
   c.metrics_urls = SplitList(raw.metrics);
   c.discover_ids = !raw.no_discover_ids;
   c.progress = !raw.no_progress;
+  if (raw.hedge != "on" && raw.hedge != "off") {
+    return absl::InvalidArgumentError("--hedge must be on or off");
+  }
+  c.hedge_reads = raw.hedge == "on";
   return ValidateConfig(c);
 }
 
@@ -179,11 +192,15 @@ absl::StatusOr<std::unique_ptr<Target>> MakeTarget(const LoadgenConfig& c) {
       return MakeNodesTarget({.nodes = c.nodes,
                               .policy = c.policy,
                               .channels_per_node = static_cast<int>(c.channels_per_node),
-                              .seed = c.seed});
+                              .seed = c.seed,
+                              .hedge_reads = c.hedge_reads});
     case TargetKind::kReference:
       return MakeReferenceTarget(c.nodes, static_cast<int>(c.channels_per_node));
     case TargetKind::kGateway:
-      return MakeGatewayTarget({.address = c.gateway, .connections = static_cast<int>(c.connections)});
+      return MakeGatewayTarget({.address = c.gateway,
+                                .connections = static_cast<int>(c.connections),
+                                .threads = static_cast<int>(c.http_threads),
+                                .pipeline = static_cast<int>(c.pipeline)});
   }
   return absl::InternalError("unknown target");
 }

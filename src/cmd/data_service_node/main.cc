@@ -13,15 +13,16 @@
 #include <CLI/CLI.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/api_rules.h"
 #include "common/log.h"
 #include "common/port_file.h"
 #include "metrics/admin_server.h"
+#include "live/node/live_node.h"
 #include "node/node.h"
 #include "storage/embedded/sqlite_message_store.h"
 #include "storage/latency_message_store.h"
 #ifdef DS_HAVE_CASSANDRA
-#include "absl/strings/str_split.h"
 #include "storage/cassandra/cassandra_message_store.h"
 #endif
 
@@ -62,14 +63,29 @@ struct Flags {
   int cassandra_timeout_ms = 2'000;
   std::string cassandra_username;
   std::string cassandra_password;
+  // Live channels (src/live/node; docs/live.md).
+  int live_poll_interval_ms = 1'000;
+  int live_heartbeat_interval_ms = 5'000;
+  int live_late_window_ms = 5'000;
+  size_t live_max_subscribers = 10'000;
+  size_t live_max_backlog = 10'000;
+  std::string peers;
+  std::string self;
+  int clock_skew_ms = 0;
 };
 
 // Opens the store chosen by --backend.
 absl::StatusOr<std::unique_ptr<ds::storage::MessageStore>> OpenStore(const Flags& f,
                                                                       uint32_t node_id) {
   if (f.backend == "sqlite") {
-    auto sqlite = ds::storage::SqliteMessageStore::Open(
-        {.path = f.store_path, .reader_threads = f.store_threads, .node_id = node_id});
+    std::function<int64_t()> now_ms = nullptr;
+    if (f.clock_skew_ms != 0) {
+      now_ms = [skew = f.clock_skew_ms] { return absl::ToUnixMillis(absl::Now()) + skew; };
+    }
+    auto sqlite = ds::storage::SqliteMessageStore::Open({.path = f.store_path,
+                                                         .reader_threads = f.store_threads,
+                                                         .node_id = node_id,
+                                                         .now_ms = std::move(now_ms)});
     if (!sqlite.ok()) return sqlite.status();
     return std::unique_ptr<ds::storage::MessageStore>(std::move(*sqlite));
   }
@@ -208,6 +224,31 @@ void AddStoreFlags(CLI::App& app, Flags& f) {
   app.add_option("--cassandra-password", f.cassandra_password,
                  "Cassandra password (prefer the environment variable)")
       ->envname("DS_CASSANDRA_PASSWORD");
+  app.add_option("--live-poll-interval-ms", f.live_poll_interval_ms,
+                 "Live channels: how often a subscribed channel's tail is read (writes acknowledged "
+                 "by other nodes arrive within this)")
+      ->envname("DS_LIVE_POLL_INTERVAL_MS")->check(CLI::Range(10, 600'000))->capture_default_str();
+  app.add_option("--live-heartbeat-interval-ms", f.live_heartbeat_interval_ms,
+                 "Live channels: heartbeat interval of Subscribe streams")
+      ->envname("DS_LIVE_HEARTBEAT_INTERVAL_MS")->check(CLI::Range(10, 600'000))->capture_default_str();
+  app.add_option("--live-late-window-ms", f.live_late_window_ms,
+                 "Live channels: how far below the newest id sent a late write is still delivered")
+      ->envname("DS_LIVE_LATE_WINDOW_MS")->check(CLI::Range(0, 600'000))->capture_default_str();
+  app.add_option("--live-max-subscribers", f.live_max_subscribers,
+                 "Live channels: Subscribe streams this node serves at most")
+      ->envname("DS_LIVE_MAX_SUBSCRIBERS")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--live-max-backlog", f.live_max_backlog,
+                 "Live channels: messages a resuming stream may need before it is told to reload")
+      ->envname("DS_LIVE_MAX_BACKLOG")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--peers", f.peers,
+                 "The fleet's node addresses (comma-separated, as the gateways list them): a write "
+                 "to a channel another node owns pokes that node. Empty: no pokes")
+      ->envname("DS_PEERS");
+  app.add_option("--self", f.self, "This node's address as it appears in --peers")
+      ->envname("DS_SELF");
+  app.add_option("--clock-skew-ms", f.clock_skew_ms,
+                 "TESTS ONLY: shift the clock of the ids this node assigns (SQLite backend)")
+      ->envname("DS_CLOCK_SKEW_MS");
   app.add_option("--port-file", f.port_file,
                  "Write '<grpc_port> <admin_port>' here once serving (for scripts)")
       ->envname("DS_PORT_FILE");
@@ -261,12 +302,22 @@ int main(int argc, char** argv) {
   std::unique_ptr<ds::storage::MessageStore> store = WithBenchLatency(f, std::move(*opened));
 
   const ds::node::NodeOptions options = ToNodeOptions(f);
-  auto node = ds::node::DataServiceNode::Start(options, store.get(), registry);
-  if (!node.ok()) {
-    log->error("{}", node.status().ToString());
+
+  ds::live::LiveOptions live;
+  live.hub.poll_interval = absl::Milliseconds(f.live_poll_interval_ms);
+  live.hub.heartbeat_interval = absl::Milliseconds(f.live_heartbeat_interval_ms);
+  live.hub.late_window = absl::Milliseconds(f.live_late_window_ms);
+  live.hub.max_subscribers = f.live_max_subscribers;
+  live.hub.max_backlog = f.live_max_backlog;
+  live.peers = absl::StrSplit(f.peers, ',', absl::SkipWhitespace());
+  live.self = f.self.empty() ? f.listen : f.self;
+
+  auto live_node = ds::live::LiveNode::Start(options, std::move(live), store.get(), registry);
+  if (!live_node.ok()) {
+    log->error("{}", live_node.status().ToString());
     return 1;
   }
-  ds::node::DataServiceNode* node_ptr = node->get();
+  ds::node::DataServiceNode* node_ptr = &(*live_node)->node();
   auto admin = ds::metrics::AdminServer::Start(
       {.address = admin_address->host, .port = admin_address->port}, registry,
       [node_ptr] { return node_ptr->serving(); });
@@ -274,9 +325,9 @@ int main(int argc, char** argv) {
     log->error("cannot start admin server on {}: {}", f.admin_listen, admin.status().ToString());
     return 1;
   }
-  log->info("ready grpc={} admin={} store={} node_id={}", (*node)->address(),
+  log->info("ready grpc={} admin={} store={} node_id={}", node_ptr->address(),
             ds::api::FormatHostPort({admin_address->host, (*admin)->port()}), store_name, node_id);
-  if (!f.port_file.empty() && !ds::WritePortFile(f.port_file, (*node)->port(), (*admin)->port())) {
+  if (!f.port_file.empty() && !ds::WritePortFile(f.port_file, node_ptr->port(), (*admin)->port())) {
     log->error("cannot write port file {}", f.port_file);
     return 1;
   }
@@ -284,8 +335,8 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   log->info("signal {} received: draining for up to {} ms", sig, f.drain_timeout_ms);
-  (*node)->Shutdown(absl::Milliseconds(f.drain_timeout_ms));
-  node->reset();   // waits for every flight to end
+  (*live_node)->Shutdown(absl::Milliseconds(f.drain_timeout_ms));
+  live_node->reset();   // waits for every flight to end
   (*admin)->Stop();
   store.reset();   // drains the store's threads
   log->info("stopped");

@@ -1,12 +1,11 @@
 #include "http/internal/connection.h"
 
 #include <algorithm>
-#include <exception>
-#include <utility>
-
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/field.hpp>
+#include <exception>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "http/internal/logger.h"
@@ -44,19 +43,52 @@ void SafeCall(const char* what, Fn&& fn) {
 
 Connection::Connection(net::ip::tcp::socket socket, std::shared_ptr<Worker> worker,
                        std::shared_ptr<ServerState> server)
-    : transport_(std::move(socket)),
+    : transport_(std::move(socket),
+                 server->options.tls != nullptr ? server->options.tls->context() : nullptr),
       worker_(std::move(worker)),
       server_(std::move(server)),
       options_(server_->options),
       deadline_timer_(worker_->ioc()) {}
 
+Connection::~Connection() {
+  // Callbacks may hold Responders of their own exchange (a cycle); a
+  // connection that dies without closing (server teardown) breaks them.
+  for (const auto& ex : pipeline_) {
+    ex->on_cancel = nullptr;
+    ex->on_expired = nullptr;
+    ex->take_over = nullptr;
+  }
+}
+
 void Connection::Start() {
   worker_->Add(shared_from_this());
   boost::system::error_code ignored;
   transport_.socket().set_option(net::ip::tcp::no_delay(true), ignored);
+  peer_ = transport_.socket().remote_endpoint(ignored);
   if (server_->draining.load(std::memory_order_acquire)) {
     Close(absl::UnavailableError("server draining"));
     return;
+  }
+  if (transport_.tls()) {
+    handshaking_ = true;
+    phase_started_ = Clock::now();
+    UpdateReadDeadline(phase_started_);
+    transport_.AsyncHandshake([self = shared_from_this()](const boost::system::error_code& ec) {
+      self->OnHandshake(ec);
+    });
+    return;
+  }
+  UpdateReadDeadline(Clock::now());
+  Read();
+}
+
+void Connection::OnHandshake(const boost::system::error_code& ec) {
+  handshaking_ = false;
+  if (closed_) return;
+  if (ec) {
+    HttpLogger()->debug("TLS handshake with {} failed: {}", peer_.address().to_string(),
+                        ec.message());
+    return Close(absl::UnauthenticatedError("TLS handshake failed"));
   }
   UpdateReadDeadline(Clock::now());
   Read();
@@ -69,7 +101,8 @@ void Connection::Read() {
   const bool discarding = read_closed_ || lingering_;
   if (discarding && discard_left_ == 0) return;
   if (!discarding && !handing_off_ &&
-      (upgrade_pause_ || pipeline_.size() >= static_cast<size_t>(options_.max_pipelined_requests))) {
+      (upgrade_pause_ ||
+       pipeline_.size() >= static_cast<size_t>(options_.max_pipelined_requests))) {
     return;
   }
   if (handing_off_) return;
@@ -154,6 +187,14 @@ void Connection::Dispatch() {
   header_done_ = false;
   continue_pending_ = false;
   auto ex = std::make_shared<Exchange>(worker_, weak_from_this());
+  ex->peer = peer_;
+  ex->secure = transport_.tls();
+  if (server_->options.access_observer != nullptr) {
+    ex->received = absl::Now();
+    ex->received_at = Clock::now();
+    ex->method = std::string(req.method_string());
+    ex->target = std::string(req.target());
+  }
   ex->version = req.version();
   ex->keep_alive = req.keep_alive();
   ex->head = req.method() == http::verb::head;
@@ -170,10 +211,12 @@ void Connection::Dispatch() {
     handler.Handle(std::move(req), responder);
   } catch (const std::exception& e) {
     HttpLogger()->error("request handler threw: {}", e.what());
-    SafeCall("ProtocolError", [&] { responder.Send(handler.ProtocolError(500, "internal error")); });
+    SafeCall("ProtocolError",
+             [&] { responder.Send(handler.ProtocolError(500, "internal error")); });
   } catch (...) {
     HttpLogger()->error("request handler threw a non-exception");
-    SafeCall("ProtocolError", [&] { responder.Send(handler.ProtocolError(500, "internal error")); });
+    SafeCall("ProtocolError",
+             [&] { responder.Send(handler.ProtocolError(500, "internal error")); });
   }
 }
 
@@ -197,6 +240,10 @@ void Connection::OnBadRequest(const boost::system::error_code& ec) {
   }
   auto ex = std::make_shared<Exchange>(worker_, weak_from_this());
   ex->Claim();
+  ex->peer = peer_;
+  ex->secure = transport_.tls();
+  ex->received = absl::Now();
+  ex->received_at = Clock::now();
   ex->kind = Exchange::Kind::kResponse;
   ex->keep_alive = false;
   ex->response = Response(status);
@@ -234,6 +281,10 @@ bool Connection::RequestInProgress() const { return parser_.has_value(); }
 
 void Connection::UpdateReadDeadline(Clock::time_point now) {
   if (lingering_ || closed_) return;
+  if (handshaking_) {
+    read_deadline_ = phase_started_ + ToChrono(options_.header_timeout);
+    return;
+  }
   if (read_closed_) {
     read_deadline_ = Clock::time_point::max();
     return;
@@ -247,8 +298,8 @@ void Connection::UpdateReadDeadline(Clock::time_point now) {
   }
   idle_ = false;
   if (RequestInProgress()) {
-    read_deadline_ = phase_started_ + ToChrono(header_done_ ? options_.body_timeout
-                                                            : options_.header_timeout);
+    read_deadline_ =
+        phase_started_ + ToChrono(header_done_ ? options_.body_timeout : options_.header_timeout);
   } else {
     read_deadline_ = Clock::time_point::max();  // requests are being handled
   }
@@ -271,6 +322,15 @@ void Connection::OnAnswered(Exchange& ex) {
   // Release what the callbacks captured as soon as they cannot run.
   ex.on_cancel = nullptr;
   ex.on_expired = nullptr;
+  if (ex.kind == Exchange::Kind::kStream && server_->options.access_observer != nullptr) {
+    // The access log hears of a stream when it ends, with its whole length.
+    std::weak_ptr<Exchange> weak = ex.weak_from_this();
+    ex.stream->on_end = [server = server_, weak](uint64_t total) {
+      if (std::shared_ptr<Exchange> e = weak.lock()) {
+        ReportExchange(*server, *e, e->response.status(), total);
+      }
+    };
+  }
   if (ex.kind == Exchange::Kind::kStream && server_->draining.load(std::memory_order_acquire)) {
     ex.stream->OnDrain();
   }
@@ -279,6 +339,7 @@ void Connection::OnAnswered(Exchange& ex) {
 
 void Connection::CancelExchange(Exchange& ex, const absl::Status& why) {
   ex.cancelled = true;
+  if (ex.kind != Exchange::Kind::kStream) ReportExchange(*server_, ex, 0, 0);  // never written
   ex.on_expired = nullptr;
   ex.take_over = nullptr;
   if (ex.kind == Exchange::Kind::kNone) {

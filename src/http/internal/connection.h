@@ -7,19 +7,18 @@
 // Exchanges refer to it weakly.
 #pragma once
 
-#include <cstddef>
-#include <deque>
-#include <memory>
-#include <optional>
-#include <string>
-#include <vector>
-
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "http/internal/exchange.h"
@@ -31,6 +30,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(boost::asio::ip::tcp::socket socket, std::shared_ptr<Worker> worker,
              std::shared_ptr<ServerState> server);
+
+  ~Connection();
 
   void Start();
 
@@ -52,7 +53,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   struct Piece {
-    bool owned;    // a range of out_ (offset, size) or external bytes
+    bool owned;  // a range of out_ (offset, size) or external bytes
     size_t offset;
     size_t size;
     const void* data;
@@ -62,6 +63,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     size_t bytes;
     bool finished;
   };
+
+  // TLS.
+  void OnHandshake(const boost::system::error_code& ec);
 
   // Reading and parsing.
   void Read();
@@ -76,8 +80,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Writing.
   void MaybeWrite();
-  void SerializeHead(const Exchange& ex, const Response& r, bool close, bool stream,
-                     bool chunked, size_t content_length);
+  void SerializeHead(const Exchange& ex, const Response& r, bool close, bool stream, bool chunked,
+                     size_t content_length);
   bool SerializeStream(Exchange& ex, bool close);
   void OnWrite(const boost::system::error_code& ec);
   void FinishIfDone();
@@ -105,18 +109,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // to be written.
   std::deque<std::shared_ptr<Exchange>> pipeline_;
 
+  boost::asio::ip::tcp::endpoint peer_;
+  bool handshaking_ = false;  // TLS handshake under way (bounded by header_timeout)
   bool reading_ = false;
-  bool read_closed_ = false;   // no more requests will be read (close after the last answer)
-  bool upgrade_pause_ = false; // an upgrade request is pending: read nothing after it
+  bool read_closed_ = false;    // no more requests will be read (close after the last answer)
+  bool upgrade_pause_ = false;  // an upgrade request is pending: read nothing after it
   bool writing_ = false;
   bool close_after_write_ = false;
   bool lingering_ = false;
   bool closed_ = false;
   bool handing_off_ = false;
-  bool in_parse_ = false;  // answers given meanwhile are written together afterwards
-  bool idle_ = false;      // read_deadline_ is the idle deadline
+  bool in_parse_ = false;       // answers given meanwhile are written together afterwards
+  bool idle_ = false;           // read_deadline_ is the idle deadline
   bool linger_always_ = false;  // after an error answer: the client may still be sending
-  size_t discard_left_ = 0;  // bytes still accepted while discarding input
+  size_t discard_left_ = 0;     // bytes still accepted while discarding input
   absl::Status close_reason_;
 
   // When the current request's header (or body) phase began.
