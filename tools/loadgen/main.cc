@@ -51,6 +51,7 @@ struct RawFlags {
   std::string duration = "10s";
   std::string health_timeout = "5s";
   std::string nodes = "localhost:50051";
+  std::string hedge = "on";
   std::string metrics;
   int64_t deadline_ms = 10000;
   bool no_discover_ids = false;
@@ -117,6 +118,8 @@ void DefineFlags(CLI::App& app, LoadgenConfig& c, RawFlags& raw) {
       ->capture_default_str()->group(kTarget);
   app.add_option("--channels-per-node", c.channels_per_node,
                  "gRPC connections per node (nodes, reference)")
+      ->capture_default_str()->group(kTarget);
+  app.add_option("--hedge", raw.hedge, "nodes: hedged reads of the routing client on | off")
       ->capture_default_str()->group(kTarget);
   app.add_option("--health-timeout", raw.health_timeout,
                  "nodes: how long to wait for healthy nodes before starting")
@@ -216,6 +219,10 @@ absl::Status Finish(const RawFlags& raw, LoadgenConfig& c) {
   c.metrics_urls = SplitList(raw.metrics);
   c.discover_ids = !raw.no_discover_ids;
   c.progress = !raw.no_progress;
+  if (raw.hedge != "on" && raw.hedge != "off") {
+    return absl::InvalidArgumentError("--hedge must be on or off");
+  }
+  c.hedge_reads = raw.hedge == "on";
   return ValidateConfig(c);
 }
 
@@ -225,7 +232,8 @@ absl::StatusOr<std::unique_ptr<Target>> MakeTarget(const LoadgenConfig& c) {
       return MakeNodesTarget({.nodes = c.nodes,
                               .policy = c.policy,
                               .channels_per_node = static_cast<int>(c.channels_per_node),
-                              .seed = c.seed});
+                              .seed = c.seed,
+                              .hedge_reads = c.hedge_reads});
     case TargetKind::kReference:
       return MakeReferenceTarget(c.nodes, static_cast<int>(c.channels_per_node));
     case TargetKind::kGateway:

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "common/api_rules.h"
 #include "common/log.h"
 #include "common/snowflake.h"
 #include "dataservice/v1/live.grpc.pb.h"
