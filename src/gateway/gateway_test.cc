@@ -164,7 +164,14 @@ TEST_F(GatewayTest, GrpcStatusesMapToHttpStatuses) {
     // UNAVAILABLE makes the routing client try every node (one here) and
     // count a failure; wait until the node is back in the set.
     ASSERT_TRUE(client_->WaitForNodeState(fake_->address(), true, absl::Seconds(10)).ok());
-    fake_->service().FailNext(grpc::Status(c.code, "injected " + c.name));
+    // The gateway's flight retries transient failures (UNAVAILABLE, and an
+    // attempt that timed out while its caller still has time) up to three
+    // attempts in all; every attempt fails here.
+    const bool transient = c.code == grpc::StatusCode::UNAVAILABLE ||
+                           c.code == grpc::StatusCode::DEADLINE_EXCEEDED;
+    for (int i = 0; i < (transient ? 3 : 1); ++i) {
+      fake_->service().FailNext(grpc::Status(c.code, "injected " + c.name));
+    }
     HttpTestClient client(port());
     auto res = client.Get("/v1/channels/7/messages/8");
     EXPECT_THAT(ExpectJsonError(res, c.status, c.name), HasSubstr("injected " + c.name));

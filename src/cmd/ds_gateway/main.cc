@@ -34,13 +34,19 @@ struct Flags {
   std::string nodes;
   std::string nodes_file;
   std::string policy = "hash";
-  int threads = 2;
+  int io_threads = 0;  // 0 = one per core
   int deadline_ms = 2000;
   uint64_t max_body_bytes = 64 * 1024;
   uint32_t max_header_bytes = 8 * 1024;
+  int idle_timeout_ms = 60'000;
   int read_timeout_ms = 10'000;
   int write_timeout_ms = 10'000;
   int max_connections = 10'000;
+  int max_pipelined = 16;
+  std::string coalescing = "on";
+  uint64_t max_waiters_per_flight = 20'000;
+  uint64_t max_total_waiters = 100'000;
+  uint64_t max_concurrent_upstream = 4'096;
   int health_interval_ms = 500;
   int health_timeout_ms = 300;
   int eject_after = 2;
@@ -105,8 +111,9 @@ void AddFlags(CLI::App& app, Flags& f) {
       ->envname("DS_NODES_FILE");
   app.add_option("--policy", f.policy, "Routing policy: hash | round-robin | random")
       ->envname("DS_GATEWAY_POLICY")->capture_default_str();
-  app.add_option("--threads", f.threads, "HTTP I/O threads")
-      ->envname("DS_GATEWAY_THREADS")->check(CLI::Range(1, 256))->capture_default_str();
+  app.add_option("--io-threads,--threads", f.io_threads,
+                 "HTTP I/O threads, each with its own event loop (0 = one per core)")
+      ->envname("DS_GATEWAY_IO_THREADS")->check(CLI::Range(0, 256))->capture_default_str();
   app.add_option("--deadline-ms", f.deadline_ms,
                  "Per-request deadline; clients may lower it with the header x-request-timeout-ms")
       ->envname("DS_GATEWAY_DEADLINE_MS")->check(positive)->capture_default_str();
@@ -116,14 +123,34 @@ void AddFlags(CLI::App& app, Flags& f) {
                  "Largest request line + headers (larger: 431)")
       ->envname("DS_GATEWAY_MAX_HEADER_BYTES")->check(CLI::Range(256u, 1u << 20))
       ->capture_default_str();
+  app.add_option("--idle-timeout-ms", f.idle_timeout_ms,
+                 "Idle time after which a keep-alive connection with nothing to do is closed")
+      ->envname("DS_GATEWAY_IDLE_TIMEOUT_MS")->check(positive)->capture_default_str();
   app.add_option("--read-timeout-ms", f.read_timeout_ms,
-                 "Time allowed to receive one request, and idle time of a keep-alive connection")
+                 "Time allowed to receive a request's headers (from its first byte), and then "
+                 "its body")
       ->envname("DS_GATEWAY_READ_TIMEOUT_MS")->check(positive)->capture_default_str();
   app.add_option("--write-timeout-ms", f.write_timeout_ms, "Time allowed to send one response")
       ->envname("DS_GATEWAY_WRITE_TIMEOUT_MS")->check(positive)->capture_default_str();
   app.add_option("--max-connections", f.max_connections,
                  "Open connections accepted at once (more are closed at once)")
       ->envname("DS_GATEWAY_MAX_CONNECTIONS")->check(positive)->capture_default_str();
+  app.add_option("--max-pipelined", f.max_pipelined,
+                 "Requests read ahead on one connection and not yet answered (HTTP pipelining)")
+      ->envname("DS_GATEWAY_MAX_PIPELINED")->check(CLI::Range(1, 1024))->capture_default_str();
+  app.add_option("--coalescing", f.coalescing,
+                 "Gateway-level coalescing of identical reads in flight: on | off")
+      ->envname("DS_GATEWAY_COALESCING")->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  app.add_option("--max-waiters-per-flight", f.max_waiters_per_flight,
+                 "Reads that may wait for one gateway flight (more: 429)")
+      ->envname("DS_GATEWAY_MAX_WAITERS_PER_FLIGHT")->check(positive)->capture_default_str();
+  app.add_option("--max-total-waiters", f.max_total_waiters,
+                 "Reads that may wait for flights at once (more: 429)")
+      ->envname("DS_GATEWAY_MAX_TOTAL_WAITERS")->check(positive)->capture_default_str();
+  app.add_option("--max-concurrent-upstream", f.max_concurrent_upstream,
+                 "Gateway flights with an upstream call running at once (more: 429)")
+      ->envname("DS_GATEWAY_MAX_CONCURRENT_UPSTREAM")->check(positive)->capture_default_str();
   app.add_option("--health-interval-ms", f.health_interval_ms, "Node health probe interval")
       ->envname("DS_GATEWAY_HEALTH_INTERVAL_MS")->check(positive)->capture_default_str();
   app.add_option("--health-timeout-ms", f.health_timeout_ms, "Node health probe timeout")
@@ -215,13 +242,20 @@ int main(int argc, char** argv) {
   ds::gateway::GatewayOptions options;
   options.http.address = listen->host;
   options.http.port = listen->port;
-  options.http.threads = f.threads;
+  options.http.io_threads = f.io_threads;
   options.http.max_body_bytes = f.max_body_bytes;
   options.http.max_header_bytes = f.max_header_bytes;
-  options.http.read_timeout = absl::Milliseconds(f.read_timeout_ms);
+  options.http.idle_timeout = absl::Milliseconds(f.idle_timeout_ms);
+  options.http.header_timeout = absl::Milliseconds(f.read_timeout_ms);
+  options.http.body_timeout = absl::Milliseconds(f.read_timeout_ms);
   options.http.write_timeout = absl::Milliseconds(f.write_timeout_ms);
   options.http.max_connections = f.max_connections;
+  options.http.max_pipelined_requests = f.max_pipelined;
   options.deadline = absl::Milliseconds(f.deadline_ms);
+  options.reads.coalescing = f.coalescing == "on";
+  options.reads.max_waiters_per_flight = f.max_waiters_per_flight;
+  options.reads.max_total_waiters = f.max_total_waiters;
+  options.reads.max_concurrent_upstream = f.max_concurrent_upstream;
   auto gateway =
       ds::gateway::Gateway::Start(options, ds::gateway::MakeRoutedBackend(routed), registry);
   if (!gateway.ok()) {
@@ -243,9 +277,10 @@ int main(int argc, char** argv) {
   }
   const uint16_t port = (*gateway)->port();
   const uint16_t admin_port = admin != nullptr ? admin->port() : port;
-  log->info("nodes={} policy={} threads={} deadline_ms={} max_body_bytes={} admin_port={}",
+  log->info("nodes={} policy={} io_threads={} coalescing={} deadline_ms={} max_body_bytes={} "
+            "admin_port={}",
             absl::StrJoin(*nodes, ","), ds::routing::PolicyName(*policy),
-            f.threads, f.deadline_ms, f.max_body_bytes, admin_port);
+            (*gateway)->io_threads(), f.coalescing, f.deadline_ms, f.max_body_bytes, admin_port);
   // The port file first: whoever sees the log line may read it at once.
   if (!f.port_file.empty() && !ds::WritePortFile(f.port_file, port, admin_port)) {
     log->error("cannot write port file {}", f.port_file);
