@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/api_rules.h"
 #include "gateway/internal/strings.h"
 #include "gateway/json_codec.h"
 
@@ -75,11 +76,11 @@ absl::StatusOr<GetMessagesRequest> ParseListQuery(uint64_t channel_id,
     if (*seen) return absl::InvalidArgumentError(absl::StrCat(p.key, " is given more than once"));
     *seen = true;
     if (p.key == "limit") {
-      absl::StatusOr<uint64_t> limit = ParseUintInRange("limit", p.value, 1, 100);
+      absl::StatusOr<uint32_t> limit = api::ParsePageLimit(p.value);
       if (!limit.ok()) return limit.status();
-      req.set_limit(static_cast<uint32_t>(*limit));
+      req.set_limit(*limit);
     } else {
-      absl::StatusOr<uint64_t> id = ParseIdText(p.key, p.value);
+      absl::StatusOr<uint64_t> id = api::ParseId(p.key, p.value);
       if (!id.ok()) return id.status();
       if (p.key == "before") req.set_before(*id);
       if (p.key == "after") req.set_after(*id);
@@ -97,7 +98,7 @@ absl::StatusOr<absl::Time> RequestDeadline(const http::Request& req, absl::Time 
   std::optional<std::string_view> value = HeaderValue(req, kRequestTimeoutHeader);
   if (!value) return now + default_deadline;
   absl::StatusOr<uint64_t> ms =
-      ParseUintInRange(kRequestTimeoutHeader, *value, 1, kMaxRequestTimeoutMs);
+      api::ParseUintInRange(kRequestTimeoutHeader, *value, 1, kMaxRequestTimeoutMs);
   if (!ms.ok()) return ms.status();
   return now + std::min(default_deadline, absl::Milliseconds(*ms));
 }
@@ -106,7 +107,7 @@ absl::StatusOr<absl::Time> RequestDeadline(const http::Request& req, absl::Time 
 absl::StatusOr<uint64_t> RequestToken(const http::Request& req) {
   std::optional<std::string_view> value = HeaderValue(req, kConsistencyTokenHeader);
   if (!value) return 0;
-  return ParseIdText("X-DS-Consistency-Token", *value);
+  return api::ParseId("X-DS-Consistency-Token", *value);
 }
 
 }  // namespace
@@ -213,7 +214,7 @@ void ApiHandler::Handle(http::Request request, http::Responder responder) {
     ex.set_route(GatewayRoute::kGetMessage);
     if (method != verb::verb::get) return ex.Send(MethodNotAllowed("GET"));
   }
-  absl::StatusOr<uint64_t> channel_id = ParseIdText("channel_id", segments[2]);
+  absl::StatusOr<uint64_t> channel_id = api::ParseId("channel_id", segments[2]);
   if (!channel_id.ok()) return ex.Send(ErrorResponse(channel_id.status()));
   absl::StatusOr<absl::Time> deadline = RequestDeadline(request, now, options_.default_deadline);
   if (!deadline.ok()) return ex.Send(ErrorResponse(deadline.status()));
@@ -244,7 +245,7 @@ void ApiHandler::HandleRead(const http::Request& request, uint64_t channel_id,
   };
   absl::StatusOr<ReadFlights::Ticket> ticket;
   if (message_id != nullptr) {
-    absl::StatusOr<uint64_t> id = ParseIdText("message_id", *message_id);
+    absl::StatusOr<uint64_t> id = api::ParseId("message_id", *message_id);
     if (!id.ok()) return ex.Send(ErrorResponse(id.status()));
     GetMessageRequest req;
     req.set_channel_id(channel_id);

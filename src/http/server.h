@@ -63,6 +63,8 @@
 //       c.lease.OnShutdown([ws](bool force) { /* send a close frame; force: close */ });
 //       ws->async_accept(req, [ws, lease = std::move(c.lease)](auto ec) mutable {...});
 //     });
+//   On an HTTPS server the stream is alternative 1, a TlsStream (handshake
+//   done): wrap it in websocket::stream<TlsStream> and keep c.tls_context.
 //   }
 //
 // Threads: Start/port/connections/Shutdown are thread-safe; Shutdown must not
@@ -80,6 +82,8 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -88,6 +92,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "http/response.h"
+#include "http/tls.h"
 
 namespace ds::http {
 
@@ -113,6 +118,9 @@ struct ServerOptions {
   absl::Duration header_timeout = absl::Seconds(10);
   absl::Duration body_timeout = absl::Seconds(10);
   absl::Duration write_timeout = absl::Seconds(10);
+  // HTTPS when set: every connection starts with a TLS handshake (bounded by
+  // header_timeout). Reloading the credentials affects new connections only.
+  std::shared_ptr<TlsCredentials> tls;
 };
 
 // A streaming response's notifications. Each runs on the connection's I/O
@@ -170,14 +178,15 @@ class ConnectionLease {
   std::shared_ptr<internal::LeaseState> state_;
 };
 
-// The byte stream under a connection. Plain TCP today; TLS adds
-// `boost::asio::ssl::stream<boost::asio::ip::tcp::socket>` as a second
-// alternative (the connection code reaches the socket only through
-// internal/transport.h).
-using UpgradedStream = std::variant<boost::asio::ip::tcp::socket>;
+// The byte stream under a connection: plain TCP (index 0) or, on a server
+// with ServerOptions::tls, TLS over TCP (index 1; WSS after an upgrade).
+using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
+using UpgradedStream = std::variant<boost::asio::ip::tcp::socket, TlsStream>;
 
 struct TakenConnection {
   UpgradedStream stream;
+  // The TLS context a TlsStream refers to: keep it as long as the stream.
+  std::shared_ptr<boost::asio::ssl::context> tls_context;
   // Bytes the server had read past the request (normally none: a WebSocket
   // client waits for the 101 before sending frames).
   boost::beast::flat_buffer leftover;
@@ -218,6 +227,11 @@ class Responder {
 
   // The connection's I/O thread (for timers and follow-up work).
   boost::asio::any_io_executor executor() const;
+
+  // The client's address and port (any thread).
+  const boost::asio::ip::tcp::endpoint& peer() const;
+  // True when the request came over TLS (any thread).
+  bool secure() const;
 
  private:
   friend class internal::Exchange;

@@ -26,6 +26,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "coalescer/coalescer.h"
+#include "common/api_rules.h"
 #include "dataservice/v1/messages.grpc.pb.h"
 #include "messages/messages.grpc.pb.h"
 #include "node/node_metrics.h"
@@ -38,7 +39,7 @@ using EncodedResponse = std::shared_ptr<const grpc::Slice>;
 using ReadCoalescer = coalescer::Coalescer<EncodedResponse>;
 
 struct MessageServiceOptions {
-  size_t max_content_bytes = 4000;
+  size_t max_content_bytes = api::kMaxContentBytes;
   // Used when the client sent no deadline: reads must still end.
   absl::Duration default_deadline = absl::Seconds(10);
 };

@@ -48,6 +48,7 @@ absl::StatusOr<std::unique_ptr<DataServiceNode>> DataServiceNode::Start(
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   builder.RegisterService(node->services_->v1());
   builder.RegisterService(node->services_->reference());
+  if (options.extra_services) options.extra_services(builder, *node->coalescer_);
   node->server_ = builder.BuildAndStart();
   if (!node->server_ || port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen_address));

@@ -15,6 +15,7 @@
 // → timer, the reverse of construction.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -42,6 +43,11 @@ struct NodeOptions {
   // completed the query. Off by default: measured slightly slower here
   // (docs/benchmarks.md, hot-key ceiling: 0.75 vs 0.80 of the no-op server).
   bool fan_out_on_grpc_threads = false;
+  // Registers more services on the node's gRPC server (live channels:
+  // src/live/node/live_node.cc). Called once in Start, before the server
+  // starts and after the coalescer exists; what it registers must outlive
+  // the node.
+  std::function<void(grpc::ServerBuilder&, ReadCoalescer&)> extra_services;
 };
 
 class DataServiceNode {

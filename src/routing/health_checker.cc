@@ -1,11 +1,11 @@
 #include "routing/health_checker.h"
 
+#include <grpcpp/client_context.h>
+#include <grpcpp/support/byte_buffer.h>
+
 #include <algorithm>
 #include <atomic>
 #include <utility>
-
-#include <grpcpp/client_context.h>
-#include <grpcpp/support/byte_buffer.h>
 
 #include "common/log.h"
 #include "routing/internal/health_wire.h"
@@ -170,25 +170,24 @@ void HealthChecker::StartProbe(int node, std::shared_ptr<Probe> probe) {
   probe->remaining.store(static_cast<int>(stubs.size()));
   for (size_t c = 0; c < stubs.size(); ++c) {
     Probe::Call* call = probe->calls[c].get();
-    stubs[c]->UnaryCall(&call->context, internal::kHealthCheckMethod, grpc::StubOptions(),
-                        &probe->request, &call->response,
-                        [this, node, probe, call](grpc::Status status) {
-                          bool serving = false;
-                          if (status.ok()) {
-                            grpc::Slice bytes;
-                            if (call->response.TrySingleSlice(&bytes).ok() ||
-                                call->response.DumpToSingleSlice(&bytes).ok()) {
-                              auto decoded = internal::DecodeHealthCheckResponse(std::string_view(
-                                  reinterpret_cast<const char*>(bytes.begin()), bytes.size()));
-                              serving = decoded.ok() &&
-                                        *decoded == internal::ServingStatus::kServing;
-                            }
-                          }
-                          if (!serving) probe->all_serving.store(false);
-                          if (probe->remaining.fetch_sub(1) == 1) {
-                            OnProbeDone(node, probe->all_serving.load());
-                          }
-                        });
+    stubs[c]->UnaryCall(
+        &call->context, internal::kHealthCheckMethod, grpc::StubOptions(), &probe->request,
+        &call->response, [this, node, probe, call](grpc::Status status) {
+          bool serving = false;
+          if (status.ok()) {
+            grpc::Slice bytes;
+            if (call->response.TrySingleSlice(&bytes).ok() ||
+                call->response.DumpToSingleSlice(&bytes).ok()) {
+              auto decoded = internal::DecodeHealthCheckResponse(
+                  std::string_view(reinterpret_cast<const char*>(bytes.begin()), bytes.size()));
+              serving = decoded.ok() && *decoded == internal::ServingStatus::kServing;
+            }
+          }
+          if (!serving) probe->all_serving.store(false);
+          if (probe->remaining.fetch_sub(1) == 1) {
+            OnProbeDone(node, probe->all_serving.load());
+          }
+        });
   }
 }
 
@@ -224,11 +223,11 @@ void HealthChecker::RecordLocked(int node, bool ok, std::string_view source) {
   HealthState& state = states_[node];
   if (!state.Record(ok)) return;
   if (state.healthy()) {
-    Log().info("node {} re-admitted after {} consecutive successes ({})",
-                             names_[node], state.consecutive_successes(), source);
+    Log().info("node {} re-admitted after {} consecutive successes ({})", names_[node],
+               state.consecutive_successes(), source);
   } else {
-    Log().warn("node {} ejected after {} consecutive failures (last: {})",
-                             names_[node], state.consecutive_failures(), source);
+    Log().warn("node {} ejected after {} consecutive failures (last: {})", names_[node],
+               state.consecutive_failures(), source);
   }
   if (listener_) listener_(node, state.healthy());
 }
@@ -241,9 +240,8 @@ bool HealthChecker::Healthy(int node) const {
 bool HealthChecker::AwaitAllHealthy(absl::Duration timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   return cv_.wait_for(lock, WaitBound(timeout), [this] {
-    return std::all_of(states_.begin(), states_.end(), [](const HealthState& s) {
-      return s.healthy() && s.confirmed();
-    });
+    return std::all_of(states_.begin(), states_.end(),
+                       [](const HealthState& s) { return s.healthy() && s.confirmed(); });
   });
 }
 

@@ -32,6 +32,9 @@
 // sleeps.
 #pragma once
 
+#include <grpcpp/channel.h>
+#include <grpcpp/generic/generic_stub.h>
+
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -40,9 +43,6 @@
 #include <string_view>
 #include <thread>
 #include <vector>
-
-#include <grpcpp/channel.h>
-#include <grpcpp/generic/generic_stub.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"

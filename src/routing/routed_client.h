@@ -63,6 +63,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "dataservice/v1/messages.grpc.pb.h"
+#include "routing/outlier_detector.h"
 #include "routing/policy.h"
 
 namespace ds::routing {
@@ -70,6 +71,43 @@ namespace ds::routing {
 namespace internal {
 class ClientCore;
 }  // namespace internal
+
+// Gray-failure tolerance: bounding each attempt, hedging slow reads and
+// ejecting nodes that stall (docs/reliability.md has the measurements).
+struct GrayFailureOptions {
+  // Hedged reads: a read whose attempt has not answered after the
+  // `hedge_quantile` of the fleet's recent read latency (at least
+  // `min_hedge_delay`) is also sent to the next node of its failover list; the
+  // first answer wins and the other attempt is cancelled. At most one hedge
+  // per read.
+  bool hedge_reads = true;
+  double hedge_quantile = 0.95;
+  absl::Duration min_hedge_delay = absl::Milliseconds(1);
+  // Hedge budget (a token bucket): every call adds `hedge_budget_ratio` of a
+  // hedge, up to `hedge_burst`; a hedge takes one. So hedges add at most
+  // ratio × calls + burst requests.
+  double hedge_budget_ratio = 0.05;
+  int hedge_burst = 20;
+  // Per-attempt timeout: an attempt that has another node to fail over to
+  // ends after `attempt_timeout_multiplier` × the fleet's recent p99 of its
+  // kind (reads, writes), at least `min_attempt_timeout`, and the call moves
+  // on to the next node. Before `min_samples` answers are known the timeout is
+  // `cold_attempt_timeout`. 0 disables the per-attempt timeout.
+  double attempt_timeout_multiplier = 5.0;
+  absl::Duration min_attempt_timeout = absl::Milliseconds(50);
+  absl::Duration cold_attempt_timeout = absl::Milliseconds(500);
+  int min_samples = 50;
+  int latency_generation = 512;  // LatencyWindow generation size (fleet-wide)
+  // Outlier ejection (see outlier_detector.h). A node stalls when it answers
+  // nothing for `stall_multiplier` × the fleet's read p99, clamped to
+  // [min_stall_after, max_stall_after], while other nodes answer.
+  double stall_multiplier = 5.0;
+  absl::Duration min_stall_after = absl::Milliseconds(25);
+  absl::Duration max_stall_after = absl::Seconds(1);
+  OutlierOptions outlier;
+  absl::Duration sweep_interval = absl::Milliseconds(10);
+  absl::Duration timer_resolution = absl::Milliseconds(1);
+};
 
 struct RoutedClientOptions {
   std::vector<std::string> nodes;  // host:port, at least one, no duplicates
@@ -80,6 +118,7 @@ struct RoutedClientOptions {
   int readmit_after = 1;      // consecutive successful probes
   int channels_per_node = 2;  // gRPC channels (connections) per node
   uint64_t seed = 1;          // for kRandom
+  GrayFailureOptions gray;
 };
 
 // Per-call options (all optional). Every attempt of the call — failovers and
@@ -119,9 +158,25 @@ using RoutedCallback = std::function<void(grpc::Status, Response, CallInfo)>;
 
 struct NodeStatus {
   std::string address;
-  bool healthy;       // in the routing set now
-  uint64_t requests;  // attempts sent to this node
-  uint64_t failures;  // attempts that ended UNAVAILABLE (each one failed over)
+  bool healthy;           // in the routing set now
+  uint64_t requests;      // attempts sent to this node
+  uint64_t failures;      // attempts that ended UNAVAILABLE (each one failed over)
+  uint64_t timeouts = 0;  // attempts ended by the per-attempt timeout
+  bool outlier = false;   // ejected by the outlier detector now
+};
+
+// Client-wide counters since Create, and the latency-derived values in use.
+struct RoutedClientStats {
+  uint64_t calls = 0;
+  uint64_t attempts = 0;           // every attempt: first, failovers, hedges
+  uint64_t failovers = 0;          // attempts after an UNAVAILABLE or a timed-out attempt
+  uint64_t hedges = 0;             // hedge attempts sent
+  uint64_t hedge_wins = 0;         // calls answered by their hedge
+  uint64_t attempt_timeouts = 0;   // attempts ended by the per-attempt timeout
+  uint64_t outlier_ejections = 0;  // ejections by the outlier detector
+  absl::Duration hedge_delay = absl::InfiniteDuration();       // Infinite: not hedging now
+  absl::Duration read_attempt_timeout = absl::ZeroDuration();  // Zero: not known yet
+  absl::Duration write_attempt_timeout = absl::ZeroDuration();
 };
 
 class RoutedClient {
@@ -168,6 +223,8 @@ class RoutedClient {
 
   // One entry per configured node, in configuration order.
   std::vector<NodeStatus> Nodes() const;
+
+  RoutedClientStats Stats() const;
 
   // Blocks until every node has passed a health probe and is healthy, or the
   // timeout passes (DEADLINE_EXCEEDED naming the unhealthy nodes). For startup.

@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "routing/hash_ring.h"
 #include "routing/internal/fake_message_service.h"
+#include "routing/internal/test_fleet.h"
 
 namespace ds::routing {
 namespace {
@@ -22,68 +23,12 @@ using dataservice::v1::GetMessagesRequest;
 using dataservice::v1::GetMessagesResponse;
 using dataservice::v1::SendMessageRequest;
 using dataservice::v1::SendMessageResponse;
+using testing::ChannelsOwnedBy;
+using testing::Done;
 using testing::FakeDataNode;
-
-constexpr absl::Duration kWait = absl::Seconds(5);
-
-// A one-shot event (std primitives, which ThreadSanitizer sees; see membership.h).
-class Done {
- public:
-  void Notify() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      done_ = true;
-    }
-    cv_.notify_all();
-  }
-  void Wait() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return done_; });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-};
-
-// A fleet of fake nodes plus a client routed over them.
-class Fleet {
- public:
-  explicit Fleet(int n) {
-    for (int i = 0; i < n; ++i) {
-      nodes_.push_back(std::make_unique<FakeDataNode>());
-      EXPECT_TRUE(nodes_.back()->Start().ok());
-    }
-  }
-  RoutedClientOptions Options(Policy policy = Policy::kHash) const {
-    RoutedClientOptions o;
-    for (const auto& n : nodes_) o.nodes.push_back(n->address());
-    o.policy = policy;
-    o.health_interval = absl::Milliseconds(50);
-    o.health_timeout = absl::Milliseconds(500);
-    return o;
-  }
-  FakeDataNode& node(int i) { return *nodes_[i]; }
-  int size() const { return static_cast<int>(nodes_.size()); }
-  int IndexOf(const std::string& address) const {
-    for (int i = 0; i < size(); ++i) {
-      if (nodes_[i]->address() == address) return i;
-    }
-    return -1;
-  }
-
- private:
-  std::vector<std::unique_ptr<FakeDataNode>> nodes_;
-};
-
-std::unique_ptr<RoutedClient> MakeClient(RoutedClientOptions options) {
-  auto client = RoutedClient::Create(std::move(options));
-  EXPECT_TRUE(client.ok()) << client.status();
-  if (!client.ok()) return nullptr;
-  EXPECT_TRUE((*client)->WaitForHealthy(kWait).ok());
-  return std::move(*client);
-}
+using testing::Fleet;
+using testing::kWait;
+using testing::MakeClient;
 
 // Blocking wrappers: the tests wait on the callback, never on time.
 grpc::Status Read(RoutedClient& client, uint64_t channel,
@@ -138,16 +83,6 @@ std::pair<grpc::Status, SendMessageResponse> Send(RoutedClient& client, uint64_t
                      });
   done.Wait();
   return result;
-}
-
-// Channels whose home node (hash policy, all nodes healthy) is `address`.
-std::vector<uint64_t> ChannelsOwnedBy(const RoutedClient& client, const std::string& address,
-                                      int count) {
-  std::vector<uint64_t> out;
-  for (uint64_t c = 1; static_cast<int>(out.size()) < count; ++c) {
-    if (client.NodeFor(c) == address) out.push_back(c);
-  }
-  return out;
 }
 
 TEST(RoutedClientTest, CreateRejectsBadOptions) {

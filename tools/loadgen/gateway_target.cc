@@ -28,6 +28,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/api_rules.h"
 #include "tools/loadgen/http_response_parser.h"
 #include "tools/loadgen/targets.h"
 
@@ -368,16 +369,11 @@ class GatewayTarget : public Target {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Target>> MakeGatewayTarget(const GatewayTargetOptions& options) {
-  const size_t colon = options.address.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == options.address.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--gateway: expected host:port, got '", options.address, "'"));
-  }
-  std::string host = options.address.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  const std::string port = options.address.substr(colon + 1);
+  absl::StatusOr<api::HostPort> address =
+      api::ParseHostPort("--gateway", options.address, api::PortZero::kRejected);
+  if (!address.ok()) return address.status();
+  const std::string& host = address->host;
+  const std::string port = std::to_string(address->port);
   if (options.connections < 1) return absl::InvalidArgumentError("--connections must be >= 1");
   if (options.threads < 1) return absl::InvalidArgumentError("--http-threads must be >= 1");
   if (options.pipeline < 1) return absl::InvalidArgumentError("--pipeline must be >= 1");

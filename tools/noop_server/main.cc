@@ -1,23 +1,26 @@
 // ds-noop-server: the framework ceiling for benchmarks. Serves
-// dataservice.v1.MessageService with the same gRPC callback API, raw methods
-// and health service as ds-node, but answers every read with one canned,
-// pre-encoded response (no validation, no coalescer, no store). A benchmark
-// that drives it and ds-node with the same client, in the same run, measures
-// what our node costs on top of gRPC itself.
-#include <signal.h>
-
-#include <fstream>
-#include <memory>
-#include <string>
-
-#include <CLI/CLI.hpp>
+// dataservice.v1.MessageService and the reference messages.MessagesService
+// with the same raw gRPC methods, server model and process tuning as ds-node,
+// but answers every call with one canned, pre-encoded response (no
+// validation, no coalescer, no store). A benchmark that drives it and ds-node
+// with the same client, in the same run, measures what our node costs on top
+// of gRPC itself; `--model` and the tuning flags measure the floors of the
+// alternative server models (docs/architecture.md, "Server model").
 #include <grpc/slice.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
 
 #include "common/port_file.h"
 #include "common/snowflake.h"
 #include "dataservice/v1/messages.grpc.pb.h"
+#include "messages/messages.grpc.pb.h"
+#include "node/cq_server.h"
+#include "node/server_tuning.h"
 
 namespace {
 
@@ -30,68 +33,173 @@ grpc::Slice EncodeOnce(const google::protobuf::Message& m) {
   return grpc::Slice(s, grpc::Slice::STEAL_REF);
 }
 
-using Base = v1::MessageService::WithRawCallbackMethod_GetMessages<
-    v1::MessageService::WithRawCallbackMethod_GetMessage<
-        v1::MessageService::WithRawCallbackMethod_SendMessage<v1::MessageService::Service>>>;
+// The canned responses.
+struct Canned {
+  grpc::Slice page, one, sent, ref_one, ref_metrics;
 
-class NoopService final : public Base {
- public:
-  NoopService(int messages, int content_bytes) {
-    v1::GetMessagesResponse page;
+  Canned(int messages, int content_bytes) {
+    v1::GetMessagesResponse p;
     const uint64_t base = ds::SnowflakeFloor(1700000000000);
     for (int i = 0; i < messages; ++i) {
-      v1::Message* m = page.add_messages();
+      v1::Message* m = p.add_messages();
       m->set_channel_id(1);
       m->set_message_id(base + static_cast<uint64_t>(messages - i));
       m->set_author_id(7);
       m->set_content(std::string(static_cast<size_t>(content_bytes), 'x'));
       m->set_created_at_ms(1700000000000);
     }
-    page_ = EncodeOnce(page);
-    v1::GetMessageResponse one;
-    if (messages > 0) *one.mutable_message() = page.messages(0);
-    one_ = EncodeOnce(one);
-    v1::SendMessageResponse sent;
-    *sent.mutable_message() = one.message();
-    sent_ = EncodeOnce(sent);
+    page = EncodeOnce(p);
+    v1::GetMessageResponse o;
+    if (messages > 0) *o.mutable_message() = p.messages(0);
+    one = EncodeOnce(o);
+    v1::SendMessageResponse s;
+    *s.mutable_message() = o.message();
+    sent = EncodeOnce(s);
+    messages::MessageReply r;
+    r.set_channel_id(1);
+    r.set_message_id(static_cast<int64_t>(base));
+    r.set_author_id(7);
+    r.set_content(std::string(static_cast<size_t>(content_bytes), 'x'));
+    ref_one = EncodeOnce(r);
+    ref_metrics = EncodeOnce(messages::MetricsReply());
   }
+};
 
+// ---- callback model ---------------------------------------------------------
+
+using CallbackV1 = v1::MessageService::WithRawCallbackMethod_GetMessages<
+    v1::MessageService::WithRawCallbackMethod_GetMessage<
+        v1::MessageService::WithRawCallbackMethod_SendMessage<v1::MessageService::Service>>>;
+using CallbackRef = messages::MessagesService::WithRawCallbackMethod_getMessage<
+    messages::MessagesService::WithRawCallbackMethod_getAndResetMetrics<
+        messages::MessagesService::Service>>;
+
+grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* ctx, grpc::ByteBuffer* resp,
+                                const grpc::Slice& bytes) {
+  *resp = grpc::ByteBuffer(&bytes, 1);
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+class NoopCallbackV1 final : public CallbackV1 {
+ public:
+  explicit NoopCallbackV1(const Canned* c) : c_(c) {}
   grpc::ServerUnaryReactor* GetMessages(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer*,
                                         grpc::ByteBuffer* resp) override {
-    return Reply(ctx, resp, page_);
+    return Reply(ctx, resp, c_->page);
   }
   grpc::ServerUnaryReactor* GetMessage(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer*,
                                        grpc::ByteBuffer* resp) override {
-    return Reply(ctx, resp, one_);
+    return Reply(ctx, resp, c_->one);
   }
   grpc::ServerUnaryReactor* SendMessage(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer*,
                                         grpc::ByteBuffer* resp) override {
-    return Reply(ctx, resp, sent_);
+    return Reply(ctx, resp, c_->sent);
   }
 
  private:
-  static grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* ctx, grpc::ByteBuffer* resp,
-                                         const grpc::Slice& bytes) {
-    *resp = grpc::ByteBuffer(&bytes, 1);
-    auto* reactor = ctx->DefaultReactor();
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
-  }
-  grpc::Slice page_, one_, sent_;
+  const Canned* c_;
 };
+
+class NoopCallbackRef final : public CallbackRef {
+ public:
+  explicit NoopCallbackRef(const Canned* c) : c_(c) {}
+  grpc::ServerUnaryReactor* getMessage(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer*,
+                                       grpc::ByteBuffer* resp) override {
+    return Reply(ctx, resp, c_->ref_one);
+  }
+  grpc::ServerUnaryReactor* getAndResetMetrics(grpc::CallbackServerContext* ctx,
+                                               const grpc::ByteBuffer*,
+                                               grpc::ByteBuffer* resp) override {
+    return Reply(ctx, resp, c_->ref_metrics);
+  }
+
+ private:
+  const Canned* c_;
+};
+
+// ---- completion-queue model -------------------------------------------------
+
+using AsyncV1 =
+    v1::MessageService::WithRawMethod_GetMessages<v1::MessageService::WithRawMethod_GetMessage<
+        v1::MessageService::WithRawMethod_SendMessage<v1::MessageService::Service>>>;
+using AsyncRef = messages::MessagesService::WithRawMethod_getMessage<
+    messages::MessagesService::WithRawMethod_getAndResetMetrics<
+        messages::MessagesService::Service>>;
+
+void AddCannedMethods(ds::node::CqServer* cq, AsyncV1* v1s, AsyncRef* ref, const Canned* c) {
+  auto answer = [](const grpc::Slice& bytes) {
+    return [&bytes](ds::node::UnaryCall* call) {
+      call->Finish(grpc::ByteBuffer(&bytes, 1), grpc::Status::OK);
+    };
+  };
+  cq->AddMethod([v1s](auto* ctx, auto* req, auto* w, auto* q,
+                      void* tag) { v1s->RequestGetMessages(ctx, req, w, q, q, tag); },
+                answer(c->page));
+  cq->AddMethod([v1s](auto* ctx, auto* req, auto* w, auto* q,
+                      void* tag) { v1s->RequestGetMessage(ctx, req, w, q, q, tag); },
+                answer(c->one));
+  cq->AddMethod([v1s](auto* ctx, auto* req, auto* w, auto* q,
+                      void* tag) { v1s->RequestSendMessage(ctx, req, w, q, q, tag); },
+                answer(c->sent));
+  cq->AddMethod([ref](auto* ctx, auto* req, auto* w, auto* q,
+                      void* tag) { ref->RequestgetMessage(ctx, req, w, q, q, tag); },
+                answer(c->ref_one));
+  cq->AddMethod([ref](auto* ctx, auto* req, auto* w, auto* q,
+                      void* tag) { ref->RequestgetAndResetMetrics(ctx, req, w, q, q, tag); },
+                answer(c->ref_metrics));
+}
+
+struct Flags {
+  std::string listen = "127.0.0.1:0";
+  std::string port_file;
+  int messages = 50;
+  int content_bytes = 64;
+  std::string model = "cq";
+  int threads = 0;
+  bool deadlock_detection = false;
+  bool keep_freed_memory = true;
+  int max_concurrent_streams = 0;
+};
+
+void AddFlags(CLI::App* app, Flags* f) {
+  app->add_option("--listen", f->listen, "host:port (port 0 picks one)")->capture_default_str();
+  app->add_option("--port-file", f->port_file, "write the bound port here once serving");
+  app->add_option("--messages", f->messages, "messages in each GetMessages response")
+      ->check(CLI::Range(0, 100))
+      ->capture_default_str();
+  app->add_option("--content-bytes", f->content_bytes, "bytes of content per message")
+      ->check(CLI::Range(0, 4000))
+      ->capture_default_str();
+  app->add_option("--server-model", f->model,
+                  "gRPC server model: cq (completion queues, handlers inline on the polling "
+                  "threads; ds-node's) or callback (gRPC's callback API)")
+      ->check(CLI::IsMember({"cq", "callback"}))
+      ->capture_default_str();
+  app->add_option("--server-threads", f->threads,
+                  "cq model: completion queues, one polling thread each (0 = one per core)")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
+  app->add_option("--mutex-deadlock-detection", f->deadlock_detection,
+                  "Abseil's mutex deadlock detection (on in Debian's build unless switched off)")
+      ->capture_default_str();
+  app->add_option("--keep-freed-memory", f->keep_freed_memory,
+                  "Keep freed memory in the allocator between bursts")
+      ->capture_default_str();
+  app->add_option("--max-concurrent-streams", f->max_concurrent_streams,
+                  "HTTP/2 streams per connection (0 = gRPC's default)")
+      ->capture_default_str();
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string listen = "127.0.0.1:0", port_file;
-  int messages = 50, content_bytes = 64;
-  CLI::App app{"ds-noop-server: canned-response dataservice.v1 server, the benchmark ceiling"};
-  app.add_option("--listen", listen, "host:port (port 0 picks one)")->capture_default_str();
-  app.add_option("--port-file", port_file, "write the bound port here once serving");
-  app.add_option("--messages", messages, "messages in each GetMessages response")
-      ->check(CLI::Range(0, 100))->capture_default_str();
-  app.add_option("--content-bytes", content_bytes, "bytes of content per message")
-      ->check(CLI::Range(0, 4000))->capture_default_str();
+  Flags f;
+  CLI::App app{
+      "ds-noop-server: canned-response gRPC server with ds-node's API, the benchmark "
+      "ceiling"};
+  AddFlags(&app, &f);
   CLI11_PARSE(app, argc, argv);
 
   sigset_t signals;
@@ -99,27 +207,48 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ds::node::ApplyProcessTuning(
+      {.mutex_deadlock_detection = f.deadlock_detection, .keep_freed_memory = f.keep_freed_memory});
 
   grpc::EnableDefaultHealthCheckService(true);
-  NoopService service(messages, content_bytes);
+  const Canned canned(f.messages, f.content_bytes);
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
+  builder.AddListeningPort(f.listen, grpc::InsecureServerCredentials(), &port);
+  ds::node::ApplyServerTuning({.max_concurrent_streams_per_connection = f.max_concurrent_streams},
+                              &builder);
+  std::unique_ptr<grpc::Service> v1s, ref;
+  std::unique_ptr<ds::node::CqServer> cq;
+  if (f.model == "callback") {
+    v1s = std::make_unique<NoopCallbackV1>(&canned);
+    ref = std::make_unique<NoopCallbackRef>(&canned);
+  } else {
+    v1s = std::make_unique<AsyncV1>();
+    ref = std::make_unique<AsyncRef>();
+    const int threads =
+        f.threads > 0 ? f.threads : static_cast<int>(std::thread::hardware_concurrency());
+    cq = std::make_unique<ds::node::CqServer>(&builder,
+                                              ds::node::CqServerOptions{.threads = threads});
+    AddCannedMethods(cq.get(), static_cast<AsyncV1*>(v1s.get()), static_cast<AsyncRef*>(ref.get()),
+                     &canned);
+  }
+  builder.RegisterService(v1s.get());
+  builder.RegisterService(ref.get());
   auto server = builder.BuildAndStart();
   if (!server || port == 0) {
-    fprintf(stderr, "ds-noop-server: cannot listen on %s\n", listen.c_str());
+    fprintf(stderr, "ds-noop-server: cannot listen on %s\n", f.listen.c_str());
     return 1;
   }
-  fprintf(stderr, "ds-noop-server listening on port %d\n", port);
-  if (!port_file.empty()) {
-    if (!ds::WritePortFile(port_file, port, 0)) {
-      fprintf(stderr, "ds-noop-server: cannot write %s\n", port_file.c_str());
-      return 1;
-    }
+  if (cq) cq->Start();
+  fprintf(stderr, "ds-noop-server listening on port %d (%s model)\n", port, f.model.c_str());
+  if (!f.port_file.empty() && !ds::WritePortFile(f.port_file, port, 0)) {
+    fprintf(stderr, "ds-noop-server: cannot write %s\n", f.port_file.c_str());
+    return 1;
   }
   int sig = 0;
   sigwait(&signals, &sig);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  if (cq) cq->Stop();
+  server.reset();
   return 0;
 }

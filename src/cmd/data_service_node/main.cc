@@ -13,40 +13,48 @@
 #include <CLI/CLI.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/api_rules.h"
 #include "common/log.h"
 #include "common/port_file.h"
 #include "metrics/admin_server.h"
+#include "live/node/live_node.h"
 #include "node/node.h"
 #include "storage/embedded/sqlite_message_store.h"
 #include "storage/latency_message_store.h"
 #ifdef DS_HAVE_CASSANDRA
-#include "absl/strings/str_split.h"
 #include "storage/cassandra/cassandra_message_store.h"
 #endif
 
 namespace {
 
+// Flag defaults come from the options structs they fill.
+const ds::node::NodeOptions kNodeDefaults;
+const ds::coalescer::CoalescerOptions& kCoalescerDefaults = kNodeDefaults.coalescer;
+
+int Millis(absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); }
+
 struct Flags {
-  std::string listen = "127.0.0.1:50051";
+  std::string listen = kNodeDefaults.listen_address;
   std::string admin_listen = "127.0.0.1:9100";
   std::string store_path = "data-services.db";
   int node_id = -1;
   int store_threads = 4;
-  std::string coalescing = "on";
-  size_t max_waiters_per_flight = 20'000;
-  size_t max_total_waiters = 200'000;
-  size_t max_concurrent_queries = 1'024;
-  int max_query_timeout_ms = 5'000;
-  int retry_max_attempts = 3;
-  int retry_initial_backoff_ms = 2;
-  int retry_max_backoff_ms = 100;
-  double retry_budget = 100;
-  size_t max_content_bytes = 4'000;
-  int default_deadline_ms = 10'000;
+  std::string coalescing = kCoalescerDefaults.enabled ? "on" : "off";
+  size_t max_waiters_per_flight = kCoalescerDefaults.max_waiters_per_flight;
+  size_t max_total_waiters = kCoalescerDefaults.max_total_waiters;
+  size_t max_concurrent_queries = kCoalescerDefaults.max_concurrent_queries;
+  int max_query_timeout_ms = Millis(kCoalescerDefaults.max_query_timeout);
+  int retry_max_attempts = kCoalescerDefaults.retry.max_attempts;
+  int retry_initial_backoff_ms = Millis(kCoalescerDefaults.retry.initial_backoff);
+  int retry_max_backoff_ms = Millis(kCoalescerDefaults.retry.max_backoff);
+  double retry_budget = kCoalescerDefaults.retry.budget_tokens;
+  size_t max_content_bytes = kNodeDefaults.service.max_content_bytes;
+  int default_deadline_ms = Millis(kNodeDefaults.service.default_deadline);
   int drain_timeout_ms = 5'000;
   double bench_store_latency_ms = 0;
   std::string port_file;
-  std::string fan_out = "store";
+  std::string fan_out = kNodeDefaults.fan_out_on_grpc_threads ? "grpc" : "store";
   std::string backend = "sqlite";
   std::string cassandra_hosts = "127.0.0.1";
   std::string cassandra_keyspace = "chat";
@@ -55,14 +63,29 @@ struct Flags {
   int cassandra_timeout_ms = 2'000;
   std::string cassandra_username;
   std::string cassandra_password;
+  // Live channels (src/live/node; docs/live.md).
+  int live_poll_interval_ms = 1'000;
+  int live_heartbeat_interval_ms = 5'000;
+  int live_late_window_ms = 5'000;
+  size_t live_max_subscribers = 10'000;
+  size_t live_max_backlog = 10'000;
+  std::string peers;
+  std::string self;
+  int clock_skew_ms = 0;
 };
 
 // Opens the store chosen by --backend.
 absl::StatusOr<std::unique_ptr<ds::storage::MessageStore>> OpenStore(const Flags& f,
                                                                       uint32_t node_id) {
   if (f.backend == "sqlite") {
-    auto sqlite = ds::storage::SqliteMessageStore::Open(
-        {.path = f.store_path, .reader_threads = f.store_threads, .node_id = node_id});
+    std::function<int64_t()> now_ms = nullptr;
+    if (f.clock_skew_ms != 0) {
+      now_ms = [skew = f.clock_skew_ms] { return absl::ToUnixMillis(absl::Now()) + skew; };
+    }
+    auto sqlite = ds::storage::SqliteMessageStore::Open({.path = f.store_path,
+                                                         .reader_threads = f.store_threads,
+                                                         .node_id = node_id,
+                                                         .now_ms = std::move(now_ms)});
     if (!sqlite.ok()) return sqlite.status();
     return std::unique_ptr<ds::storage::MessageStore>(std::move(*sqlite));
   }
@@ -90,20 +113,26 @@ absl::StatusOr<std::unique_ptr<ds::storage::MessageStore>> OpenStore(const Flags
 }
 
 
-std::pair<std::string, uint16_t> SplitHostPort(const std::string& hp) {
-  const auto colon = hp.rfind(':');
-  if (colon == std::string::npos) return {hp, 0};
-  return {hp.substr(0, colon), static_cast<uint16_t>(std::stoi(hp.substr(colon + 1)))};
+ds::node::NodeOptions ToNodeOptions(const Flags& f) {
+  ds::node::NodeOptions options;
+  options.listen_address = f.listen;
+  options.coalescer.enabled = f.coalescing == "on";
+  options.coalescer.max_waiters_per_flight = f.max_waiters_per_flight;
+  options.coalescer.max_total_waiters = f.max_total_waiters;
+  options.coalescer.max_concurrent_queries = f.max_concurrent_queries;
+  options.coalescer.max_query_timeout = absl::Milliseconds(f.max_query_timeout_ms);
+  options.coalescer.retry.max_attempts = f.retry_max_attempts;
+  options.coalescer.retry.initial_backoff = absl::Milliseconds(f.retry_initial_backoff_ms);
+  options.coalescer.retry.max_backoff = absl::Milliseconds(f.retry_max_backoff_ms);
+  options.coalescer.retry.budget_tokens = f.retry_budget;
+  options.fan_out_on_grpc_threads = f.fan_out == "grpc";
+  options.service.max_content_bytes = f.max_content_bytes;
+  options.service.default_deadline = absl::Milliseconds(f.default_deadline_ms);
+  return options;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  Flags f;
-  CLI::App app{
-      "ds-node: a Data Services node. Serves dataservice.v1.MessageService and the reference\n"
-      "messages.MessagesService over gRPC, coalescing identical concurrent reads into one\n"
-      "store query. Every option can also be set by the environment variable shown."};
+// Serving, coalescing and limits flags.
+void AddFlags(CLI::App& app, Flags& f) {
   app.add_option("--listen", f.listen, "gRPC listen address host:port (port 0 picks a free port)")
       ->envname("DS_LISTEN")->capture_default_str();
   app.add_option("--admin-listen", f.admin_listen,
@@ -157,6 +186,10 @@ int main(int argc, char** argv) {
                  "Where a flight with several waiters answers them: grpc (a gRPC callback thread) "
                  "or store (the store thread that completed the query)")
       ->envname("DS_FAN_OUT")->check(CLI::IsMember({"grpc", "store"}))->capture_default_str();
+}
+
+// The storage backend's flags.
+void AddStoreFlags(CLI::App& app, Flags& f) {
   app.add_option("--backend", f.backend,
                  "Storage backend: sqlite (the --store file) or cassandra (--cassandra-*)")
       ->envname("DS_BACKEND")->check(CLI::IsMember({"sqlite", "cassandra"}))->capture_default_str();
@@ -181,12 +214,59 @@ int main(int argc, char** argv) {
   app.add_option("--cassandra-password", f.cassandra_password,
                  "Cassandra password (prefer the environment variable)")
       ->envname("DS_CASSANDRA_PASSWORD");
+  app.add_option("--live-poll-interval-ms", f.live_poll_interval_ms,
+                 "Live channels: how often a subscribed channel's tail is read (writes acknowledged "
+                 "by other nodes arrive within this)")
+      ->envname("DS_LIVE_POLL_INTERVAL_MS")->check(CLI::Range(10, 600'000))->capture_default_str();
+  app.add_option("--live-heartbeat-interval-ms", f.live_heartbeat_interval_ms,
+                 "Live channels: heartbeat interval of Subscribe streams")
+      ->envname("DS_LIVE_HEARTBEAT_INTERVAL_MS")->check(CLI::Range(10, 600'000))->capture_default_str();
+  app.add_option("--live-late-window-ms", f.live_late_window_ms,
+                 "Live channels: how far below the newest id sent a late write is still delivered")
+      ->envname("DS_LIVE_LATE_WINDOW_MS")->check(CLI::Range(0, 600'000))->capture_default_str();
+  app.add_option("--live-max-subscribers", f.live_max_subscribers,
+                 "Live channels: Subscribe streams this node serves at most")
+      ->envname("DS_LIVE_MAX_SUBSCRIBERS")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--live-max-backlog", f.live_max_backlog,
+                 "Live channels: messages a resuming stream may need before it is told to reload")
+      ->envname("DS_LIVE_MAX_BACKLOG")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--peers", f.peers,
+                 "The fleet's node addresses (comma-separated, as the gateways list them): a write "
+                 "to a channel another node owns pokes that node. Empty: no pokes")
+      ->envname("DS_PEERS");
+  app.add_option("--self", f.self, "This node's address as it appears in --peers")
+      ->envname("DS_SELF");
+  app.add_option("--clock-skew-ms", f.clock_skew_ms,
+                 "TESTS ONLY: shift the clock of the ids this node assigns (SQLite backend)")
+      ->envname("DS_CLOCK_SKEW_MS");
   app.add_option("--port-file", f.port_file,
                  "Write '<grpc_port> <admin_port>' here once serving (for scripts)")
       ->envname("DS_PORT_FILE");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags f;
+  CLI::App app{
+      "ds-node: a Data Services node. Serves dataservice.v1.MessageService and the reference\n"
+      "messages.MessagesService over gRPC, coalescing identical concurrent reads into one\n"
+      "store query. Every option can also be set by the environment variable shown."};
+  AddFlags(app, f);
+  AddStoreFlags(app, f);
   CLI11_PARSE(app, argc, argv);
 
   auto log = ds::Logger("node");
+  using ds::api::PortZero;
+  absl::StatusOr<ds::api::HostPort> admin_address =
+      ds::api::ParseHostPort("--admin-listen", f.admin_listen, PortZero::kAllowed);
+  absl::Status listen = ds::api::ParseHostPort("--listen", f.listen, PortZero::kAllowed).status();
+  for (const absl::Status& s : {listen, admin_address.status()}) {
+    if (!s.ok()) {
+      log->error("{}", std::string(s.message()));
+      return 2;
+    }
+  }
 
   // Block SIGTERM/SIGINT before any thread starts so that every thread
   // inherits the mask and only sigwait() below receives them.
@@ -216,37 +296,33 @@ int main(int argc, char** argv) {
         std::move(store), absl::Microseconds(static_cast<int64_t>(f.bench_store_latency_ms * 1000)));
   }
 
-  ds::node::NodeOptions options;
-  options.listen_address = f.listen;
-  options.coalescer.enabled = f.coalescing == "on";
-  options.coalescer.max_waiters_per_flight = f.max_waiters_per_flight;
-  options.coalescer.max_total_waiters = f.max_total_waiters;
-  options.coalescer.max_concurrent_queries = f.max_concurrent_queries;
-  options.coalescer.max_query_timeout = absl::Milliseconds(f.max_query_timeout_ms);
-  options.coalescer.retry.max_attempts = f.retry_max_attempts;
-  options.coalescer.retry.initial_backoff = absl::Milliseconds(f.retry_initial_backoff_ms);
-  options.coalescer.retry.max_backoff = absl::Milliseconds(f.retry_max_backoff_ms);
-  options.coalescer.retry.budget_tokens = f.retry_budget;
-  options.fan_out_on_grpc_threads = f.fan_out == "grpc";
-  options.service.max_content_bytes = f.max_content_bytes;
-  options.service.default_deadline = absl::Milliseconds(f.default_deadline_ms);
+  const ds::node::NodeOptions options = ToNodeOptions(f);
 
-  auto node = ds::node::DataServiceNode::Start(options, store.get(), registry);
-  if (!node.ok()) {
-    log->error("{}", node.status().ToString());
+  ds::live::LiveOptions live;
+  live.hub.poll_interval = absl::Milliseconds(f.live_poll_interval_ms);
+  live.hub.heartbeat_interval = absl::Milliseconds(f.live_heartbeat_interval_ms);
+  live.hub.late_window = absl::Milliseconds(f.live_late_window_ms);
+  live.hub.max_subscribers = f.live_max_subscribers;
+  live.hub.max_backlog = f.live_max_backlog;
+  live.peers = absl::StrSplit(f.peers, ',', absl::SkipWhitespace());
+  live.self = f.self.empty() ? f.listen : f.self;
+
+  auto live_node = ds::live::LiveNode::Start(options, std::move(live), store.get(), registry);
+  if (!live_node.ok()) {
+    log->error("{}", live_node.status().ToString());
     return 1;
   }
-  ds::node::DataServiceNode* node_ptr = node->get();
-  const auto [admin_host, admin_port] = SplitHostPort(f.admin_listen);
-  auto admin = ds::metrics::AdminServer::Start({.address = admin_host, .port = admin_port}, registry,
-                                               [node_ptr] { return node_ptr->serving(); });
+  ds::node::DataServiceNode* node_ptr = &(*live_node)->node();
+  auto admin = ds::metrics::AdminServer::Start(
+      {.address = admin_address->host, .port = admin_address->port}, registry,
+      [node_ptr] { return node_ptr->serving(); });
   if (!admin.ok()) {
     log->error("cannot start admin server on {}: {}", f.admin_listen, admin.status().ToString());
     return 1;
   }
-  log->info("ready grpc={} admin={}:{} store={} node_id={}", (*node)->address(), admin_host,
-            (*admin)->port(), store_name, node_id);
-  if (!f.port_file.empty() && !ds::WritePortFile(f.port_file, (*node)->port(), (*admin)->port())) {
+  log->info("ready grpc={} admin={} store={} node_id={}", node_ptr->address(),
+            ds::api::FormatHostPort({admin_address->host, (*admin)->port()}), store_name, node_id);
+  if (!f.port_file.empty() && !ds::WritePortFile(f.port_file, node_ptr->port(), (*admin)->port())) {
     log->error("cannot write port file {}", f.port_file);
     return 1;
   }
@@ -254,8 +330,8 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   log->info("signal {} received: draining for up to {} ms", sig, f.drain_timeout_ms);
-  (*node)->Shutdown(absl::Milliseconds(f.drain_timeout_ms));
-  node->reset();   // waits for every flight to end
+  (*live_node)->Shutdown(absl::Milliseconds(f.drain_timeout_ms));
+  live_node->reset();   // waits for every flight to end
   (*admin)->Stop();
   store.reset();   // drains the store's threads
   log->info("stopped");

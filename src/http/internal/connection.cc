@@ -43,7 +43,8 @@ void SafeCall(const char* what, Fn&& fn) {
 
 Connection::Connection(net::ip::tcp::socket socket, std::shared_ptr<Worker> worker,
                        std::shared_ptr<ServerState> server)
-    : transport_(std::move(socket)),
+    : transport_(std::move(socket),
+                 server->options.tls != nullptr ? server->options.tls->context() : nullptr),
       worker_(std::move(worker)),
       server_(std::move(server)),
       options_(server_->options),
@@ -63,9 +64,31 @@ void Connection::Start() {
   worker_->Add(shared_from_this());
   boost::system::error_code ignored;
   transport_.socket().set_option(net::ip::tcp::no_delay(true), ignored);
+  peer_ = transport_.socket().remote_endpoint(ignored);
   if (server_->draining.load(std::memory_order_acquire)) {
     Close(absl::UnavailableError("server draining"));
     return;
+  }
+  if (transport_.tls()) {
+    handshaking_ = true;
+    phase_started_ = Clock::now();
+    UpdateReadDeadline(phase_started_);
+    transport_.AsyncHandshake([self = shared_from_this()](const boost::system::error_code& ec) {
+      self->OnHandshake(ec);
+    });
+    return;
+  }
+  UpdateReadDeadline(Clock::now());
+  Read();
+}
+
+void Connection::OnHandshake(const boost::system::error_code& ec) {
+  handshaking_ = false;
+  if (closed_) return;
+  if (ec) {
+    HttpLogger()->debug("TLS handshake with {} failed: {}", peer_.address().to_string(),
+                        ec.message());
+    return Close(absl::UnauthenticatedError("TLS handshake failed"));
   }
   UpdateReadDeadline(Clock::now());
   Read();
@@ -164,6 +187,8 @@ void Connection::Dispatch() {
   header_done_ = false;
   continue_pending_ = false;
   auto ex = std::make_shared<Exchange>(worker_, weak_from_this());
+  ex->peer = peer_;
+  ex->secure = transport_.tls();
   ex->version = req.version();
   ex->keep_alive = req.keep_alive();
   ex->head = req.method() == http::verb::head;
@@ -246,6 +271,10 @@ bool Connection::RequestInProgress() const { return parser_.has_value(); }
 
 void Connection::UpdateReadDeadline(Clock::time_point now) {
   if (lingering_ || closed_) return;
+  if (handshaking_) {
+    read_deadline_ = phase_started_ + ToChrono(options_.header_timeout);
+    return;
+  }
   if (read_closed_) {
     read_deadline_ = Clock::time_point::max();
     return;

@@ -64,6 +64,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bool finished;
   };
 
+  // TLS.
+  void OnHandshake(const boost::system::error_code& ec);
+
   // Reading and parsing.
   void Read();
   void OnRead(const boost::system::error_code& ec, size_t n);
@@ -106,6 +109,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // to be written.
   std::deque<std::shared_ptr<Exchange>> pipeline_;
 
+  boost::asio::ip::tcp::endpoint peer_;
+  bool handshaking_ = false;  // TLS handshake under way (bounded by header_timeout)
   bool reading_ = false;
   bool read_closed_ = false;    // no more requests will be read (close after the last answer)
   bool upgrade_pause_ = false;  // an upgrade request is pending: read nothing after it

@@ -217,7 +217,9 @@ void Connection::HandOff() {
   // The connection's place in the server's count passes to the lease.
   auto lease = std::make_shared<LeaseState>(server_);
   worker_->AddLease(lease);
-  TakenConnection taken{transport_.Release(), std::move(in_), Exchange::MakeLease(lease)};
+  std::shared_ptr<boost::asio::ssl::context> tls_context = transport_.tls_context();
+  TakenConnection taken{transport_.Release(), std::move(tls_context), std::move(in_),
+                        Exchange::MakeLease(lease)};
   std::function<void(TakenConnection)> fn = std::move(ex->take_over);
   ex->take_over = nullptr;
   worker_->Remove(this);

@@ -138,6 +138,9 @@ class Exchange {
   bool head = false;     // HEAD request: no body is written
   bool upgrade = false;  // the request asked for a protocol upgrade
   bool cancelled = false;  // the connection gave up on this request
+  // Set before the handler sees the request; constant after.
+  boost::asio::ip::tcp::endpoint peer;
+  bool secure = false;
   Response response;
   std::shared_ptr<StreamState> stream;
   std::function<void(TakenConnection)> take_over;

@@ -1,0 +1,153 @@
+// CqServer: raw unary gRPC methods served on the completion-queue (async)
+// API, with one polling thread per completion queue and every handler run
+// inline on the thread that polled its call.
+//
+// Why not the callback API: on Linux the packaged gRPC (1.51) has no
+// background poller, so the callback API runs handlers on a separate set of
+// "nexting" threads fed by a shared completion queue, and every call crosses
+// threads at least twice. Here the thread that read a request from its socket
+// runs the handler, and a call that is answered at once never leaves that
+// thread. docs/architecture.md ("server model") has the measured floors.
+//
+// Usage:
+//   grpc::ServerBuilder builder;
+//   CqServer cq_server(&builder, {.threads = 2});         // adds the CQs
+//   cq_server.AddMethod(
+//       [svc](auto* ctx, auto* req, auto* writer, auto* cq, void* tag) {
+//         svc->RequestGetMessages(ctx, req, writer, cq, cq, tag);
+//       },
+//       [](UnaryCall* call) { call->Finish(bytes, grpc::Status::OK); });
+//   auto server = builder.BuildAndStart();
+//   cq_server.Start();
+//   ...
+//   server->Shutdown(deadline);   // then:
+//   cq_server.Stop();             // waits for every call, stops the threads
+//
+// Threads: handlers and cancel hooks run on the polling threads and must not
+// block. UnaryCall::Finish may be called from any thread. AddMethod before
+// Start; Stop once, after grpc::Server::Shutdown has returned.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/support/async_unary_call.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+
+namespace ds::node {
+
+class CqServer;
+
+// One unary call. Owned by the CqServer: it is destroyed after it has been
+// finished and gRPC has reported the call complete, never earlier.
+class UnaryCall {
+ public:
+  grpc::ServerContext& context() { return ctx_; }
+  const grpc::ByteBuffer& request() const { return request_; }
+
+  // Answers the call: `response` is sent only with an OK status. Exactly once
+  // per call, from any thread (a second call is ignored). Add trailing
+  // metadata to context() before calling it.
+  void Finish(const grpc::ByteBuffer& response, const grpc::Status& status);
+  void FinishWithError(const grpc::Status& status) { Finish(grpc::ByteBuffer(), status); }
+
+  // Set by the handler (on the polling thread, before it returns): runs at
+  // most once, on a polling thread, when the call ends without having been
+  // answered — the client cancelled, its deadline passed or the server shut
+  // down. The hook must still make sure Finish is called (it may be by
+  // whoever else answers the call).
+  void set_on_cancel(std::function<void()> hook) { on_cancel_ = std::move(hook); }
+
+ private:
+  friend class CqServer;
+  enum class Event { kRequested, kFinished, kDone };
+  struct Tag {
+    UnaryCall* call;
+    Event event;
+  };
+
+  UnaryCall(CqServer* server, int method, int cq_index);
+  void OnEvent(Event event, bool ok);
+  void Release();
+
+  CqServer* const server_;
+  const int method_;
+  const int cq_index_;
+  grpc::ServerContext ctx_;
+  grpc::ByteBuffer request_;
+  grpc::ServerAsyncResponseWriter<grpc::ByteBuffer> writer_{&ctx_};
+  Tag requested_tag_{this, Event::kRequested};
+  Tag finished_tag_{this, Event::kFinished};
+  Tag done_tag_{this, Event::kDone};
+  std::function<void()> on_cancel_;  // polling thread only
+  std::atomic<bool> finish_called_{false};
+  // Events still to come before the call may be destroyed: the finish tag
+  // and the done tag.
+  std::atomic<int> pending_{2};
+};
+
+struct CqServerOptions {
+  int threads = 2;  // completion queues, one polling thread each
+  // Requests kept posted per method and completion queue, so a burst of
+  // calls is matched without waiting for a handler to re-post.
+  int posted_per_method = 16;
+};
+
+class CqServer {
+ public:
+  // How to ask gRPC for the next call of one raw unary method: the generated
+  // WithRawMethod_X::RequestX, with `cq` as both new-call and notification
+  // queue.
+  using RequestFn = std::function<void(grpc::ServerContext*, grpc::ByteBuffer*,
+                                       grpc::ServerAsyncResponseWriter<grpc::ByteBuffer>*,
+                                       grpc::ServerCompletionQueue* cq, void* tag)>;
+  // Handles one call on its polling thread; must make sure Finish is called.
+  using HandleFn = std::function<void(UnaryCall*)>;
+
+  CqServer(grpc::ServerBuilder* builder, CqServerOptions options);
+  ~CqServer();  // Stop()s if needed
+
+  CqServer(const CqServer&) = delete;
+  CqServer& operator=(const CqServer&) = delete;
+
+  void AddMethod(RequestFn request, HandleFn handle);
+  // After grpc::ServerBuilder::BuildAndStart: posts the requests and starts
+  // the polling threads.
+  void Start();
+  // After grpc::Server::Shutdown: waits until every call has been answered
+  // and destroyed, then shuts the queues down and joins the threads.
+  void Stop();
+
+  // Calls matched and not yet destroyed.
+  int live_calls() const { return live_calls_.load(std::memory_order_relaxed); }
+
+ private:
+  friend class UnaryCall;
+  struct Method {
+    RequestFn request;
+    HandleFn handle;
+  };
+
+  void Post(int method, int cq_index);
+  void Poll(int cq_index);
+  void OnCallDestroyed();
+
+  const CqServerOptions options_;
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs_;
+  std::vector<Method> methods_;  // fixed after Start
+  std::vector<std::thread> threads_;
+  std::atomic<bool> shutting_down_{false};
+  std::atomic<int> live_calls_{0};
+  std::mutex mu_;
+  std::condition_variable idle_cv_;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace ds::node
