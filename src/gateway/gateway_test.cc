@@ -84,6 +84,20 @@ class GatewayTest : public ::testing::Test {
     EXPECT_EQ(client.Get("/healthz").result(), http::status::ok);
   }
 
+  // A second gateway in front of the same node, with its own routing client.
+  static std::unique_ptr<Gateway> StartAnotherGateway() {
+    routing::RoutedClientOptions options;
+    options.nodes = {fake_->address()};
+    auto client = routing::RoutedClient::Create(options);
+    EXPECT_TRUE(client.ok()) << client.status();
+    std::shared_ptr<routing::RoutedClient> shared(std::move(*client));
+    EXPECT_TRUE(shared->WaitForHealthy(absl::Seconds(10)).ok());
+    auto gateway = Gateway::Start({}, MakeRoutedBackend(shared),
+                                  std::make_shared<prometheus::Registry>());
+    EXPECT_TRUE(gateway.ok()) << gateway.status();
+    return std::move(*gateway);
+  }
+
   static FakeMessageServer* fake_;
   static std::shared_ptr<routing::RoutedClient> client_;
   static std::shared_ptr<prometheus::Registry>* registry_;
@@ -295,6 +309,42 @@ TEST_F(GatewayTest, MetricsAndHealthzOnTheApiPort) {
   auto health = client.Get("/healthz");
   EXPECT_EQ(health.result(), http::status::ok);
   EXPECT_EQ(health.body(), "ok\n");
+}
+
+// Read-your-writes across gateways (an HTTP load balancer in front of several
+// gateways does exactly this): a client writes through gateway A and reads
+// through gateway B, where a flight for the channel started before the write.
+// Presenting the write's token, the read must not join that flight.
+TEST_F(GatewayTest, AReadPresentingAWritesTokenNeverJoinsAFlightOlderThanTheToken) {
+  std::unique_ptr<Gateway> b = StartAnotherGateway();
+  const std::string list = "/v1/channels/5/messages";
+  fake_->service().HoldNext();  // B's first flight never gets an answer
+  const size_t calls_before = fake_->service().lists().size();
+  const size_t all_calls_before = fake_->service().calls();
+  HttpTestClient early(b->port());
+  early.SendRaw("GET " + list + " HTTP/1.1\r\nHost: x\r\nx-request-timeout-ms: 1000\r\n\r\n");
+  ASSERT_TRUE(fake_->service().WaitForCalls(all_calls_before + 1, std::chrono::seconds(10)));
+  // Without a token, a read through B joins the flight that is running.
+  HttpTestClient joiner(b->port());
+  EXPECT_EQ(joiner.Get(list, {{"x-request-timeout-ms", "100"}}).result(),
+            http::status::gateway_timeout);
+  EXPECT_EQ(fake_->service().lists().size(), calls_before + 1);
+
+  HttpTestClient writer(port());  // gateway A
+  auto written = writer.Post(list, R"({"author_id":"3","content":"mine","nonce":"424242"})");
+  ASSERT_EQ(written.result(), http::status::ok);
+  const std::string token(written["X-DS-Consistency-Token"]);
+  ASSERT_FALSE(token.empty());
+
+  HttpTestClient reader(b->port());
+  auto read = reader.Get(list, {{"X-DS-Consistency-Token", token}});
+  ASSERT_EQ(read.result(), http::status::ok) << read.body();
+  EXPECT_EQ(read["X-DS-Coalesced"], "leader");  // a new flight, not the older one
+  EXPECT_THAT(read.body(), HasSubstr("\"content\":\"mine\""));
+  const std::vector<std::string> tokens = fake_->service().list_tokens();
+  ASSERT_EQ(tokens.size(), calls_before + 2);
+  EXPECT_EQ(tokens.back(), token);  // passed on to the node as gRPC metadata
+  EXPECT_EQ(early.Read().result(), http::status::gateway_timeout);
 }
 
 }  // namespace
