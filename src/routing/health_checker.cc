@@ -75,6 +75,7 @@ HealthChecker::HealthChecker(std::vector<std::string> names,
       stubs_[i].push_back(std::make_unique<grpc::GenericStub>(ch));
     }
   }
+  settled_ = std::make_unique<std::atomic<bool>[]>(n);  // all false
   std::lock_guard<std::mutex> lock(mu_);
   states_.assign(n, HealthState(options_.eject_after, options_.readmit_after));
   next_probe_.assign(n, absl::InfinitePast());
@@ -204,6 +205,10 @@ void HealthChecker::OnProbeDone(int node, bool ok) {
 }
 
 void HealthChecker::ReportResult(int node, bool ok) {
+  if (node < 0 || node >= static_cast<int>(names_.size())) return;
+  // The common case, once per answered call: a success that would change
+  // nothing. Skips the lock and the wake-up.
+  if (ok && settled_[node].load(std::memory_order_relaxed)) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (node < 0 || node >= static_cast<int>(names_.size())) return;
@@ -221,7 +226,10 @@ void HealthChecker::ReportResult(int node, bool ok) {
 
 void HealthChecker::RecordLocked(int node, bool ok, std::string_view source) {
   HealthState& state = states_[node];
-  if (!state.Record(ok)) return;
+  const bool changed = state.Record(ok);
+  settled_[node].store(state.healthy() && state.confirmed() && state.consecutive_failures() == 0,
+                       std::memory_order_relaxed);
+  if (!changed) return;
   if (state.healthy()) {
     Log().info("node {} re-admitted after {} consecutive successes ({})", names_[node],
                state.consecutive_successes(), source);

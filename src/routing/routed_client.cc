@@ -191,7 +191,7 @@ std::vector<NodeStatus> RoutedClient::Nodes() const {
     out.push_back(NodeStatus{
         n.address, snapshot->healthy(i), n.requests.load(std::memory_order_relaxed),
         n.failures.load(std::memory_order_relaxed), n.timeouts.load(std::memory_order_relaxed),
-        n.outlier.load(std::memory_order_relaxed)});
+        n.outlier.load(std::memory_order_acquire)});
   }
   return out;
 }

@@ -23,23 +23,41 @@
 //       [](grpc::Status s, dataservice::v1::GetMessagesResponse resp,
 //          ds::routing::CallInfo info) { ... info.node, info.coalesced ... });
 //
-// Failover semantics (docs/routing.md has the reasons):
+// Failover semantics (docs/routing.md and docs/reliability.md have the reasons):
 // - A request is tried on the nodes of its failover list in order: for kHash
-//   the channel's rendezvous preference list restricted to healthy nodes; for
-//   kRoundRobin/kRandom the chosen node followed by the remaining healthy nodes
-//   in ring order. Ejected nodes are skipped; if every node is ejected, all of
+//   the channel's rendezvous preference list restricted to live nodes; for
+//   kRoundRobin/kRandom the chosen node followed by the remaining live nodes
+//   in ring order. A node is live while the health checker finds it healthy
+//   and the outlier detector has not ejected it; if no node is live, all of
 //   them are tried anyway (better than failing closed).
-// - Only UNAVAILABLE moves on to the next node. Each attempt gets its own
-//   ClientContext whose deadline is the caller's deadline, so DEADLINE_EXCEEDED
-//   means the caller's time is spent and is returned as is. Every other status
-//   (OK, INVALID_ARGUMENT, NOT_FOUND, RESOURCE_EXHAUSTED, ...) is final.
-// - Writes (SendMessage) fail over too: that is safe only because the service
-//   makes SendMessage idempotent by (channel_id, nonce).
+// - Per-attempt timeout: an attempt that has a next node to go to gets a
+//   deadline derived from the fleet's recent latency (GrayFailureOptions), so
+//   a node that accepts the request but never answers costs one attempt
+//   timeout, not the caller's whole deadline. The last node's attempt gets the
+//   caller's deadline.
+// - Moving on to the next node: after UNAVAILABLE, after the per-attempt
+//   timeout, and after a CANCELLED the node sent (a drain handing a call back).
+//   Every other status (OK, INVALID_ARGUMENT, NOT_FOUND, RESOURCE_EXHAUSTED,
+//   the caller's own DEADLINE_EXCEEDED, ...) is final.
+// - Hedged reads: a read still unanswered after the fleet's recent p95 read
+//   latency is also sent to the next node (at most one hedge per read, within
+//   a budget of ~5 % of calls); the first answer wins and the other attempt is
+//   cancelled. Writes are never hedged.
+// - Writes (SendMessage) move on only when they carry a nonce: the service
+//   makes SendMessage idempotent by (channel_id, nonce). A send without one is
+//   tried once.
+// - Every attempt (failovers and hedges too) carries the CallOptions metadata,
+//   so the consistency token keeps read-your-writes on whichever node answers.
 // - When every attempt failed, `done` gets the last UNAVAILABLE with a message
 //   naming the nodes tried; a deadline already past gets DEADLINE_EXCEEDED
 //   without any attempt.
-// - An UNAVAILABLE answer counts as a health failure of that node (passive
-//   ejection) and triggers an immediate health probe of it.
+// - Health: an UNAVAILABLE without trailing metadata (a transport failure: the
+//   node did not answer) counts as a health failure of that node and triggers
+//   an immediate probe. An UNAVAILABLE the node itself sent (its answers carry
+//   trailing metadata such as `x-ds-coalesced`: a store error) is failed over
+//   but does not count against the node. Slowness is the outlier detector's
+//   business (outlier_detector.h): a node that stalls while others answer is
+//   ejected for a while, then tried again.
 //
 // Threads: thread-safe; every method may be called from any thread. `done` runs
 // exactly once and must not block. It usually runs on a gRPC callback thread,

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -131,7 +132,8 @@ TEST(RoutedClientGrayTest, HedgesStopWhenTheBudgetIsSpentAndTheAttemptTimeoutTak
   o.gray.outlier.enabled = false;
   o.gray.hedge_budget_ratio = 0;  // no refill: the burst is all there is
   o.gray.hedge_burst = 2;
-  o.gray.min_attempt_timeout = absl::Milliseconds(20);
+  // Long enough that a hedge wins before it, also under ThreadSanitizer.
+  o.gray.min_attempt_timeout = absl::Milliseconds(150);
   auto client = MakeClient(o);
   ASSERT_NE(client, nullptr);
   WarmUp(*client);
@@ -202,7 +204,8 @@ TEST(RoutedClientGrayTest, StoreErrorsFailOverWithoutCountingAgainstTheNodesHeal
 TEST(RoutedClientGrayTest, AFrozenNodeIsEjectedAsAnOutlierAndReturnsAfterItsEjectionTime) {
   Fleet fleet(3);
   RoutedClientOptions o = GrayOptions(fleet);
-  o.gray.outlier.base_ejection = absl::Milliseconds(300);
+  // Long enough that the checks below run while it lasts, also under TSan.
+  o.gray.outlier.base_ejection = absl::Seconds(2);
   auto client = MakeClient(o);
   ASSERT_NE(client, nullptr);
   WarmUp(*client);
@@ -228,7 +231,7 @@ TEST(RoutedClientGrayTest, AFrozenNodeIsEjectedAsAnOutlierAndReturnsAfterItsEjec
   ASSERT_TRUE(direct.status.ok());
   EXPECT_NE(direct.info.node, frozen);
   fleet.node(0).Thaw();
-  ASSERT_TRUE(Eventually([&] { return !client->Nodes()[0].outlier; }));
+  ASSERT_TRUE(Eventually([&] { return !client->Nodes()[0].outlier; }, absl::Seconds(15)));
   EXPECT_EQ(client->NodeFor(channels[0]), frozen);
   const Result back = ReadWithInfo(*client, channels[0]);
   ASSERT_TRUE(back.status.ok());
@@ -249,6 +252,8 @@ TEST(RoutedClientGrayTest, ConcurrentReadsAcrossAFreezeEachFinishExactlyOnce) {
   std::vector<std::atomic<int>> calls(kReads);
   std::atomic<int> ok{0};
   std::atomic<int> finished{0};
+  std::mutex mu;
+  std::vector<std::string> errors;
   Done all;
   GetMessagesRequest req;
   req.set_limit(10);
@@ -259,13 +264,19 @@ TEST(RoutedClientGrayTest, ConcurrentReadsAcrossAFreezeEachFinishExactlyOnce) {
     client->GetMessages(req, absl::Now() + absl::Seconds(10), CallOptions(),
                         [&, i](grpc::Status s, GetMessagesResponse, CallInfo) {
                           calls[i].fetch_add(1);
-                          if (s.ok()) ok.fetch_add(1);
+                          if (s.ok()) {
+                            ok.fetch_add(1);
+                          } else {
+                            std::lock_guard<std::mutex> lock(mu);
+                            if (errors.size() < 5) errors.push_back(s.error_message());
+                          }
                           if (finished.fetch_add(1) + 1 == kReads) all.Notify();
                         });
   }
   all.Wait();
   for (int i = 0; i < kReads; ++i) EXPECT_EQ(calls[i].load(), 1) << i;
-  EXPECT_EQ(ok.load(), kReads);
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(ok.load(), kReads) << "first errors: " << ::testing::PrintToString(errors);
 }
 
 }  // namespace

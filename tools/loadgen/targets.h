@@ -35,6 +35,7 @@ struct NodesTargetOptions {
   std::string policy = "hash";  // hash | round-robin | random
   int channels_per_node = 1;
   uint64_t seed = 1;
+  bool hedge_reads = true;
 };
 // INVALID_ARGUMENT for a bad policy or node list (as the routing library says).
 absl::StatusOr<std::unique_ptr<Target>> MakeNodesTarget(const NodesTargetOptions& options);

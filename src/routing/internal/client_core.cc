@@ -189,10 +189,11 @@ void ClientCore::Sweep() {
   }
   for (const OutlierDetector::Change& change : changes) {
     Node& n = *nodes_[change.node];
-    n.outlier.store(change.ejected, std::memory_order_relaxed);
+    // Routing first, the flag observers poll last.
     membership_.SetEjected(change.node, change.ejected);
+    if (change.ejected) outlier_ejections_.fetch_add(1, std::memory_order_relaxed);
+    n.outlier.store(change.ejected, std::memory_order_release);
     if (change.ejected) {
-      outlier_ejections_.fetch_add(1, std::memory_order_relaxed);
       Log().warn("node {} ejected as an outlier ({})", n.address, change.reason);
     } else {
       Log().info("node {} back from outlier ejection ({})", n.address, change.reason);

@@ -162,6 +162,8 @@ class RoutedCall final : public TimerTarget,
 
   AttemptOutcome Classify(const Attempt& attempt, const grpc::Status& status, absl::Time now,
                           bool cancelled) const {
+    // Whatever an attempt we cancelled ended with says nothing more about its node.
+    if (cancelled) return AttemptOutcome::kAbandoned;
     switch (status.error_code()) {
       case grpc::StatusCode::UNAVAILABLE:
         // Statuses the node itself sends carry trailing metadata of ours; a
@@ -174,7 +176,7 @@ class RoutedCall final : public TimerTarget,
                    ? AttemptOutcome::kTimedOut
                    : AttemptOutcome::kAbandoned;
       case grpc::StatusCode::CANCELLED:
-        return cancelled ? AttemptOutcome::kAbandoned : AttemptOutcome::kAnswered;
+        return AttemptOutcome::kAnswered;  // the node's own CANCELLED (a drain)
       default:
         return AttemptOutcome::kAnswered;
     }
