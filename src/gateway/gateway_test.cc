@@ -57,10 +57,9 @@ class GatewayTest : public ::testing::Test {
   // A message stored through the gateway; returns its JSON.
   static json::value Send(HttpTestClient& client, uint64_t channel, uint64_t nonce,
                           std::string content) {
-    auto res = client.Post("/v1/channels/" + std::to_string(channel) + "/messages",
-                           json::serialize(json::object{{"author_id", "77"},
-                                                        {"content", content},
-                                                        {"nonce", nonce}}));
+    auto res = client.Post(
+        "/v1/channels/" + std::to_string(channel) + "/messages",
+        json::serialize(json::object{{"author_id", "77"}, {"content", content}, {"nonce", nonce}}));
     EXPECT_EQ(res.result(), http::status::ok) << res.body();
     return json::parse(res.body());
   }
@@ -92,8 +91,8 @@ class GatewayTest : public ::testing::Test {
     EXPECT_TRUE(client.ok()) << client.status();
     std::shared_ptr<routing::RoutedClient> shared(std::move(*client));
     EXPECT_TRUE(shared->WaitForHealthy(absl::Seconds(10)).ok());
-    auto gateway = Gateway::Start({}, MakeRoutedBackend(shared),
-                                  std::make_shared<prometheus::Registry>());
+    auto gateway =
+        Gateway::Start({}, MakeRoutedBackend(shared), std::make_shared<prometheus::Registry>());
     EXPECT_TRUE(gateway.ok()) << gateway.status();
     return std::move(*gateway);
   }
@@ -153,7 +152,8 @@ TEST_F(GatewayTest, RequestFieldsReachTheNode) {
   EXPECT_EQ(lists.back().after(), 12u);
   EXPECT_FALSE(lists.back().has_before());
 
-  client.Post("/v1/channels/9/messages", R"({"author_id":5,"content":"x","nonce":"9007199254740993"})");
+  client.Post("/v1/channels/9/messages",
+              R"({"author_id":5,"content":"x","nonce":"9007199254740993"})");
   auto sends = fake_->service().sends();
   ASSERT_FALSE(sends.empty());
   EXPECT_EQ(sends.back().author_id(), 5u);
@@ -166,15 +166,14 @@ TEST_F(GatewayTest, GrpcStatusesMapToHttpStatuses) {
     http::status status;
     std::string name;
   };
-  for (const Case& c : {Case{grpc::StatusCode::INVALID_ARGUMENT, http::status::bad_request,
-                             "INVALID_ARGUMENT"},
-                        Case{grpc::StatusCode::NOT_FOUND, http::status::not_found, "NOT_FOUND"},
-                        Case{grpc::StatusCode::RESOURCE_EXHAUSTED,
-                             http::status::too_many_requests, "RESOURCE_EXHAUSTED"},
-                        Case{grpc::StatusCode::DEADLINE_EXCEEDED, http::status::gateway_timeout,
-                             "DEADLINE_EXCEEDED"},
-                        Case{grpc::StatusCode::UNAVAILABLE, http::status::service_unavailable,
-                             "UNAVAILABLE"}}) {
+  for (const Case& c :
+       {Case{grpc::StatusCode::INVALID_ARGUMENT, http::status::bad_request, "INVALID_ARGUMENT"},
+        Case{grpc::StatusCode::NOT_FOUND, http::status::not_found, "NOT_FOUND"},
+        Case{grpc::StatusCode::RESOURCE_EXHAUSTED, http::status::too_many_requests,
+             "RESOURCE_EXHAUSTED"},
+        Case{grpc::StatusCode::DEADLINE_EXCEEDED, http::status::gateway_timeout,
+             "DEADLINE_EXCEEDED"},
+        Case{grpc::StatusCode::UNAVAILABLE, http::status::service_unavailable, "UNAVAILABLE"}}) {
     // UNAVAILABLE makes the routing client try every node (one here) and
     // count a failure; wait until the node is back in the set.
     ASSERT_TRUE(client_->WaitForNodeState(fake_->address(), true, absl::Seconds(10)).ok());
@@ -197,7 +196,7 @@ TEST_F(GatewayTest, ClientTimeoutHeaderBoundsTheWait) {
   const absl::Time start = absl::Now();
   auto res = client.Get("/v1/channels/7/messages", {{"x-request-timeout-ms", "200"}});
   ExpectJsonError(res, http::status::gateway_timeout, "DEADLINE_EXCEEDED");
-  EXPECT_LT(absl::Now() - start, absl::Seconds(2));  // not the 2 s default
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));              // not the 2 s default
   EXPECT_EQ(client.Get("/healthz").result(), http::status::ok);  // same connection
 }
 
@@ -218,14 +217,14 @@ TEST_F(GatewayTest, BadBodiesGet400WithTheReason) {
     std::string body;
     std::string reason;
   };
-  for (const Case& c : {Case{"{not json", "not valid JSON"},
-                        Case{R"(["author_id"])", "must be a JSON object"},
-                        Case{R"({"author_id":"1","content":"x"})", "nonce is required"},
-                        Case{R"({"content":"x","nonce":1})", "author_id is required"},
-                        Case{R"({"author_id":"1","nonce":1})", "content is required"},
-                        Case{R"({"author_id":[1],"content":"x","nonce":1})", "got an array"},
-                        Case{R"({"author_id":1,"content":42,"nonce":1})", "content must be a string"},
-                        Case{R"({"author_id":1,"content":"x","nonce":2.5})", "non-integer"}}) {
+  for (const Case& c :
+       {Case{"{not json", "not valid JSON"}, Case{R"(["author_id"])", "must be a JSON object"},
+        Case{R"({"author_id":"1","content":"x"})", "nonce is required"},
+        Case{R"({"content":"x","nonce":1})", "author_id is required"},
+        Case{R"({"author_id":"1","nonce":1})", "content is required"},
+        Case{R"({"author_id":[1],"content":"x","nonce":1})", "got an array"},
+        Case{R"({"author_id":1,"content":42,"nonce":1})", "content must be a string"},
+        Case{R"({"author_id":1,"content":"x","nonce":2.5})", "non-integer"}}) {
     auto res = client.Post("/v1/channels/1/messages", c.body);
     EXPECT_THAT(ExpectJsonError(res, http::status::bad_request, "INVALID_ARGUMENT"),
                 HasSubstr(c.reason))
@@ -247,9 +246,9 @@ TEST_F(GatewayTest, BadIdsAndQueryParamsGet400NamingTheField) {
                         Case{"/v1/channels/1/messages?limit=-1", "limit"},
                         Case{"/v1/channels/1/messages?before=yesterday", "before"},
                         Case{"/v1/channels/1/messages?before=5&after=2", "at most one"}}) {
-    EXPECT_THAT(ExpectJsonError(client.Get(c.target), http::status::bad_request,
-                                "INVALID_ARGUMENT"),
-                HasSubstr(c.field))
+    EXPECT_THAT(
+        ExpectJsonError(client.Get(c.target), http::status::bad_request, "INVALID_ARGUMENT"),
+        HasSubstr(c.field))
         << c.target;
   }
   ExpectJsonError(client.Get("/v1/nothing"), http::status::not_found, "NOT_FOUND");
@@ -261,8 +260,8 @@ TEST_F(GatewayTest, BadIdsAndQueryParamsGet400NamingTheField) {
 TEST_F(GatewayTest, OversizedBodyGets413AndOversizedHeader431) {
   {
     HttpTestClient client(port());
-    const std::string huge = R"({"author_id":1,"nonce":1,"content":")" +
-                             std::string(70 * 1024, 'a') + "\"}";
+    const std::string huge =
+        R"({"author_id":1,"nonce":1,"content":")" + std::string(70 * 1024, 'a') + "\"}";
     ExpectJsonError(client.Post("/v1/channels/1/messages", huge), http::status::payload_too_large,
                     "INVALID_ARGUMENT");
   }
@@ -274,8 +273,8 @@ TEST_F(GatewayTest, OversizedBodyGets413AndOversizedHeader431) {
   {
     // Content over the API's 4000 bytes but under the body limit: the gateway's own check.
     HttpTestClient client(port());
-    const std::string big = R"({"author_id":1,"nonce":1,"content":")" + std::string(5000, 'b') +
-                            "\"}";
+    const std::string big =
+        R"({"author_id":1,"nonce":1,"content":")" + std::string(5000, 'b') + "\"}";
     EXPECT_THAT(ExpectJsonError(client.Post("/v1/channels/1/messages", big),
                                 http::status::bad_request, "INVALID_ARGUMENT"),
                 HasSubstr("content"));
@@ -291,9 +290,9 @@ TEST_F(GatewayTest, KeepAliveCarriesManyRequestsOnOneConnection) {
     EXPECT_TRUE(res.keep_alive());
   }
   Send(client, 4242, 99, "over the same connection");
-  EXPECT_EQ(json::parse(client.Get("/v1/channels/4242/messages").body())
-                .at("messages").as_array().size(),
-            1u);
+  EXPECT_EQ(
+      json::parse(client.Get("/v1/channels/4242/messages").body()).at("messages").as_array().size(),
+      1u);
 }
 
 TEST_F(GatewayTest, MetricsAndHealthzOnTheApiPort) {
