@@ -124,8 +124,8 @@ class SecureHandlerTest : public ::testing::Test {
   std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
   std::mutex mu_;
   std::vector<std::string> lines_;
-  // Last: destroyed first, so no access-log line is appended to a destroyed
-  // lines_ by an I/O thread still finishing an exchange.
+  // Last, so it is destroyed first: its I/O threads write lines_ (through the
+  // access log) until the server is gone.
   std::unique_ptr<http::Server> server_;
 };
 
