@@ -11,13 +11,14 @@ UnaryCall::UnaryCall(CqServer* server, int method, int cq_index)
   ctx_.AsyncNotifyWhenDone(&done_tag_);
 }
 
-void UnaryCall::Finish(const grpc::ByteBuffer& response, const grpc::Status& status) {
-  if (finish_called_.exchange(true, std::memory_order_acq_rel)) return;
+bool UnaryCall::Finish(const grpc::ByteBuffer& response, const grpc::Status& status) {
+  if (finish_called_.exchange(true, std::memory_order_acq_rel)) return false;
   if (status.ok()) {
     writer_.Finish(response, status, &finished_tag_);
   } else {
     writer_.FinishWithError(status, &finished_tag_);
   }
+  return true;
 }
 
 void UnaryCall::OnEvent(Event event, bool ok) {
@@ -33,9 +34,9 @@ void UnaryCall::OnEvent(Event event, bool ok) {
       return;
     case Event::kDone:
       // The done tag is delivered on this call's queue, whose only thread
-      // also ran the handler: on_cancel_ is no longer written.
-      if (ctx_.IsCancelled() && on_cancel_ && !finish_called_.load(std::memory_order_acquire)) {
-        on_cancel_();
+      // also ran the handler: hooks_ is no longer written.
+      if (hooks_ && ctx_.IsCancelled() && !finish_called_.load(std::memory_order_acquire)) {
+        hooks_->OnCancel();
       }
       Release();
       return;

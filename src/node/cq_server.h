@@ -23,8 +23,8 @@
 //   server->Shutdown(deadline);   // then:
 //   cq_server.Stop();             // waits for every call, stops the threads
 //
-// Threads: handlers and cancel hooks run on the polling threads and must not
-// block. UnaryCall::Finish may be called from any thread. AddMethod before
+// Threads: handlers and CallHooks::OnCancel run on the polling threads and
+// must not block. UnaryCall::Finish may be called from any thread. AddMethod before
 // Start; Stop once, after grpc::Server::Shutdown has returned.
 #pragma once
 
@@ -45,6 +45,18 @@ namespace ds::node {
 
 class CqServer;
 
+// Optional state a handler keeps with its call, destroyed with the call (on
+// a polling thread).
+class CallHooks {
+ public:
+  virtual ~CallHooks() = default;
+  // Runs at most once, on the call's polling thread, when the call ends
+  // without having been answered: the client cancelled, its deadline passed
+  // or the server shut down. Whoever answers the call must still Finish it
+  // (gRPC then drops the answer).
+  virtual void OnCancel() {}
+};
+
 // One unary call. Owned by the CqServer: it is destroyed after it has been
 // finished and gRPC has reported the call complete, never earlier.
 class UnaryCall {
@@ -52,18 +64,14 @@ class UnaryCall {
   grpc::ServerContext& context() { return ctx_; }
   const grpc::ByteBuffer& request() const { return request_; }
 
-  // Answers the call: `response` is sent only with an OK status. Exactly once
-  // per call, from any thread (a second call is ignored). Add trailing
-  // metadata to context() before calling it.
-  void Finish(const grpc::ByteBuffer& response, const grpc::Status& status);
-  void FinishWithError(const grpc::Status& status) { Finish(grpc::ByteBuffer(), status); }
+  // Answers the call: `response` is sent only with an OK status. Returns true
+  // for the one Finish that answers the call; any later one does nothing and
+  // returns false. Any thread. Add trailing metadata to context() first.
+  bool Finish(const grpc::ByteBuffer& response, const grpc::Status& status);
+  bool FinishWithError(const grpc::Status& status) { return Finish(grpc::ByteBuffer(), status); }
 
-  // Set by the handler (on the polling thread, before it returns): runs at
-  // most once, on a polling thread, when the call ends without having been
-  // answered — the client cancelled, its deadline passed or the server shut
-  // down. The hook must still make sure Finish is called (it may be by
-  // whoever else answers the call).
-  void set_on_cancel(std::function<void()> hook) { on_cancel_ = std::move(hook); }
+  // By the handler, on the polling thread, before it returns.
+  void set_hooks(std::unique_ptr<CallHooks> hooks) { hooks_ = std::move(hooks); }
 
  private:
   friend class CqServer;
@@ -86,7 +94,7 @@ class UnaryCall {
   Tag requested_tag_{this, Event::kRequested};
   Tag finished_tag_{this, Event::kFinished};
   Tag done_tag_{this, Event::kDone};
-  std::function<void()> on_cancel_;  // polling thread only
+  std::unique_ptr<CallHooks> hooks_;  // written by the handler, read on the same thread
   std::atomic<bool> finish_called_{false};
   // Events still to come before the call may be destroyed: the finish tag
   // and the done tag.

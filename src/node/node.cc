@@ -4,6 +4,9 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <algorithm>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 
@@ -46,12 +49,19 @@ absl::StatusOr<std::unique_ptr<DataServiceNode>> DataServiceNode::Start(
   int port = 0;
   builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  ApplyServerTuning(options.server_tuning, &builder);
   builder.RegisterService(node->services_->v1());
   builder.RegisterService(node->services_->reference());
+  const int threads = options.server_threads > 0
+                          ? options.server_threads
+                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  node->cq_server_ = std::make_unique<CqServer>(&builder, CqServerOptions{.threads = threads});
+  node->services_->AddMethods(node->cq_server_.get());
   node->server_ = builder.BuildAndStart();
   if (!node->server_ || port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen_address));
   }
+  node->cq_server_->Start();
   node->port_ = port;
   node->host_ = options.listen_address.substr(0, options.listen_address.rfind(':'));
   node->SetServing(true);
@@ -74,6 +84,9 @@ void DataServiceNode::Shutdown(absl::Duration drain) {
   SetServing(false);
   server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(drain));
   server_->Wait();
+  // Every call still open was cancelled at the drain deadline; its answer
+  // (or CANCELLED) comes when its flight ends or it leaves it.
+  cq_server_->Stop();
 }
 
 DataServiceNode::~DataServiceNode() {

@@ -11,21 +11,23 @@
 //   (*node)->Shutdown(absl::Seconds(5));   // stop accepting, drain, stop
 //
 // Thread-safe. The store must outlive the node. Members are destroyed in the
-// order server → services → coalescer (waits for running flights) → metrics
-// → timer, the reverse of construction.
+// order server → completion queues → services → coalescer (waits for running
+// flights) → metrics → timer, the reverse of construction.
 #pragma once
-
-#include <memory>
-#include <string>
 
 #include <grpcpp/grpcpp.h>
 #include <prometheus/registry.h>
 
+#include <memory>
+#include <string>
+
 #include "absl/status/statusor.h"
 #include "coalescer/coalescer.h"
 #include "coalescer/timer.h"
+#include "node/cq_server.h"
 #include "node/message_service.h"
 #include "node/node_metrics.h"
+#include "node/server_tuning.h"
 #include "storage/message_store.h"
 
 namespace ds::node {
@@ -42,6 +44,10 @@ struct NodeOptions {
   // completed the query. Off by default: measured slightly slower here
   // (docs/benchmarks.md, hot-key ceiling: 0.75 vs 0.80 of the no-op server).
   bool fan_out_on_grpc_threads = false;
+  // Completion queues, one polling thread each, that read requests and run
+  // the handlers inline (CqServer); 0 = one per core.
+  int server_threads = 0;
+  ServerTuning server_tuning;
 };
 
 class DataServiceNode {
@@ -75,6 +81,7 @@ class DataServiceNode {
   std::unique_ptr<NodeMetrics> metrics_;
   std::unique_ptr<ReadCoalescer> coalescer_;
   std::unique_ptr<MessageServices> services_;
+  std::unique_ptr<CqServer> cq_server_;  // destroyed after server_ (gRPC's order)
   std::unique_ptr<grpc::Server> server_;
 };
 

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "dataservice/server/wire.pb.h"
 #include "dataservice/v1/messages.pb.h"
 #include "messages/messages.pb.h"
 
@@ -22,6 +23,10 @@ inline constexpr size_t kMaxContentBytes = 4000;
 
 absl::Status ValidateGetMessages(const dataservice::v1::GetMessagesRequest& req);
 absl::Status ValidateGetMessage(const dataservice::v1::GetMessageRequest& req);
+// The node parses sends as the wire-compatible SendMessageRequestWire
+// (content as bytes), so malformed UTF-8 is reported here, naming `content`.
+absl::Status ValidateSendMessage(const dataservice::server::SendMessageRequestWire& req,
+                                 size_t max_content_bytes = kMaxContentBytes);
 absl::Status ValidateSendMessage(const dataservice::v1::SendMessageRequest& req,
                                  size_t max_content_bytes = kMaxContentBytes);
 absl::Status ValidateReferenceGetMessage(const messages::MessageRequest& req);
