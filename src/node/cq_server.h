@@ -40,10 +40,21 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
 
 namespace ds::node {
 
 class CqServer;
+
+// What every tag on a CqServer queue is: the polling thread calls Fire with
+// the event's `ok`.
+class CqTag {
+ public:
+  virtual void Fire(bool ok) = 0;
+
+ protected:
+  ~CqTag() = default;
+};
 
 // Optional state a handler keeps with its call, destroyed with the call (on
 // a polling thread).
@@ -73,12 +84,20 @@ class UnaryCall {
   // By the handler, on the polling thread, before it returns.
   void set_hooks(std::unique_ptr<CallHooks> hooks) { hooks_ = std::move(hooks); }
 
+  // The completion queue (and so the polling thread) this call belongs to.
+  int cq_index() const { return cq_index_; }
+
  private:
   friend class CqServer;
   enum class Event { kRequested, kFinished, kDone };
-  struct Tag {
-    UnaryCall* call;
-    Event event;
+  class Tag final : public CqTag {
+   public:
+    Tag(UnaryCall* call, Event event) : call_(call), event_(event) {}
+    void Fire(bool ok) override { call_->OnEvent(event_, ok); }
+
+   private:
+    UnaryCall* const call_;
+    const Event event_;
   };
 
   UnaryCall(CqServer* server, int method, int cq_index);
@@ -133,6 +152,14 @@ class CqServer {
   // and destroyed, then shuts the queues down and joins the threads.
   void Stop();
 
+  // Runs `fn` on the polling thread of queue `cq_index` (by way of an alarm
+  // that is due now), or inline if the queues are already shut down. Any
+  // thread. A store thread hands its result over this way so that the
+  // calls it answers are finished on the thread that owns them: one wake-up
+  // per hand-off instead of gRPC's transport lock contended between threads.
+  void RunOn(int cq_index, absl::AnyInvocable<void() &&> fn);
+  int threads() const { return static_cast<int>(cqs_.size()); }
+
   // Calls matched and not yet destroyed.
   int live_calls() const { return live_calls_.load(std::memory_order_relaxed); }
 
@@ -152,6 +179,10 @@ class CqServer {
   std::vector<Method> methods_;  // fixed after Start
   std::vector<std::thread> threads_;
   std::atomic<bool> shutting_down_{false};
+  // RunOn callers between checking `queues_open_` and setting their alarm;
+  // Stop waits for them before shutting the queues down.
+  std::atomic<bool> queues_open_{true};
+  std::atomic<int> posting_{0};
   std::atomic<int> live_calls_{0};
   std::mutex mu_;
   std::condition_variable idle_cv_;

@@ -202,6 +202,20 @@ ReadCoalescer::Fetch FetchPage(storage::MessageStore* store, storage::GetMessage
   };
 }
 
+// `fetch` with its result handed to polling thread `cq` of `server` before
+// the flight sees it, so the fan-out finishes the calls on the thread that
+// owns them (CqServer::RunOn). Retries are issued from the timer thread; their
+// results are handed over the same way.
+ReadCoalescer::Fetch OnPollingThread(CqServer* server, int cq, ReadCoalescer::Fetch fetch) {
+  if (server == nullptr) return fetch;
+  return [server, cq, fetch = std::move(fetch)](const FetchContext& fc,
+                                                ReadCoalescer::FetchDone done) {
+    fetch(fc, [server, cq, done = std::move(done)](ReadCoalescer::Result r) {
+      server->RunOn(cq, [done, r = std::move(r)]() mutable { done(std::move(r)); });
+    });
+  };
+}
+
 using AsyncV1 =
     v1::MessageService::WithRawMethod_GetMessages<v1::MessageService::WithRawMethod_GetMessage<
         v1::MessageService::WithRawMethod_SendMessage<v1::MessageService::Service>>>;
@@ -216,6 +230,7 @@ struct MessageServices::Impl {
   ReadCoalescer* coalescer;
   NodeMetrics* metrics;
   MessageServiceOptions options;
+  CqServer* handoff;  // may be null
   AsyncV1 v1_service;
   AsyncRef ref_service;
   InFlight writes;
@@ -240,7 +255,7 @@ struct MessageServices::Impl {
     call->set_hooks(std::move(hooks));
     read->Start({std::move(p.key), p.channel_id,
                  CallDeadline(call->context(), options.default_deadline), method},
-                std::move(p.fetch));
+                OnPollingThread(handoff, call->cq_index(), std::move(p.fetch)));
   }
 
   void GetMessages(UnaryCall* call) {
@@ -321,25 +336,32 @@ void MessageServices::Impl::SendMessage(UnaryCall* call) {
   const absl::Time started = absl::Now();
   // Writes pass through: never coalesced. The response is sent only after
   // the store acknowledged the write and the channel's read fence moved.
+  storage::Callback<storage::SendResult> finish = [=](absl::StatusOr<storage::SendResult> result) {
+    m->OnWriteStoreCall(absl::Now() - started, result.status());
+    if (!result.ok()) {
+      Answer(call, m, kSendMessage, {}, ToGrpcStatus(result.status()));
+    } else {
+      c->OnWriteAcknowledged(result->message.channel_id);
+      v1::SendMessageResponse resp;
+      Fill(result->message, resp.mutable_message());
+      resp.set_duplicate(result->duplicate);
+      Answer(call, m, kSendMessage, EncodeBuffer(resp), grpc::Status::OK);
+    }
+    w->Exit();
+  };
+  if (handoff != nullptr) {
+    finish = [finish, server = handoff, cq = call->cq_index()](auto result) {
+      server->RunOn(cq, [finish, result = std::move(result)]() mutable { finish(std::move(result)); });
+    };
+  }
   store->SendMessage(message, {CallDeadline(call->context(), options.default_deadline), nullptr},
-                     [=](absl::StatusOr<storage::SendResult> result) {
-                       m->OnWriteStoreCall(absl::Now() - started, result.status());
-                       if (!result.ok()) {
-                         Answer(call, m, kSendMessage, {}, ToGrpcStatus(result.status()));
-                       } else {
-                         c->OnWriteAcknowledged(result->message.channel_id);
-                         v1::SendMessageResponse resp;
-                         Fill(result->message, resp.mutable_message());
-                         resp.set_duplicate(result->duplicate);
-                         Answer(call, m, kSendMessage, EncodeBuffer(resp), grpc::Status::OK);
-                       }
-                       w->Exit();
-                     });
+                     std::move(finish));
 }
 
 MessageServices::MessageServices(storage::MessageStore* store, ReadCoalescer* coalescer,
-                                 NodeMetrics* metrics, MessageServiceOptions options)
-    : impl_(new Impl{store, coalescer, metrics, options, {}, {}, {}}) {}
+                                 NodeMetrics* metrics, MessageServiceOptions options,
+                                 CqServer* handoff)
+    : impl_(new Impl{store, coalescer, metrics, options, handoff, {}, {}, {}}) {}
 
 MessageServices::~MessageServices() { impl_->writes.WaitIdle(); }
 

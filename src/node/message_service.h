@@ -45,8 +45,11 @@ struct MessageServiceOptions {
 
 class MessageServices {
  public:
+  // With `handoff` (may be null), store results are handed to the polling
+  // thread of the call that issued the store call (CqServer::RunOn) and
+  // flights fan out there; without it they fan out on the store thread.
   MessageServices(storage::MessageStore* store, ReadCoalescer* coalescer, NodeMetrics* metrics,
-                  MessageServiceOptions options);
+                  MessageServiceOptions options, CqServer* handoff = nullptr);
   ~MessageServices();  // waits for write callbacks still running
 
   grpc::Service* v1();

@@ -46,7 +46,8 @@ struct Flags {
   int drain_timeout_ms = 5'000;
   double bench_store_latency_ms = 0;
   std::string port_file;
-  std::string fan_out = "store";
+  std::string fan_out = "polling";
+  int server_threads = 0;
   std::string backend = "sqlite";
   std::string cassandra_hosts = "127.0.0.1";
   std::string cassandra_keyspace = "chat";
@@ -186,10 +187,17 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--fan-out", f.fan_out,
-                 "Where a flight with several waiters answers them: grpc (a gRPC callback thread) "
-                 "or store (the store thread that completed the query)")
+                 "Where store results answer their calls: polling (handed to the gRPC polling "
+                 "thread that took the call, one wake-up per flight) or store (the store thread "
+                 "that completed the query)")
       ->envname("DS_FAN_OUT")
-      ->check(CLI::IsMember({"grpc", "store"}))
+      ->check(CLI::IsMember({"polling", "store"}))
+      ->capture_default_str();
+  app.add_option("--server-threads", f.server_threads,
+                 "gRPC polling threads, each with its own completion queue; handlers run inline "
+                 "on them (0 = one per core)")
+      ->envname("DS_SERVER_THREADS")
+      ->check(CLI::Range(0, 64))
       ->capture_default_str();
   app.add_option("--backend", f.backend,
                  "Storage backend: sqlite (the --store file) or cassandra (--cassandra-*)")
@@ -271,7 +279,8 @@ int main(int argc, char** argv) {
   options.coalescer.retry.initial_backoff = absl::Milliseconds(f.retry_initial_backoff_ms);
   options.coalescer.retry.max_backoff = absl::Milliseconds(f.retry_max_backoff_ms);
   options.coalescer.retry.budget_tokens = f.retry_budget;
-  options.fan_out_on_grpc_threads = f.fan_out == "grpc";
+  options.fan_out_on_polling_thread = f.fan_out == "polling";
+  options.server_threads = f.server_threads;
   options.service.max_content_bytes = f.max_content_bytes;
   options.service.default_deadline = absl::Milliseconds(f.default_deadline_ms);
 
