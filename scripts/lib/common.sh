@@ -21,6 +21,7 @@ DS_APT_PACKAGES=(
   libsqlite3-dev prometheus-cpp-dev libspdlog-dev libcli11-dev nlohmann-json3-dev
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libjwt-dev libssl-dev openssl
 )
 
 # Installs whatever is missing; a no-op (no apt at all) when everything is there.

@@ -1,115 +1,27 @@
 // Tests of the coalescing contract (coalescer.h), one group per point.
 //
-// Two kinds of store stand behind the coalescer here: ManualFetch, where the
-// test completes each store attempt by hand (exact interleavings), and the
-// shared FakeMessageStore (real threads, latency, holds, failures).
+// Three kinds of store stand behind the coalescer here (test_helpers.h):
+// ManualFetch, where the test completes each store attempt by hand (exact
+// interleavings); SimulatedStore, on a FakeClock (deadlines without sleeps);
+// and the shared FakeMessageStore (real threads, latency, holds, failures).
 #include "coalescer/coalescer.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <mutex>
 #include <random>
 #include <thread>
 #include <vector>
 
+#include "coalescer/test_helpers.h"
 #include "testing/fake_message_store.h"
 
-namespace ds::coalescer {
+namespace ds::coalescer::test {
 namespace {
 
-using Payload = std::shared_ptr<const std::string>;
-using C = Coalescer<Payload>;
 using storage::FakeMessageStore;
 using storage::StoreMethod;
-
-// Records store attempts; the test answers them explicitly.
-class ManualFetch {
- public:
-  struct Attempt {
-    FetchContext ctx;
-    C::FetchDone done;
-  };
-
-  C::Fetch fetch() {
-    return [this](const FetchContext& ctx, C::FetchDone done) {
-      std::lock_guard lock(mu_);
-      attempts_.push_back({ctx, std::move(done)});
-      ++calls_;
-      cv_.notify_all();
-    };
-  }
-  int calls() {
-    std::lock_guard lock(mu_);
-    return calls_;
-  }
-  bool WaitForCalls(int n) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return calls_ >= n; });
-  }
-  // Completes the oldest pending attempt; returns its context.
-  FetchContext Complete(C::Result result) {
-    Attempt a;
-    {
-      std::lock_guard lock(mu_);
-      EXPECT_FALSE(attempts_.empty());
-      a = std::move(attempts_.front());
-      attempts_.pop_front();
-    }
-    a.done(std::move(result));
-    return a.ctx;
-  }
-  FetchContext PeekContext() {
-    std::lock_guard lock(mu_);
-    return attempts_.front().ctx;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Attempt> attempts_;
-  int calls_ = 0;
-};
-
-// Collects results of waiters, thread-safely.
-struct Outcomes {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<C::Result> results;
-  std::vector<WaitInfo> infos;
-
-  C::Done Collect() {
-    return [this](const C::Result& r, const WaitInfo& w) {
-      std::lock_guard lock(mu);
-      results.push_back(r);
-      infos.push_back(w);
-      cv.notify_all();
-    };
-  }
-  size_t size() {
-    std::lock_guard lock(mu);
-    return results.size();
-  }
-  bool WaitFor(size_t n) {
-    std::unique_lock lock(mu);
-    return cv.wait_for(lock, std::chrono::seconds(20), [&] { return results.size() >= n; });
-  }
-};
-
-C::Request Req(std::string key, uint64_t channel = 1, absl::Duration timeout = absl::Seconds(10)) {
-  return C::Request{std::move(key), channel, absl::Now() + timeout, 0};
-}
-
-Payload Bytes(std::string s) { return std::make_shared<const std::string>(std::move(s)); }
-
-CoalescerOptions FastRetries() {
-  CoalescerOptions o;
-  o.retry.initial_backoff = absl::Milliseconds(1);
-  o.retry.max_backoff = absl::Milliseconds(2);
-  return o;
-}
 
 // ---- 1. Key, 2. flights -------------------------------------------------
 
@@ -174,18 +86,17 @@ TEST(CoalescerTest, ThousandConcurrentIdenticalReadsMakeOneStoreCall) {
 }
 
 TEST(CoalescerTest, FetchGetsFlightContextNotCallerContext) {
-  ThreadTimer timer;
+  FakeClock clock;
+  FakeTimer timer(&clock);
   CoalescerOptions o;
   o.max_query_timeout = absl::Seconds(2);
-  C c(o, &timer);
+  C c(o, &timer, nullptr, nullptr, &clock);
   ManualFetch fetch;
   Outcomes out;
-  const absl::Time before = absl::Now();
-  ASSERT_TRUE(c.Join(Req("k", 1, absl::Hours(1)), fetch.fetch(), out.Collect()).ok());
+  ASSERT_TRUE(c.Join(ReqAt(clock, "k", absl::Hours(1)), fetch.fetch(), out.Collect()).ok());
   const FetchContext ctx = fetch.PeekContext();
   // Capped at max_query_timeout, not the caller's hour.
-  EXPECT_LE(ctx.deadline, before + absl::Seconds(2) + absl::Milliseconds(200));
-  EXPECT_GE(ctx.deadline, before + absl::Seconds(2));
+  EXPECT_EQ(ctx.deadline, clock.Now() + absl::Seconds(2));
   ASSERT_NE(ctx.cancel, nullptr);
   EXPECT_FALSE(ctx.cancel->cancelled());
   fetch.Complete(Bytes("x"));
@@ -203,8 +114,8 @@ TEST(CoalescerTest, LeaderLeavingDoesNotAffectJoiners) {
   auto a = c.Join(Req("k"), fetch.fetch(), [&](auto&&, auto&&) { leader_called = true; });
   auto b = c.Join(Req("k"), fetch.fetch(), out.Collect());
   ASSERT_TRUE(a.ok() && b.ok());
-  EXPECT_TRUE(c.Leave(*a));  // A's deadline expired: its transport answers it
-  EXPECT_FALSE(c.Leave(*a)); // only once
+  EXPECT_TRUE(c.Leave(*a));   // A's deadline expired: its transport answers it
+  EXPECT_FALSE(c.Leave(*a));  // only once
   fetch.Complete(Bytes("data"));
   ASSERT_TRUE(out.WaitFor(1));
   EXPECT_EQ(*out.results[0].value(), "data");
@@ -212,34 +123,27 @@ TEST(CoalescerTest, LeaderLeavingDoesNotAffectJoiners) {
   EXPECT_EQ(c.total_waiters(), 0u);
 }
 
-TEST(CoalescerTest, CallerDeadlineExpiresOtherCallerStillGetsDataWithFakeStore) {
-  ThreadTimer timer;
-  FakeMessageStore store;
-  store.Put({{.channel_id = 3, .message_id = 30, .author_id = 9, .content = "slow"}});
-  store.SetLatency(absl::Milliseconds(200));
-  C c(CoalescerOptions{}, &timer);
-  auto fetch = [&](const FetchContext& ctx, C::FetchDone done) {
-    store.GetMessage(3, 30, {ctx.deadline, ctx.cancel}, [done](absl::StatusOr<storage::Message> m) {
-      if (!m.ok()) return done(m.status());
-      done(Bytes(m->content));
-    });
-  };
+TEST(CoalescerTest, CallerDeadlineExpiresOtherCallerStillGetsData) {
+  FakeClock clock;
+  FakeTimer timer(&clock);
+  SimulatedStore store(&clock, absl::Milliseconds(200));
+  C c(CoalescerOptions{}, &timer, nullptr, nullptr, &clock);
   Outcomes out;
   // A (the leader) has 50 ms; B joins with 5 s. The first attempt carries A's
   // deadline (the latest live one when it starts) and times out; the flight
   // re-issues it for B, who still has time.
-  auto a = c.Join(Req("k", 3, absl::Milliseconds(50)), fetch, [](auto&&, auto&&) {
-    ADD_FAILURE() << "A left; its done must not run";
-  });
-  auto b = c.Join(Req("k", 3, absl::Seconds(5)), fetch, out.Collect());
+  auto a = c.Join(ReqAt(clock, "k", absl::Milliseconds(50)), store.Fetch("slow"),
+                  [](auto&&, auto&&) { ADD_FAILURE() << "A left; its done must not run"; });
+  auto b = c.Join(ReqAt(clock, "k", absl::Seconds(5)), store.Fetch("slow"), out.Collect());
   ASSERT_TRUE(a.ok() && b.ok());
-  absl::SleepFor(absl::Milliseconds(50));  // A's transport notices its deadline
-  ASSERT_TRUE(c.Leave(*a));
-  ASSERT_TRUE(out.WaitFor(1));
+  // A's transport notices its deadline.
+  clock.Schedule(clock.Now() + absl::Milliseconds(50), [&] { EXPECT_TRUE(c.Leave(*a)); });
+  clock.Advance(absl::Seconds(1));
+  ASSERT_EQ(out.size(), 1u);
   ASSERT_TRUE(out.results[0].ok()) << out.results[0].status();
   EXPECT_EQ(*out.results[0].value(), "slow");
-  EXPECT_EQ(store.calls(StoreMethod::kGetMessage), 2);
-  EXPECT_EQ(store.deadline_exceeded_calls(), 1);
+  EXPECT_EQ(store.calls(), 2);
+  EXPECT_EQ(store.deadline_exceeded(), 1);
 }
 
 TEST(CoalescerTest, LastWaiterLeavingCancelsQueryAndLeaksNothing) {
@@ -491,10 +395,11 @@ TEST(CoalescerTest, ResponseIsEncodedOncePerFlightAndSharedByReference) {
   store.Hold();
   std::atomic<int> encodes{0};
   auto fetch = [&](const FetchContext& ctx, C::FetchDone done) {
-    store.GetMessage(2, 20, {ctx.deadline, ctx.cancel}, [&, done](absl::StatusOr<storage::Message> m) {
-      encodes.fetch_add(1);  // the node serializes here, once per flight
-      done(Bytes("encoded:" + m->content));
-    });
+    store.GetMessage(2, 20, {ctx.deadline, ctx.cancel},
+                     [&, done](absl::StatusOr<storage::Message> m) {
+                       encodes.fetch_add(1);  // the node serializes here, once per flight
+                       done(Bytes("encoded:" + m->content));
+                     });
   };
   Outcomes out;
   for (int i = 0; i < 500; ++i) ASSERT_TRUE(c.Join(Req("k", 2), fetch, out.Collect()).ok());
@@ -509,16 +414,16 @@ TEST(CoalescerTest, ResponseIsEncodedOncePerFlightAndSharedByReference) {
 
 class CountingProbe : public CoalescerProbe {
  public:
-  void OnLeader(int) override { leaders++; }
-  void OnJoin(int) override { joins++; }
-  void OnStoreAttempt(int, int) override { attempts++; }
-  void OnRetry(int) override { retries++; }
-  void OnRejected(int, RejectReason) override { rejected++; }
-  void OnLeft(int, Role) override { left++; }
-  void OnDelivered(int, Role role, absl::Duration) override {
+  void OnLeader(MethodId) override { leaders++; }
+  void OnJoin(MethodId) override { joins++; }
+  void OnStoreAttempt(MethodId, int) override { attempts++; }
+  void OnRetry(MethodId) override { retries++; }
+  void OnRejected(MethodId, RejectReason) override { rejected++; }
+  void OnLeft(MethodId, Role) override { left++; }
+  void OnDelivered(MethodId, Role role, absl::Duration) override {
     (role == Role::kLeader ? delivered_leader : delivered_joiner)++;
   }
-  void OnFlightDone(int, size_t n, const absl::Status&) override {
+  void OnFlightDone(MethodId, size_t n, const absl::Status&) override {
     flights++;
     waiters_total += n;
   }
@@ -648,4 +553,4 @@ TEST(CoalescerTest, ConcurrentJoinLeaveWriteStressDeliversExactlyOnceAndDrains) 
 }
 
 }  // namespace
-}  // namespace ds::coalescer
+}  // namespace ds::coalescer::test

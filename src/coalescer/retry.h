@@ -34,8 +34,10 @@ struct RetryOptions {
   double budget_refund = 0.1;
 };
 
-// Transient store outcomes worth another attempt. DEADLINE_EXCEEDED is not
-// retried: the flight's own deadline has passed by then.
+// Transient store outcomes worth another attempt: UNAVAILABLE and ABORTED.
+// DEADLINE_EXCEEDED is not among them: a retry cannot make a slow store fast.
+// The coalescer re-issues a timed-out attempt only for a waiter whose own
+// deadline is later than the attempt's (coalescer.h, points 3 and 5).
 bool IsRetryable(const absl::Status& status);
 
 // Backoff before attempt `attempt + 1` (attempt counts from 0); `uniform01`

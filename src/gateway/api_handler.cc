@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/api_rules.h"
 #include "gateway/internal/logger.h"
 #include "gateway/internal/strings.h"
 #include "gateway/json_codec.h"
@@ -100,11 +101,11 @@ absl::StatusOr<dataservice::v1::GetMessagesRequest> ParseListQuery(uint64_t chan
     if (*seen) return absl::InvalidArgumentError(absl::StrCat(p.key, " is given more than once"));
     *seen = true;
     if (p.key == "limit") {
-      absl::StatusOr<uint64_t> limit = ParseUintInRange("limit", p.value, 1, 100);
+      absl::StatusOr<uint32_t> limit = api::ParsePageLimit(p.value);
       if (!limit.ok()) return limit.status();
-      req.set_limit(static_cast<uint32_t>(*limit));
+      req.set_limit(*limit);
     } else {
-      absl::StatusOr<uint64_t> id = ParseIdText(p.key, p.value);
+      absl::StatusOr<uint64_t> id = api::ParseId(p.key, p.value);
       if (!id.ok()) return id.status();
       if (p.key == "before") req.set_before(*id);
       if (p.key == "after") req.set_after(*id);
@@ -123,7 +124,7 @@ absl::StatusOr<absl::Time> RequestDeadline(const HttpRequest& req, absl::Time no
                                                kRequestTimeoutHeader.size()));
   if (it == req.end()) return now + default_deadline;
   absl::StatusOr<uint64_t> ms =
-      ParseUintInRange(kRequestTimeoutHeader, std::string_view(it->value().data(), it->value().size()),
+      api::ParseUintInRange(kRequestTimeoutHeader, std::string_view(it->value().data(), it->value().size()),
                        1, kMaxRequestTimeoutMs);
   if (!ms.ok()) return ms.status();
   return now + std::min(default_deadline, absl::Milliseconds(*ms));
@@ -206,14 +207,14 @@ void ApiHandler::Handle(HttpRequest request, HttpReply reply) {
     if (method != http::verb::get) return ex.Send(MethodNotAllowed("GET"));
   }
 
-  absl::StatusOr<uint64_t> channel_id = ParseIdText("channel_id", path[2]);
+  absl::StatusOr<uint64_t> channel_id = api::ParseId("channel_id", path[2]);
   if (!channel_id.ok()) return ex.Send(ErrorResponse(channel_id.status()));
   absl::StatusOr<absl::Time> deadline =
       RequestDeadline(request, now, options_.default_deadline);
   if (!deadline.ok()) return ex.Send(ErrorResponse(deadline.status()));
 
   if (item_route) {
-    absl::StatusOr<uint64_t> message_id = ParseIdText("message_id", path[4]);
+    absl::StatusOr<uint64_t> message_id = api::ParseId("message_id", path[4]);
     if (!message_id.ok()) return ex.Send(ErrorResponse(message_id.status()));
     dataservice::v1::GetMessageRequest req;
     req.set_channel_id(*channel_id);

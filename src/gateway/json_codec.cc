@@ -1,11 +1,11 @@
 #include "gateway/json_codec.h"
 
-#include <limits>
 #include <utility>
 
 #include <boost/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "common/api_rules.h"
 #include "gateway/internal/strings.h"
 
 namespace ds::gateway {
@@ -13,9 +13,6 @@ namespace {
 
 namespace json = boost::json;
 using dataservice::v1::Message;
-
-// Largest 20-digit strings can exceed 2^64-1; longer ones always do.
-constexpr size_t kMaxIdDigits = 20;
 
 std::string_view KindName(const json::value& v) {
   switch (v.kind()) {
@@ -37,7 +34,7 @@ absl::StatusOr<uint64_t> IdFromJson(const json::object& body, std::string_view f
   if (v == nullptr) return absl::InvalidArgumentError(absl::StrCat(ToAbsl(field), " is required"));
   uint64_t id = 0;
   if (const json::string* s = v->if_string()) {
-    return ParseIdText(field, std::string_view(s->data(), s->size()));
+    return api::ParseId(field, std::string_view(s->data(), s->size()));
   } else if (v->is_uint64()) {
     id = v->get_uint64();
   } else if (v->is_int64()) {
@@ -53,17 +50,6 @@ absl::StatusOr<uint64_t> IdFromJson(const json::object& body, std::string_view f
   return id;
 }
 
-// `text` made safe to echo in an error message: at most 32 bytes, anything
-// outside printable ASCII replaced by '?'.
-std::string Echo(std::string_view text) {
-  std::string out(text.substr(0, 32));
-  for (char& c : out) {
-    if (c < 0x20 || c > 0x7e) c = '?';
-  }
-  if (text.size() > 32) out += "...";
-  return out;
-}
-
 json::object MessageObject(const Message& m) {
   json::object o;
   o["channel_id"] = std::to_string(m.channel_id());
@@ -75,36 +61,6 @@ json::object MessageObject(const Message& m) {
 }
 
 }  // namespace
-
-absl::StatusOr<uint64_t> ParseUintInRange(std::string_view field, std::string_view text,
-                                          uint64_t min, uint64_t max) {
-  auto error = [&] {
-    return absl::InvalidArgumentError(
-        absl::StrCat(ToAbsl(field), " must be an integer in ", min, "..", max, ", got '",
-                     Echo(text), "'"));
-  };
-  if (text.empty() || text.size() > kMaxIdDigits) return error();
-  uint64_t value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return error();
-    const uint64_t digit = static_cast<uint64_t>(c - '0');
-    if (value > (std::numeric_limits<uint64_t>::max() - digit) / 10) return error();
-    value = value * 10 + digit;
-  }
-  if (value < min || value > max) return error();
-  return value;
-}
-
-absl::StatusOr<uint64_t> ParseIdText(std::string_view field, std::string_view text) {
-  absl::StatusOr<uint64_t> id =
-      ParseUintInRange(field, text, 0, std::numeric_limits<uint64_t>::max());
-  if (!id.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        ToAbsl(field), " must be a decimal 64-bit unsigned integer, got '", Echo(text), "'"));
-  }
-  if (*id == 0) return absl::InvalidArgumentError(absl::StrCat(ToAbsl(field), " must be non-zero"));
-  return id;
-}
 
 absl::StatusOr<dataservice::v1::SendMessageRequest> ParseSendMessageBody(uint64_t channel_id,
                                                                          std::string_view body) {
@@ -141,11 +97,9 @@ absl::StatusOr<dataservice::v1::SendMessageRequest> ParseSendMessageBody(uint64_
         absl::StrCat("content must be a string, got ", ToAbsl(KindName(*content))));
   }
   // Boost.JSON has already rejected invalid UTF-8 and lone surrogate escapes.
-  if (text->empty()) return absl::InvalidArgumentError("content must not be empty");
-  if (text->size() > kMaxContentBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("content is ", text->size(),
-                                                   " bytes; at most ", kMaxContentBytes,
-                                                   " are allowed"));
+  if (absl::Status st = api::CheckContent(std::string_view(text->data(), text->size()));
+      !st.ok()) {
+    return st;
   }
   req.set_content(text->data(), text->size());
 

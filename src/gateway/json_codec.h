@@ -7,7 +7,7 @@
 // non-negative JSON integer.
 //
 // Usage:
-//   absl::StatusOr<uint64_t> channel = ds::gateway::ParseIdText("channel_id", "42");
+//   absl::StatusOr<uint64_t> channel = ds::api::ParseId("channel_id", "42");  // common/api_rules.h
 //   absl::StatusOr<dataservice::v1::SendMessageRequest> req =
 //       ds::gateway::ParseSendMessageBody(*channel, R"({"author_id":"7","content":"hi","nonce":1})");
 //   std::string body = ds::gateway::EncodeGetMessagesResponse(resp);
@@ -26,27 +26,15 @@
 
 namespace ds::gateway {
 
-// Content bounds the service enforces; the gateway checks them first so a bad
-// request costs no round trip.
-inline constexpr size_t kMaxContentBytes = 4000;
 // Nesting depth allowed in a request body (the API needs 1).
 inline constexpr size_t kMaxJsonDepth = 8;
-
-// Parses a decimal id as it appears in a path or query: 1-20 ASCII digits,
-// value in 1..2^64-1. INVALID_ARGUMENT naming `field` and the reason otherwise.
-absl::StatusOr<uint64_t> ParseIdText(std::string_view field, std::string_view text);
-
-// Parses an unsigned decimal integer in [min, max] (for limit and the timeout
-// header). INVALID_ARGUMENT naming `field` otherwise.
-absl::StatusOr<uint64_t> ParseUintInRange(std::string_view field, std::string_view text,
-                                          uint64_t min, uint64_t max);
 
 // Decodes the body of POST /v1/channels/{channel_id}/messages:
 //   {"author_id": id, "content": string, "nonce": id}
 // where each id is a decimal string or a JSON integer, non-zero. Unknown fields
 // are ignored. INVALID_ARGUMENT (naming the field and why) for malformed JSON,
 // a non-object, a missing field, a wrong type, a zero or out-of-range id, or
-// content that is empty or longer than kMaxContentBytes.
+// content that breaks api::CheckContent (empty, over api::kMaxContentBytes).
 absl::StatusOr<dataservice::v1::SendMessageRequest> ParseSendMessageBody(uint64_t channel_id,
                                                                          std::string_view body);
 

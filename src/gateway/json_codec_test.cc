@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include "common/api_rules.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -11,37 +12,7 @@ namespace {
 using ::testing::HasSubstr;
 namespace json = boost::json;
 
-TEST(ParseIdTextTest, AcceptsFullUnsignedRange) {
-  EXPECT_EQ(*ParseIdText("channel_id", "1"), 1u);
-  EXPECT_EQ(*ParseIdText("channel_id", "18446744073709551615"), 18446744073709551615ull);
-  EXPECT_EQ(*ParseIdText("channel_id", "000042"), 42u);
-}
-
-TEST(ParseIdTextTest, RejectsZeroOverflowSignsAndJunkNamingTheField) {
-  for (std::string_view bad : {"", "0", "18446744073709551616", "99999999999999999999999", "-1",
-                               "+1", " 1", "1 ", "1e3", "0x10", "abc", "12a"}) {
-    absl::StatusOr<uint64_t> id = ParseIdText("message_id", bad);
-    ASSERT_FALSE(id.ok()) << bad;
-    EXPECT_EQ(id.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_THAT(id.status().message(), HasSubstr("message_id")) << bad;
-  }
-  EXPECT_THAT(ParseIdText("x", "0").status().message(), HasSubstr("non-zero"));
-}
-
-TEST(ParseIdTextTest, ErrorEchoIsPrintableAscii) {
-  absl::StatusOr<uint64_t> id = ParseIdText("channel_id", std::string("\xff\x01\"x", 4));
-  ASSERT_FALSE(id.ok());
-  EXPECT_THAT(id.status().message(), HasSubstr("'??\"x'"));
-}
-
-TEST(ParseUintInRangeTest, EnforcesBounds) {
-  EXPECT_EQ(*ParseUintInRange("limit", "1", 1, 100), 1u);
-  EXPECT_EQ(*ParseUintInRange("limit", "100", 1, 100), 100u);
-  EXPECT_FALSE(ParseUintInRange("limit", "0", 1, 100).ok());
-  EXPECT_FALSE(ParseUintInRange("limit", "101", 1, 100).ok());
-  EXPECT_THAT(ParseUintInRange("limit", "x", 1, 100).status().message(),
-              HasSubstr("limit must be an integer in 1..100"));
-}
+// Id and number parsing moved to common/api_rules.h (tested in api_rules_test.cc).
 
 TEST(ParseSendMessageBodyTest, AcceptsIdsAsStringsOrIntegers) {
   auto req = ParseSendMessageBody(
@@ -87,7 +58,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadBody{R"({"author_id":0,"content":"x","nonce":1})", "author_id must be non-zero"},
         BadBody{R"({"author_id":"0x1","content":"x","nonce":1})", "author_id must be a decimal"},
         BadBody{R"({"author_id":1,"content":5,"nonce":1})", "content must be a string, got an integer"},
-        BadBody{R"({"author_id":1,"content":"","nonce":1})", "content must not be empty"},
+        BadBody{R"({"author_id":1,"content":"","nonce":1})", "content: must not be empty"},
         BadBody{R"({"author_id":1,"content":"x","nonce":null})", "nonce must be a decimal string or an integer, got null"},
         BadBody{R"({"author_id":1,"content":"\ud800","nonce":1})", "not valid JSON"},
         BadBody{"{\"author_id\":1,\"content\":\"\xc3\x28\",\"nonce\":1}", "not valid JSON"},
@@ -95,11 +66,11 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(ParseSendMessageBodyTest, RejectsContentOverLimit) {
   std::string body = R"({"author_id":1,"nonce":1,"content":")" +
-                     std::string(kMaxContentBytes + 1, 'a') + "\"}";
+                     std::string(api::kMaxContentBytes + 1, 'a') + "\"}";
   auto req = ParseSendMessageBody(1, body);
   ASSERT_FALSE(req.ok());
   EXPECT_THAT(req.status().message(), HasSubstr("at most 4000"));
-  body = R"({"author_id":1,"nonce":1,"content":")" + std::string(kMaxContentBytes, 'a') + "\"}";
+  body = R"({"author_id":1,"nonce":1,"content":")" + std::string(api::kMaxContentBytes, 'a') + "\"}";
   EXPECT_TRUE(ParseSendMessageBody(1, body).ok());
 }
 

@@ -13,12 +13,13 @@
 //   ...
 //   (*admin)->Stop();  // or let the destructor do it
 //
-// Behaviour: any other path is 404; a method other than GET on /metrics or
-// /healthz is 405. Connections are kept alive; each read (headers
-// and the small body an admin request may carry) must complete within
-// kAdminReadTimeout. Requests with headers over 8 KiB get 431, bodies over
-// 4 KiB get 413, malformed HTTP gets 400; after those the connection is closed.
-// Nothing a client sends can crash the process.
+// Behaviour: the routes are AdminRoutes (admin_handler.h); any other path is
+// 404. It runs on the shared HTTP server (ds::http::Server, one I/O thread), so
+// keep-alive, pipelining, limits and timeouts are that server's: a request must
+// arrive within kAdminReadTimeout (idle keep-alive connections are closed after
+// it too); headers over 8 KiB get 431, bodies over 4 KiB 413, malformed HTTP
+// 400, and the connection is closed after those. Nothing a client sends can
+// crash the process.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +36,7 @@ namespace ds::metrics {
 struct AdminServerOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 0;  // 0 = pick a free port; port() tells which.
+  int io_threads = 1;
 };
 
 // How long one HTTP request may take to arrive (idle keep-alive connections
@@ -43,8 +45,8 @@ inline constexpr absl::Duration kAdminReadTimeout = absl::Seconds(30);
 
 // Thread-safe: every method may be called from any thread, except that Stop()
 // (and the destructor) must not be called from inside `healthy`. The server
-// runs one I/O thread of its own; `healthy` and registry->Collect() are called
-// on it, so they must be thread-safe and quick.
+// runs its own I/O thread(s); `healthy` and registry->Collect() are called on
+// them, so they must be thread-safe and quick.
 class AdminServer {
  public:
   // Binds `options.address:options.port`, starts the I/O thread and returns the

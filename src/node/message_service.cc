@@ -76,7 +76,7 @@ absl::Time CallDeadline(const grpc::ServerContext& ctx, absl::Duration fallback)
 
 // Answers `call` once with `status` (and `response` if OK), counting it.
 // Nothing may touch the call after this returns: it may already be gone.
-void Answer(UnaryCall* call, NodeMetrics* metrics, int method, const grpc::ByteBuffer& response,
+void Answer(UnaryCall* call, NodeMetrics* metrics, Method method, const grpc::ByteBuffer& response,
             const grpc::Status& status) {
   metrics->OnResponse(method, status.error_code());
   call->Finish(response, status);
@@ -87,7 +87,7 @@ void Answer(UnaryCall* call, NodeMetrics* metrics, int method, const grpc::ByteB
 // cancellation or its deadline). Owned by the call (CallHooks).
 class ReadCall final : public CallHooks {
  public:
-  ReadCall(UnaryCall* call, ReadCoalescer* coalescer, NodeMetrics* metrics, int method)
+  ReadCall(UnaryCall* call, ReadCoalescer* coalescer, NodeMetrics* metrics, Method method)
       : call_(call), coalescer_(coalescer), metrics_(metrics), method_(method) {
     if (call->context().client_metadata().count(kTimingRequestKey) != 0) arrived_ = absl::Now();
   }
@@ -136,7 +136,7 @@ class ReadCall final : public CallHooks {
   UnaryCall* const call_;
   ReadCoalescer* const coalescer_;
   NodeMetrics* const metrics_;
-  const int method_;
+  const Method method_;
   std::optional<absl::Time> arrived_;  // set only when the client asked for timing
   std::atomic<bool> answered_{false};
   std::optional<ReadCoalescer::Ticket> ticket_;  // polling thread only
@@ -238,7 +238,7 @@ struct MessageServices::Impl {
   // The shared path of every read method: count, parse, validate, then join
   // (or start) the flight that `plan` describes.
   template <typename Req, typename Validate, typename Plan>
-  void ServeRead(int method, UnaryCall* call, Validate validate, Plan plan) {
+  void ServeRead(Method method, UnaryCall* call, Validate validate, Plan plan) {
     metrics->OnRequest(method);
     Req req;
     if (!ParseRequest(call->request(), &req)) {
@@ -351,7 +351,8 @@ void MessageServices::Impl::SendMessage(UnaryCall* call) {
   };
   if (handoff != nullptr) {
     finish = [finish, server = handoff, cq = call->cq_index()](auto result) {
-      server->RunOn(cq, [finish, result = std::move(result)]() mutable { finish(std::move(result)); });
+      server->RunOn(cq,
+                    [finish, result = std::move(result)]() mutable { finish(std::move(result)); });
     };
   }
   store->SendMessage(message, {CallDeadline(call->context(), options.default_deadline), nullptr},

@@ -27,6 +27,7 @@
 #include <memory>
 
 #include "coalescer/coalescer.h"
+#include "common/api_rules.h"
 #include "node/cq_server.h"
 #include "node/node_metrics.h"
 #include "storage/message_store.h"
@@ -38,7 +39,7 @@ using EncodedResponse = std::shared_ptr<const grpc::Slice>;
 using ReadCoalescer = coalescer::Coalescer<EncodedResponse>;
 
 struct MessageServiceOptions {
-  size_t max_content_bytes = 4000;
+  size_t max_content_bytes = api::kMaxContentBytes;
   // Used when the client sent no deadline: reads must still end.
   absl::Duration default_deadline = absl::Seconds(10);
 };

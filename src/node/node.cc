@@ -1,10 +1,10 @@
 #include "node/node.h"
 
-#include <algorithm>
-#include <thread>
-
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+
+#include <algorithm>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -38,8 +38,8 @@ absl::StatusOr<std::unique_ptr<DataServiceNode>> DataServiceNode::Start(
   node->health_ = std::make_unique<HealthService>(
       std::vector<std::string>{"dataservice.v1.MessageService", "messages.MessagesService"});
   node->cq_server_ = std::make_unique<CqServer>(&builder, CqServerOptions{.threads = threads});
-  node->coalescer_ = std::make_unique<ReadCoalescer>(options.coalescer, node->timer_.get(),
-                                                     node->metrics_.get());
+  node->coalescer_ =
+      std::make_unique<ReadCoalescer>(options.coalescer, node->timer_.get(), node->metrics_.get());
   node->services_ = std::make_unique<MessageServices>(
       store, node->coalescer_.get(), node->metrics_.get(), options.service,
       options.fan_out_on_polling_thread ? node->cq_server_.get() : nullptr);
@@ -49,6 +49,10 @@ absl::StatusOr<std::unique_ptr<DataServiceNode>> DataServiceNode::Start(
   builder.RegisterService(node->health_->service());
   node->services_->AddMethods(node->cq_server_.get());
   node->health_->AddMethods(node->cq_server_.get());
+  // Beside the raw CQ methods: e.g. live's LiveService, a callback service
+  // (its server-streaming Subscribe); gRPC then also runs its callback
+  // threads for those methods.
+  if (options.extra_services) options.extra_services(builder, *node->coalescer_);
   node->server_ = builder.BuildAndStart();
   if (!node->server_ || port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen_address));

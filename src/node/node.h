@@ -18,6 +18,7 @@
 #include <grpcpp/grpcpp.h>
 #include <prometheus/registry.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -49,6 +50,11 @@ struct NodeOptions {
   // the handlers inline (CqServer); 0 = one per core.
   int server_threads = 0;
   ServerTuning server_tuning;
+  // Registers more services on the node's gRPC server (live channels:
+  // src/live/node/live_node.cc). Called once in Start, before the server
+  // starts and after the coalescer exists; what it registers must outlive
+  // the node.
+  std::function<void(grpc::ServerBuilder&, ReadCoalescer&)> extra_services;
 };
 
 class DataServiceNode {

@@ -42,10 +42,11 @@ const char* CodeName(int code) {
 }
 }  // namespace
 
-const char* MethodName(int method) {
+const char* MethodName(Method method) {
   static const char* kNames[kMethodCount] = {"GetMessages", "GetMessage", "SendMessage",
                                              "ref.getMessage"};
-  return method >= 0 && method < kMethodCount ? kNames[method] : "unknown";
+  const auto index = static_cast<size_t>(method);
+  return index < kMethodCount ? kNames[index] : "unknown";
 }
 
 NodeMetrics::NodeMetrics(std::shared_ptr<prometheus::Registry> registry)
@@ -65,7 +66,7 @@ NodeMetrics::NodeMetrics(std::shared_ptr<prometheus::Registry> registry)
   inflight_waiters_ = &gauges.Add({{"what", "waiters"}});
   active_flights_ = &gauges.Add({{"what", "flights"}});
   for (int m = 0; m < kMethodCount; ++m) {
-    const std::string name = MethodName(m);
+    const std::string name = MethodName(static_cast<Method>(m));
     PerMethod& p = per_method_[m];
     p.requests = &requests.Add({{"method", name}});
     p.store_queries = &queries.Add({{"method", name}});
@@ -83,20 +84,20 @@ NodeMetrics::NodeMetrics(std::shared_ptr<prometheus::Registry> registry)
     for (int code = 0; code <= 16; ++code) {
       p.responses[code] = &responses.Add({{"method", name}, {"code", CodeName(code)}});
     }
-    for (int r = 0; r < 3; ++r) {
+    for (int r = 0; r < coalescer::kRejectReasonCount; ++r) {
       p.rejected[r] = &rejected.Add(
           {{"method", name}, {"reason", coalescer::RejectReasonName(static_cast<coalescer::RejectReason>(r))}});
     }
   }
 }
 
-void NodeMetrics::OnRequest(int method) {
-  per_method_[method].requests->Increment();
+void NodeMetrics::OnRequest(Method method) {
+  per_method_[Index(method)].requests->Increment();
   if (method != kSendMessage) ref_requests_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void NodeMetrics::OnResponse(int method, int grpc_code) {
-  per_method_[method].responses[grpc_code >= 0 && grpc_code <= 16 ? grpc_code : 2]->Increment();
+void NodeMetrics::OnResponse(Method method, int grpc_code) {
+  per_method_[Index(method)].responses[grpc_code >= 0 && grpc_code <= 16 ? grpc_code : 2]->Increment();
 }
 
 void NodeMetrics::OnWriteStoreCall(absl::Duration took, const absl::Status& status) {
@@ -108,39 +109,39 @@ NodeMetrics::ReferenceCounters NodeMetrics::GetAndReset() {
   return {ref_requests_.exchange(0), ref_queries_.exchange(0)};
 }
 
-void NodeMetrics::OnLeader(int method) {
+void NodeMetrics::OnLeader(Method method) {
   inflight_waiters_->Increment();
   active_flights_->Increment();
 }
-void NodeMetrics::OnJoin(int method) {
-  per_method_[method].coalesced->Increment();
+void NodeMetrics::OnJoin(Method method) {
+  per_method_[Index(method)].coalesced->Increment();
   inflight_waiters_->Increment();
 }
-void NodeMetrics::OnRejected(int method, coalescer::RejectReason reason) {
-  per_method_[method].rejected[static_cast<int>(reason)]->Increment();
+void NodeMetrics::OnRejected(Method method, coalescer::RejectReason reason) {
+  per_method_[Index(method)].rejected[static_cast<int>(reason)]->Increment();
 }
-void NodeMetrics::OnStoreAttempt(int method, int attempt) {
-  per_method_[method].store_queries->Increment();
+void NodeMetrics::OnStoreAttempt(Method method, int attempt) {
+  per_method_[Index(method)].store_queries->Increment();
   if (method != kSendMessage) ref_queries_.fetch_add(1, std::memory_order_relaxed);
 }
-void NodeMetrics::OnStoreResult(int method, absl::Duration took, const absl::Status& status) {
-  per_method_[method].store_seconds->Observe(absl::ToDoubleSeconds(took));
+void NodeMetrics::OnStoreResult(Method method, absl::Duration took, const absl::Status& status) {
+  per_method_[Index(method)].store_seconds->Observe(absl::ToDoubleSeconds(took));
   if (!status.ok() && status.code() != absl::StatusCode::kNotFound) {
     store_errors_.Add({{"method", MethodName(method)}, {"code", CodeName(static_cast<int>(status.code()))}})
         .Increment();
   }
 }
-void NodeMetrics::OnRetry(int method) { per_method_[method].retries->Increment(); }
-void NodeMetrics::OnLeft(int method, coalescer::Role role) {
-  per_method_[method].left[static_cast<int>(role)]->Increment();
+void NodeMetrics::OnRetry(Method method) { per_method_[Index(method)].retries->Increment(); }
+void NodeMetrics::OnLeft(Method method, coalescer::Role role) {
+  per_method_[Index(method)].left[static_cast<int>(role)]->Increment();
   inflight_waiters_->Decrement();
 }
-void NodeMetrics::OnDelivered(int method, coalescer::Role role, absl::Duration waited) {
-  per_method_[method].wait_seconds[static_cast<int>(role)]->Observe(absl::ToDoubleSeconds(waited));
+void NodeMetrics::OnDelivered(Method method, coalescer::Role role, absl::Duration waited) {
+  per_method_[Index(method)].wait_seconds[static_cast<int>(role)]->Observe(absl::ToDoubleSeconds(waited));
   inflight_waiters_->Decrement();
 }
-void NodeMetrics::OnFlightDone(int method, size_t delivered, const absl::Status& status) {
-  per_method_[method].flight_waiters->Observe(static_cast<double>(delivered));
+void NodeMetrics::OnFlightDone(Method method, size_t delivered, const absl::Status& status) {
+  per_method_[Index(method)].flight_waiters->Observe(static_cast<double>(delivered));
   active_flights_->Decrement();
 }
 

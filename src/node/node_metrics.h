@@ -38,9 +38,11 @@
 
 namespace ds::node {
 
-enum Method : int { kGetMessages = 0, kGetMessage = 1, kSendMessage = 2, kRefGetMessage = 3 };
+// The node's methods, as metric labels (and the coalescer probe's MethodId).
+using Method = coalescer::MethodId;
+inline constexpr Method kGetMessages{0}, kGetMessage{1}, kSendMessage{2}, kRefGetMessage{3};
 inline constexpr int kMethodCount = 4;
-const char* MethodName(int method);
+const char* MethodName(Method method);
 
 class NodeMetrics final : public coalescer::CoalescerProbe {
  public:
@@ -48,8 +50,8 @@ class NodeMetrics final : public coalescer::CoalescerProbe {
 
   const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
 
-  void OnRequest(int method);
-  void OnResponse(int method, int grpc_code);
+  void OnRequest(Method method);
+  void OnResponse(Method method, int grpc_code);
   // Writes are not coalesced; the node reports their store calls here.
   void OnWriteStoreCall(absl::Duration took, const absl::Status& status);
 
@@ -61,17 +63,18 @@ class NodeMetrics final : public coalescer::CoalescerProbe {
   ReferenceCounters GetAndReset();
 
   // CoalescerProbe.
-  void OnLeader(int method) override;
-  void OnJoin(int method) override;
-  void OnRejected(int method, coalescer::RejectReason reason) override;
-  void OnStoreAttempt(int method, int attempt) override;
-  void OnStoreResult(int method, absl::Duration took, const absl::Status& status) override;
-  void OnRetry(int method) override;
-  void OnLeft(int method, coalescer::Role role) override;
-  void OnDelivered(int method, coalescer::Role role, absl::Duration waited) override;
-  void OnFlightDone(int method, size_t delivered, const absl::Status& status) override;
+  void OnLeader(Method method) override;
+  void OnJoin(Method method) override;
+  void OnRejected(Method method, coalescer::RejectReason reason) override;
+  void OnStoreAttempt(Method method, int attempt) override;
+  void OnStoreResult(Method method, absl::Duration took, const absl::Status& status) override;
+  void OnRetry(Method method) override;
+  void OnLeft(Method method, coalescer::Role role) override;
+  void OnDelivered(Method method, coalescer::Role role, absl::Duration waited) override;
+  void OnFlightDone(Method method, size_t delivered, const absl::Status& status) override;
 
  private:
+  static size_t Index(Method m) { return static_cast<size_t>(m); }
   struct PerMethod {
     prometheus::Counter* requests;
     prometheus::Counter* store_queries;
@@ -81,7 +84,7 @@ class NodeMetrics final : public coalescer::CoalescerProbe {
     prometheus::Histogram* flight_waiters;
     prometheus::Histogram* wait_seconds[2];
     prometheus::Counter* left[2];
-    prometheus::Counter* rejected[3];
+    prometheus::Counter* rejected[coalescer::kRejectReasonCount];
     prometheus::Counter* responses[17];  // by gRPC code 0..16
   };
 

@@ -1,7 +1,6 @@
 #include "node/request_validation.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/utf8.h"
 
 namespace ds::node {
 
@@ -13,10 +12,7 @@ absl::Status Invalid(const std::string& field, const std::string& why) {
 
 absl::Status ValidateGetMessages(const dataservice::v1::GetMessagesRequest& req) {
   if (req.channel_id() == 0) return Invalid("channel_id", "required (a non-zero snowflake)");
-  if (req.limit() > kMaxLimit) {
-    return Invalid("limit", absl::StrCat("must be between 1 and ", kMaxLimit, " (0 means ",
-                                         kDefaultLimit, "), got ", req.limit()));
-  }
+  if (absl::Status st = api::CheckPageLimit(req.limit()); !st.ok()) return st;
   if (req.has_before() && req.has_after()) {
     return Invalid("before", "cannot be combined with after; page in one direction");
   }
@@ -36,13 +32,7 @@ absl::Status ValidateSend(uint64_t channel_id, uint64_t author_id, std::string_v
   if (channel_id == 0) return Invalid("channel_id", "required (a non-zero snowflake)");
   if (author_id == 0) return Invalid("author_id", "required (a non-zero snowflake)");
   if (nonce == 0) return Invalid("nonce", "required: a non-zero client-chosen idempotency key");
-  if (content.empty()) return Invalid("content", "must not be empty");
-  if (content.size() > max_content_bytes) {
-    return Invalid("content", absl::StrCat("must be at most ", max_content_bytes, " bytes, got ",
-                                           content.size()));
-  }
-  if (!IsValidUtf8(content)) return Invalid("content", "must be valid UTF-8");
-  return absl::OkStatus();
+  return api::CheckContent(content, max_content_bytes);
 }
 }  // namespace
 
@@ -65,7 +55,7 @@ absl::Status ValidateReferenceGetMessage(const messages::MessageRequest& req) {
 }
 
 uint32_t EffectiveLimit(const dataservice::v1::GetMessagesRequest& req) {
-  return req.limit() == 0 ? kDefaultLimit : req.limit();
+  return api::EffectivePageLimit(req.limit());
 }
 
 std::string GetMessagesKey(const dataservice::v1::GetMessagesRequest& req) {

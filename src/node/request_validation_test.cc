@@ -12,10 +12,10 @@ TEST(RequestValidationTest, GetMessagesLimitsAndDirections) {
   EXPECT_EQ(ValidateGetMessages(r).code(), absl::StatusCode::kInvalidArgument);
   r.set_channel_id(1);
   EXPECT_TRUE(ValidateGetMessages(r).ok());
-  EXPECT_EQ(EffectiveLimit(r), kDefaultLimit);
-  r.set_limit(kMaxLimit);
+  EXPECT_EQ(EffectiveLimit(r), api::kDefaultPageLimit);
+  r.set_limit(api::kMaxPageLimit);
   EXPECT_TRUE(ValidateGetMessages(r).ok());
-  r.set_limit(kMaxLimit + 1);
+  r.set_limit(api::kMaxPageLimit + 1);
   EXPECT_EQ(ValidateGetMessages(r).message(),
             "limit: must be between 1 and 100 (0 means 50), got 101");
   r.set_limit(10);

@@ -32,8 +32,7 @@ std::function<int(uint64_t)> MakeVnodeRing(const std::vector<std::string>& nodes
   }
   std::sort(points->begin(), points->end());
   return [points](uint64_t id) {
-    auto it = std::lower_bound(points->begin(), points->end(),
-                               std::make_pair(KeyHash(id), 0));
+    auto it = std::lower_bound(points->begin(), points->end(), std::make_pair(KeyHash(id), 0));
     return it == points->end() ? points->front().second : it->second;
   };
 }
@@ -118,7 +117,8 @@ TEST(HashCompareTest, RendezvousVnodeRingAndMaglev) {
     keys.push_back(((280'000'000'000ULL + i * 3) << 22) | (i % 7));
   }
   const std::vector<std::pair<std::string, Picker>> schemes = {
-      {"rendezvous", [](const std::vector<std::string>& nodes) {
+      {"rendezvous",
+       [](const std::vector<std::string>& nodes) {
          auto ring = std::make_shared<HashRing>(nodes);
          return std::function<int(uint64_t)>([ring](uint64_t id) { return ring->Pick(id); });
        }},

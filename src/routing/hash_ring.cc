@@ -55,8 +55,7 @@ int HashRing::Pick(uint64_t channel_id) const {
     const uint64_t s = Combine(key, node_hashes_[i]);
     // Ties (probability ~N^2/2^64) go to the lower node hash so that the
     // answer does not depend on list order.
-    if (best < 0 || s > best_score ||
-        (s == best_score && node_hashes_[i] < node_hashes_[best])) {
+    if (best < 0 || s > best_score || (s == best_score && node_hashes_[i] < node_hashes_[best])) {
       best = i;
       best_score = s;
     }

@@ -132,8 +132,8 @@ TEST(HashRingTest, MovementAndBalanceForThreeToSixteenNodes) {
       join_max = std::max(join_max, MovedFraction(base, Owners(HashRing(more), keys)));
     }
     const double balance = MaxOverMean(base, n);
-    std::printf(" %2d |   %.4f  |   %.4f  |   %.4f   |  %.4f  |    %.2f    |     %.3f\n", n,
-                ideal, leave_max, leave_sum / n, join_max, join_max / (1.0 / (n + 1)), balance);
+    std::printf(" %2d |   %.4f  |   %.4f  |   %.4f   |  %.4f  |    %.2f    |     %.3f\n", n, ideal,
+                leave_max, leave_sum / n, join_max, join_max / (1.0 / (n + 1)), balance);
 
     EXPECT_LE(leave_max, 1.25 * ideal) << "N=" << n;
     EXPECT_LE(join_max, 1.25 * ideal) << "N=" << n;

@@ -1,11 +1,11 @@
 #include "routing/health_checker.h"
 
+#include <grpcpp/client_context.h>
+#include <grpcpp/support/byte_buffer.h>
+
 #include <algorithm>
 #include <atomic>
 #include <utility>
-
-#include <grpcpp/client_context.h>
-#include <grpcpp/support/byte_buffer.h>
 
 #include "common/log.h"
 #include "routing/internal/health_wire.h"
@@ -75,6 +75,7 @@ HealthChecker::HealthChecker(std::vector<std::string> names,
       stubs_[i].push_back(std::make_unique<grpc::GenericStub>(ch));
     }
   }
+  settled_ = std::make_unique<std::atomic<bool>[]>(n);  // all false
   std::lock_guard<std::mutex> lock(mu_);
   states_.assign(n, HealthState(options_.eject_after, options_.readmit_after));
   next_probe_.assign(n, absl::InfinitePast());
@@ -170,25 +171,24 @@ void HealthChecker::StartProbe(int node, std::shared_ptr<Probe> probe) {
   probe->remaining.store(static_cast<int>(stubs.size()));
   for (size_t c = 0; c < stubs.size(); ++c) {
     Probe::Call* call = probe->calls[c].get();
-    stubs[c]->UnaryCall(&call->context, internal::kHealthCheckMethod, grpc::StubOptions(),
-                        &probe->request, &call->response,
-                        [this, node, probe, call](grpc::Status status) {
-                          bool serving = false;
-                          if (status.ok()) {
-                            grpc::Slice bytes;
-                            if (call->response.TrySingleSlice(&bytes).ok() ||
-                                call->response.DumpToSingleSlice(&bytes).ok()) {
-                              auto decoded = internal::DecodeHealthCheckResponse(std::string_view(
-                                  reinterpret_cast<const char*>(bytes.begin()), bytes.size()));
-                              serving = decoded.ok() &&
-                                        *decoded == internal::ServingStatus::kServing;
-                            }
-                          }
-                          if (!serving) probe->all_serving.store(false);
-                          if (probe->remaining.fetch_sub(1) == 1) {
-                            OnProbeDone(node, probe->all_serving.load());
-                          }
-                        });
+    stubs[c]->UnaryCall(
+        &call->context, internal::kHealthCheckMethod, grpc::StubOptions(), &probe->request,
+        &call->response, [this, node, probe, call](grpc::Status status) {
+          bool serving = false;
+          if (status.ok()) {
+            grpc::Slice bytes;
+            if (call->response.TrySingleSlice(&bytes).ok() ||
+                call->response.DumpToSingleSlice(&bytes).ok()) {
+              auto decoded = internal::DecodeHealthCheckResponse(
+                  std::string_view(reinterpret_cast<const char*>(bytes.begin()), bytes.size()));
+              serving = decoded.ok() && *decoded == internal::ServingStatus::kServing;
+            }
+          }
+          if (!serving) probe->all_serving.store(false);
+          if (probe->remaining.fetch_sub(1) == 1) {
+            OnProbeDone(node, probe->all_serving.load());
+          }
+        });
   }
 }
 
@@ -205,6 +205,10 @@ void HealthChecker::OnProbeDone(int node, bool ok) {
 }
 
 void HealthChecker::ReportResult(int node, bool ok) {
+  if (node < 0 || node >= static_cast<int>(names_.size())) return;
+  // The common case, once per answered call: a success that would change
+  // nothing. Skips the lock and the wake-up.
+  if (ok && settled_[node].load(std::memory_order_relaxed)) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (node < 0 || node >= static_cast<int>(names_.size())) return;
@@ -222,13 +226,16 @@ void HealthChecker::ReportResult(int node, bool ok) {
 
 void HealthChecker::RecordLocked(int node, bool ok, std::string_view source) {
   HealthState& state = states_[node];
-  if (!state.Record(ok)) return;
+  const bool changed = state.Record(ok);
+  settled_[node].store(state.healthy() && state.confirmed() && state.consecutive_failures() == 0,
+                       std::memory_order_relaxed);
+  if (!changed) return;
   if (state.healthy()) {
-    Log().info("node {} re-admitted after {} consecutive successes ({})",
-                             names_[node], state.consecutive_successes(), source);
+    Log().info("node {} re-admitted after {} consecutive successes ({})", names_[node],
+               state.consecutive_successes(), source);
   } else {
-    Log().warn("node {} ejected after {} consecutive failures (last: {})",
-                             names_[node], state.consecutive_failures(), source);
+    Log().warn("node {} ejected after {} consecutive failures (last: {})", names_[node],
+               state.consecutive_failures(), source);
   }
   if (listener_) listener_(node, state.healthy());
 }
@@ -241,9 +248,8 @@ bool HealthChecker::Healthy(int node) const {
 bool HealthChecker::AwaitAllHealthy(absl::Duration timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   return cv_.wait_for(lock, WaitBound(timeout), [this] {
-    return std::all_of(states_.begin(), states_.end(), [](const HealthState& s) {
-      return s.healthy() && s.confirmed();
-    });
+    return std::all_of(states_.begin(), states_.end(),
+                       [](const HealthState& s) { return s.healthy() && s.confirmed(); });
   });
 }
 

@@ -32,6 +32,10 @@
 // sleeps.
 #pragma once
 
+#include <grpcpp/channel.h>
+#include <grpcpp/generic/generic_stub.h>
+
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -40,9 +44,6 @@
 #include <string_view>
 #include <thread>
 #include <vector>
-
-#include <grpcpp/channel.h>
-#include <grpcpp/generic/generic_stub.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -136,6 +137,9 @@ class HealthChecker {
   // Signalled on every state change: wakes Loop() and the Await*() callers.
   std::condition_variable cv_;
   std::vector<HealthState> states_ ABSL_GUARDED_BY(mu_);
+  // Per node, written under mu_, read without it: healthy, confirmed and no
+  // failure counted, so a reported success would change nothing.
+  std::unique_ptr<std::atomic<bool>[]> settled_;
   std::vector<absl::Time> next_probe_ ABSL_GUARDED_BY(mu_);
   std::vector<absl::Time> last_probe_ ABSL_GUARDED_BY(mu_);
   std::vector<bool> probe_requested_ ABSL_GUARDED_BY(mu_);

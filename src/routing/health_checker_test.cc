@@ -1,11 +1,11 @@
 #include "routing/health_checker.h"
 
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+
 #include <mutex>
 #include <utility>
 #include <vector>
-
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
 
 #include "gtest/gtest.h"
 #include "routing/internal/fake_message_service.h"

@@ -5,10 +5,10 @@
 #include <set>
 #include <utility>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/api_rules.h"
 
 namespace ds::routing {
 namespace {
@@ -42,41 +42,8 @@ absl::Status CheckDuplicates(const std::vector<std::string>& nodes) {
 
 }  // namespace
 
-absl::Status ValidateAddress(std::string_view address_in) {
-  const absl::string_view address(address_in.data(), address_in.size());
-  absl::string_view host;
-  absl::string_view port;
-  if (absl::StartsWith(address, "[")) {
-    const size_t close = address.find(']');
-    if (close == absl::string_view::npos || close + 1 >= address.size() ||
-        address[close + 1] != ':') {
-      return absl::InvalidArgumentError(
-          absl::StrCat("node address \"", address, "\": expected [ipv6]:port"));
-    }
-    host = address.substr(1, close - 1);
-    port = address.substr(close + 2);
-  } else {
-    const size_t colon = address.rfind(':');
-    if (colon == absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("node address \"", address, "\": expected host:port"));
-    }
-    host = address.substr(0, colon);
-    port = address.substr(colon + 1);
-    if (host.find(':') != absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "node address \"", address, "\": put an IPv6 host in brackets, [::1]:port"));
-    }
-  }
-  if (host.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("node address \"", address, "\": empty host"));
-  }
-  int port_number = 0;
-  if (!absl::SimpleAtoi(port, &port_number) || port_number < 1 || port_number > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("node address \"", address, "\": port must be 1..65535"));
-  }
-  return absl::OkStatus();
+absl::Status ValidateAddress(std::string_view address) {
+  return api::ParseHostPort("node address", address, api::PortZero::kRejected).status();
 }
 
 absl::StatusOr<std::vector<std::string>> ParseNodeList(std::string_view list) {
@@ -130,8 +97,8 @@ absl::StatusOr<std::vector<std::string>> ResolveNodes(std::string_view flag_list
   if (env_value.has_value() && !absl::StripAsciiWhitespace(*env_value).empty()) {
     return ParseNodeList(*env_value);
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "no data-service nodes: give a node list, a node file, or set ", kNodesEnvVar));
+  return absl::InvalidArgumentError(
+      absl::StrCat("no data-service nodes: give a node list, a node file, or set ", kNodesEnvVar));
 }
 
 RingSnapshot::RingSnapshot(std::shared_ptr<const std::vector<std::string>> nodes,
@@ -170,6 +137,7 @@ int RingSnapshot::LiveOwner(uint64_t channel_id) const {
 Membership::Membership(std::vector<std::string> nodes)
     : nodes_(std::make_shared<const std::vector<std::string>>(std::move(nodes))),
       healthy_(nodes_->size(), true),
+      ejected_(nodes_->size(), false),
       snapshot_(std::make_shared<const RingSnapshot>(nodes_, healthy_, 0)) {}
 
 std::shared_ptr<const RingSnapshot> Membership::Snapshot() const {
@@ -181,9 +149,27 @@ bool Membership::SetHealthy(int id, bool healthy) {
   std::lock_guard<std::mutex> write_lock(write_mu_);
   if (id < 0 || id >= size() || healthy_[id] == healthy) return false;
   healthy_[id] = healthy;
-  const uint64_t version = Snapshot()->version() + 1;
+  return SwapLocked();
+}
+
+bool Membership::SetEjected(int id, bool ejected) {
+  std::lock_guard<std::mutex> write_lock(write_mu_);
+  if (id < 0 || id >= size() || ejected_[id] == ejected) return false;
+  ejected_[id] = ejected;
+  return SwapLocked();
+}
+
+bool Membership::SwapLocked() {
+  std::vector<bool> live(healthy_.size());
+  for (size_t i = 0; i < live.size(); ++i) live[i] = healthy_[i] && !ejected_[i];
+  std::shared_ptr<const RingSnapshot> current = Snapshot();
+  bool changed = false;
+  for (size_t i = 0; i < live.size(); ++i) {
+    changed |= live[i] != current->healthy(static_cast<int>(i));
+  }
+  if (!changed) return false;
   // Built outside `mu_`: readers keep using the old snapshot meanwhile.
-  auto next = std::make_shared<const RingSnapshot>(nodes_, healthy_, version);
+  auto next = std::make_shared<const RingSnapshot>(nodes_, std::move(live), current->version() + 1);
   std::lock_guard<std::mutex> lock(mu_);
   snapshot_ = std::move(next);
   return true;

@@ -1,12 +1,13 @@
 // Membership: the set of data-service nodes a client routes over, and the
 // immutable RingSnapshot of the live ones that request paths read.
 //
-// The node list is static for now (DESIGN.md section 4): from a flag value
+// The node list is static for now (docs/design.md §4): from a flag value
 // ("127.0.0.1:50051,127.0.0.1:50052"), a file (one host:port per line, `#`
 // comments), or the DS_NODES environment variable. Health changes (from
-// HealthChecker) flip nodes in and out of the live set; every change builds a
-// new RingSnapshot and swaps it in whole, so a request sees one consistent
-// view from its first attempt to its last failover.
+// HealthChecker) and outlier ejections (OutlierDetector) flip nodes in and out
+// of the live set; every change builds a new RingSnapshot and swaps it in
+// whole, so a request sees one consistent view from its first attempt to its
+// last failover.
 //
 // Usage:
 //   auto nodes = ds::routing::ResolveNodes(flag_nodes, flag_nodes_file);
@@ -42,7 +43,8 @@ namespace ds::routing {
 inline constexpr char kNodesEnvVar[] = "DS_NODES";
 
 // OK if `address` is host:port with a non-empty host (a name, IPv4, or an IPv6
-// literal in brackets: "[::1]:50051") and a port in 1..65535.
+// literal in brackets: "[::1]:50051") and a port in 1..65535: the API rule of
+// common/api_rules.h (ParseHostPort, port 0 rejected).
 absl::Status ValidateAddress(std::string_view address);
 
 // Splits a comma- (or whitespace-) separated list, trims, validates each entry
@@ -106,9 +108,14 @@ class Membership {
   // The current snapshot; never null.
   std::shared_ptr<const RingSnapshot> Snapshot() const;
 
-  // Marks node `id` healthy or not. If that changes the live set, builds a new
-  // snapshot and swaps it in; returns whether it did.
+  // Marks node `id` healthy or not (the health checker's verdict). If that
+  // changes the live set, builds a new snapshot and swaps it in; returns
+  // whether it did.
   bool SetHealthy(int id, bool healthy);
+  // Marks node `id` ejected or not as a latency outlier (OutlierDetector's
+  // verdict). A node is live when it is healthy and not ejected. Returns
+  // whether the live set changed.
+  bool SetEjected(int id, bool ejected);
 
   int size() const { return static_cast<int>(nodes_->size()); }
 
@@ -116,7 +123,12 @@ class Membership {
   const std::shared_ptr<const std::vector<std::string>> nodes_;
   // Serialises writers so that snapshot builds happen outside `mu_`.
   std::mutex write_mu_;  // acquired before mu_
+  // Builds and swaps in the snapshot of healthy_ && !ejected_ if the live set
+  // changed. Requires write_mu_.
+  bool SwapLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+
   std::vector<bool> healthy_ ABSL_GUARDED_BY(write_mu_);
+  std::vector<bool> ejected_ ABSL_GUARDED_BY(write_mu_);
   mutable std::mutex mu_;
   std::shared_ptr<const RingSnapshot> snapshot_ ABSL_GUARDED_BY(mu_);
 };

@@ -47,8 +47,8 @@ std::string WriteFile(const std::string& name, const std::string& text) {
 }
 
 TEST(ReadNodesFileTest, SkipsCommentsAndBlankLines) {
-  const std::string path = WriteFile("nodes_ok.txt",
-                                     "# the fleet\n127.0.0.1:50051\n\n  127.0.0.1:50052  # two\n");
+  const std::string path =
+      WriteFile("nodes_ok.txt", "# the fleet\n127.0.0.1:50051\n\n  127.0.0.1:50052  # two\n");
   auto nodes = ReadNodesFile(path);
   ASSERT_TRUE(nodes.ok()) << nodes.status();
   EXPECT_THAT(*nodes, ElementsAre("127.0.0.1:50051", "127.0.0.1:50052"));
@@ -97,6 +97,26 @@ TEST(MembershipTest, EjectionSwapsAWholeNewSnapshotAndLeavesTheOldOneIntact) {
   EXPECT_EQ(before->live_count(), 4);
   EXPECT_EQ(after->live_count(), 3);
   EXPECT_FALSE(m.SetHealthy(99, false));
+}
+
+TEST(MembershipTest, ANodeIsLiveOnlyWhenHealthyAndNotEjectedAsAnOutlier) {
+  Membership m(Nodes(3));
+  EXPECT_TRUE(m.SetEjected(1, true));
+  EXPECT_FALSE(m.Snapshot()->healthy(1));
+  // Health changes of an ejected node do not change the live set.
+  EXPECT_FALSE(m.SetHealthy(1, false));
+  EXPECT_FALSE(m.SetHealthy(1, true));
+  const uint64_t version = m.Snapshot()->version();
+  EXPECT_TRUE(m.SetEjected(1, false));
+  EXPECT_TRUE(m.Snapshot()->healthy(1));
+  EXPECT_EQ(m.Snapshot()->version(), version + 1);
+  // An unhealthy node stays out when its ejection ends.
+  ASSERT_TRUE(m.SetHealthy(0, false));
+  EXPECT_FALSE(m.SetEjected(0, true));
+  EXPECT_FALSE(m.SetEjected(0, false));
+  EXPECT_FALSE(m.Snapshot()->healthy(0));
+  EXPECT_TRUE(m.SetHealthy(0, true));
+  EXPECT_EQ(m.Snapshot()->live_count(), 3);
 }
 
 // With rendezvous hashing the order over the live nodes equals the full

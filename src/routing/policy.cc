@@ -14,8 +14,8 @@ absl::StatusOr<Policy> ParsePolicy(std::string_view name) {
     return Policy::kRoundRobin;
   }
   if (n == "random") return Policy::kRandom;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown routing policy \"", view, "\"; expected hash, round-robin or random"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown routing policy \"", view, "\"; expected hash, round-robin or random"));
 }
 
 std::string_view PolicyName(Policy policy) {

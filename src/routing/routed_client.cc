@@ -1,193 +1,20 @@
 #include "routing/routed_client.h"
 
-#include <atomic>
-#include <utility>
-
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "routing/hash_ring.h"
-#include "routing/health_checker.h"
+#include "routing/internal/client_core.h"
+#include "routing/internal/routed_call.h"
 #include "routing/membership.h"
 
 namespace ds::routing {
 namespace internal {
-
-using dataservice::v1::MessageService;
-
-// Everything a call needs; shared by the RoutedClient and its calls in flight.
-//
-// Threads: thread-safe. Calls read the membership snapshot once, at their
-// start, and report outcomes to the health checker from callback threads.
-class ClientCore {
- public:
-  struct Node {
-    std::string address;
-    std::vector<std::shared_ptr<grpc::Channel>> channels;
-    std::vector<std::unique_ptr<MessageService::Stub>> stubs;  // one per channel
-    std::atomic<uint64_t> next_stub{0};
-    std::atomic<uint64_t> requests{0};
-    std::atomic<uint64_t> failures{0};
-  };
-
-  ClientCore(RoutedClientOptions options, std::vector<std::unique_ptr<Node>> nodes)
-      : options_(std::move(options)),
-        nodes_(std::move(nodes)),
-        membership_(options_.nodes),
-        random_state_(HashRing::Mix64(options_.seed)) {
-    std::vector<std::vector<std::shared_ptr<grpc::Channel>>> channels;
-    for (const auto& n : nodes_) channels.push_back(n->channels);
-    HealthCheckerOptions health;
-    health.interval = options_.health_interval;
-    health.timeout = options_.health_timeout;
-    health.eject_after = options_.eject_after;
-    health.readmit_after = options_.readmit_after;
-    health_ = std::make_unique<HealthChecker>(
-        options_.nodes, std::move(channels), health,
-        // Runs under the checker's lock; Membership never calls back.
-        [this](int node, bool healthy) { membership_.SetHealthy(node, healthy); });
-  }
-
-  ~ClientCore() { health_->Stop(); }
-
-  void Start() { health_->Start(); }
-  void Shutdown() { health_->Stop(); }
-
-  // Node ids in the order a request for `channel_id` tries them.
-  std::vector<int> FailoverOrder(uint64_t channel_id) {
-    std::shared_ptr<const RingSnapshot> snapshot = membership_.Snapshot();
-    switch (options_.policy) {
-      case Policy::kHash:
-        return snapshot->HashOrder(channel_id);
-      case Policy::kRoundRobin:
-        return snapshot->RotationOrder(round_robin_.fetch_add(1, std::memory_order_relaxed));
-      case Policy::kRandom: {
-        // A counter-based stream (splitmix64): seeded, lock-free, reproducible
-        // for a given sequence of calls.
-        const uint64_t r = HashRing::Mix64(
-            random_state_.fetch_add(0x9e3779b97f4a7c15ULL, std::memory_order_relaxed));
-        return snapshot->RotationOrder(r);
-      }
-    }
-    return snapshot->HashOrder(channel_id);
-  }
-
-  MessageService::Stub* StubFor(int node) {
-    Node& n = *nodes_[node];
-    n.requests.fetch_add(1, std::memory_order_relaxed);
-    const uint64_t i = n.next_stub.fetch_add(1, std::memory_order_relaxed);
-    return n.stubs[i % n.stubs.size()].get();
-  }
-
-  // Records an attempt's outcome. Only UNAVAILABLE is a failure; a deadline
-  // says nothing about the node (the caller's budget may have been tiny).
-  void Report(int node, const grpc::Status& status) {
-    if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-      nodes_[node]->failures.fetch_add(1, std::memory_order_relaxed);
-      health_->ReportResult(node, false);
-    } else if (status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED &&
-               status.error_code() != grpc::StatusCode::CANCELLED) {
-      health_->ReportResult(node, true);
-    }
-  }
-
-  const RoutedClientOptions& options() const { return options_; }
-  const std::vector<std::unique_ptr<Node>>& nodes() const { return nodes_; }
-  Membership& membership() { return membership_; }
-  HealthChecker& health() { return *health_; }
-
- private:
-  const RoutedClientOptions options_;
-  const std::vector<std::unique_ptr<Node>> nodes_;
-  Membership membership_;
-  std::unique_ptr<HealthChecker> health_;
-  std::atomic<uint64_t> round_robin_{0};
-  std::atomic<uint64_t> random_state_;
-};
-
 namespace {
-
-template <typename Request, typename Response>
-using AsyncMethod = void (*)(MessageService::Stub*, grpc::ClientContext*, const Request*,
-                             Response*, std::function<void(grpc::Status)>);
-
-// One routed call: attempts along `order` until one ends with a status other
-// than UNAVAILABLE, the list is exhausted, or the deadline passes. Each
-// attempt's callback owns the call (shared_ptr) and starts the next attempt.
-template <typename Request, typename Response>
-struct RoutedCall : std::enable_shared_from_this<RoutedCall<Request, Response>> {
-  std::shared_ptr<ClientCore> core;
-  AsyncMethod<Request, Response> method;
-  Request request;
-  absl::Time deadline;
-  std::function<void(grpc::Status, Response)> done;
-  std::vector<int> order;
-  size_t next = 0;
-  // Every attempt's context stays alive until the call is destroyed.
-  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
-  Response response;
-  grpc::Status last_status;
-  std::vector<std::string> tried;
-
-  void Attempt() {
-    if (next >= order.size()) {
-      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          absl::StrCat("all nodes unavailable (tried ", absl::StrJoin(tried, ", "),
-                                       "); last error: ", last_status.error_message())));
-      return;
-    }
-    if (absl::Now() >= deadline) {
-      Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                          tried.empty() ? "deadline passed before the first attempt"
-                                        : absl::StrCat("deadline passed after trying ",
-                                                       absl::StrJoin(tried, ", "))));
-      return;
-    }
-    const int node = order[next++];
-    tried.push_back(core->nodes()[node]->address);
-    auto context = std::make_unique<grpc::ClientContext>();
-    if (deadline != absl::InfiniteFuture()) context->set_deadline(absl::ToChronoTime(deadline));
-    grpc::ClientContext* ctx = context.get();
-    contexts.push_back(std::move(context));
-    response.Clear();
-    method(core->StubFor(node), ctx, &request, &response,
-           [self = this->shared_from_this(), node](grpc::Status status) {
-             self->OnAttemptDone(node, std::move(status));
-           });
-  }
-
-  void OnAttemptDone(int node, grpc::Status status) {
-    core->Report(node, status);
-    if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-      last_status = std::move(status);
-      Attempt();  // the next node, or the final answer
-      return;
-    }
-    Finish(std::move(status));
-  }
-
-  void Finish(grpc::Status status) {
-    auto callback = std::move(done);
-    callback(std::move(status), std::move(response));
-  }
-};
-
-template <typename Request, typename Response>
-void Route(std::shared_ptr<ClientCore> core, AsyncMethod<Request, Response> method,
-           uint64_t channel_id, const Request& request, absl::Time deadline,
-           std::function<void(grpc::Status, Response)> done) {
-  auto call = std::make_shared<RoutedCall<Request, Response>>();
-  call->order = core->FailoverOrder(channel_id);
-  call->core = std::move(core);
-  call->method = method;
-  call->request = request;
-  call->deadline = deadline;
-  call->done = std::move(done);
-  call->Attempt();
-}
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
   grpc::ChannelArguments args;
@@ -228,6 +55,14 @@ absl::StatusOr<std::unique_ptr<RoutedClient>> RoutedClient::Create(RoutedClientO
   if (options.channels_per_node < 1 || options.channels_per_node > 64) {
     return absl::InvalidArgumentError("RoutedClient: channels_per_node must be 1..64");
   }
+  const GrayFailureOptions& gray = options.gray;
+  if (gray.hedge_quantile <= 0 || gray.hedge_quantile > 1 || gray.hedge_budget_ratio < 0 ||
+      gray.hedge_burst < 0 || gray.attempt_timeout_multiplier < 0 || gray.min_samples < 1 ||
+      gray.latency_generation < 1 || gray.stall_multiplier <= 0 ||
+      gray.min_stall_after > gray.max_stall_after || gray.sweep_interval <= absl::ZeroDuration() ||
+      gray.timer_resolution < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("RoutedClient: a gray-failure option is out of range");
+  }
   std::vector<std::unique_ptr<internal::ClientCore::Node>> nodes;
   for (const std::string& address : options.nodes) {
     auto node = std::make_unique<internal::ClientCore::Node>();
@@ -247,46 +82,90 @@ RoutedClient::RoutedClient(std::shared_ptr<internal::ClientCore> core) : core_(s
 
 RoutedClient::~RoutedClient() { core_->Shutdown(); }
 
+namespace {
+
+template <typename Response>
+RoutedCallback<Response> WithoutInfo(std::function<void(grpc::Status, Response)> done) {
+  return [done = std::move(done)](grpc::Status status, Response response, CallInfo) {
+    done(std::move(status), std::move(response));
+  };
+}
+
+}  // namespace
+
+void RoutedClient::GetMessages(const dataservice::v1::GetMessagesRequest& req, absl::Time deadline,
+                               const CallOptions& options,
+                               RoutedCallback<dataservice::v1::GetMessagesResponse> done) {
+  using Req = dataservice::v1::GetMessagesRequest;
+  using Resp = dataservice::v1::GetMessagesResponse;
+  internal::RoutedCall<Req, Resp>::Start(
+      core_,
+      {.method =
+           [](dataservice::v1::MessageService::Stub* stub, grpc::ClientContext* ctx, const Req* r,
+              Resp* out, std::function<void(grpc::Status)> cb) {
+             stub->async()->GetMessages(ctx, r, out, std::move(cb));
+           },
+       .kind = internal::CallKind::kRead,
+       .idempotent = true,
+       .channel_id = req.channel_id(),
+       .deadline = deadline},
+      req, options, std::move(done));
+}
+
+void RoutedClient::GetMessage(const dataservice::v1::GetMessageRequest& req, absl::Time deadline,
+                              const CallOptions& options,
+                              RoutedCallback<dataservice::v1::GetMessageResponse> done) {
+  using Req = dataservice::v1::GetMessageRequest;
+  using Resp = dataservice::v1::GetMessageResponse;
+  internal::RoutedCall<Req, Resp>::Start(
+      core_,
+      {.method =
+           [](dataservice::v1::MessageService::Stub* stub, grpc::ClientContext* ctx, const Req* r,
+              Resp* out, std::function<void(grpc::Status)> cb) {
+             stub->async()->GetMessage(ctx, r, out, std::move(cb));
+           },
+       .kind = internal::CallKind::kRead,
+       .idempotent = true,
+       .channel_id = req.channel_id(),
+       .deadline = deadline},
+      req, options, std::move(done));
+}
+
+void RoutedClient::SendMessage(const dataservice::v1::SendMessageRequest& req, absl::Time deadline,
+                               const CallOptions& options,
+                               RoutedCallback<dataservice::v1::SendMessageResponse> done) {
+  using Req = dataservice::v1::SendMessageRequest;
+  using Resp = dataservice::v1::SendMessageResponse;
+  internal::RoutedCall<Req, Resp>::Start(
+      core_,
+      {.method =
+           [](dataservice::v1::MessageService::Stub* stub, grpc::ClientContext* ctx, const Req* r,
+              Resp* out, std::function<void(grpc::Status)> cb) {
+             stub->async()->SendMessage(ctx, r, out, std::move(cb));
+           },
+       .kind = internal::CallKind::kWrite,
+       .idempotent = req.nonce() != 0,
+       .channel_id = req.channel_id(),
+       .deadline = deadline},
+      req, options, std::move(done));
+}
+
 void RoutedClient::GetMessages(
     const dataservice::v1::GetMessagesRequest& req, absl::Time deadline,
     std::function<void(grpc::Status, dataservice::v1::GetMessagesResponse)> done) {
-  using Req = dataservice::v1::GetMessagesRequest;
-  using Resp = dataservice::v1::GetMessagesResponse;
-  internal::Route<Req, Resp>(
-      core_,
-      [](dataservice::v1::MessageService::Stub* stub, grpc::ClientContext* ctx, const Req* r,
-         Resp* out, std::function<void(grpc::Status)> cb) {
-        stub->async()->GetMessages(ctx, r, out, std::move(cb));
-      },
-      req.channel_id(), req, deadline, std::move(done));
+  GetMessages(req, deadline, CallOptions(), WithoutInfo(std::move(done)));
 }
 
 void RoutedClient::GetMessage(
     const dataservice::v1::GetMessageRequest& req, absl::Time deadline,
     std::function<void(grpc::Status, dataservice::v1::GetMessageResponse)> done) {
-  using Req = dataservice::v1::GetMessageRequest;
-  using Resp = dataservice::v1::GetMessageResponse;
-  internal::Route<Req, Resp>(
-      core_,
-      [](dataservice::v1::MessageService::Stub* stub, grpc::ClientContext* ctx, const Req* r,
-         Resp* out, std::function<void(grpc::Status)> cb) {
-        stub->async()->GetMessage(ctx, r, out, std::move(cb));
-      },
-      req.channel_id(), req, deadline, std::move(done));
+  GetMessage(req, deadline, CallOptions(), WithoutInfo(std::move(done)));
 }
 
 void RoutedClient::SendMessage(
     const dataservice::v1::SendMessageRequest& req, absl::Time deadline,
     std::function<void(grpc::Status, dataservice::v1::SendMessageResponse)> done) {
-  using Req = dataservice::v1::SendMessageRequest;
-  using Resp = dataservice::v1::SendMessageResponse;
-  internal::Route<Req, Resp>(
-      core_,
-      [](dataservice::v1::MessageService::Stub* stub, grpc::ClientContext* ctx, const Req* r,
-         Resp* out, std::function<void(grpc::Status)> cb) {
-        stub->async()->SendMessage(ctx, r, out, std::move(cb));
-      },
-      req.channel_id(), req, deadline, std::move(done));
+  SendMessage(req, deadline, CallOptions(), WithoutInfo(std::move(done)));
 }
 
 std::string RoutedClient::NodeFor(uint64_t channel_id) const {
@@ -308,12 +187,16 @@ std::vector<NodeStatus> RoutedClient::Nodes() const {
   std::vector<NodeStatus> out;
   const auto& nodes = core_->nodes();
   for (int i = 0; i < static_cast<int>(nodes.size()); ++i) {
-    out.push_back(NodeStatus{nodes[i]->address, snapshot->healthy(i),
-                             nodes[i]->requests.load(std::memory_order_relaxed),
-                             nodes[i]->failures.load(std::memory_order_relaxed)});
+    const internal::ClientCore::Node& n = *nodes[i];
+    out.push_back(NodeStatus{
+        n.address, snapshot->healthy(i), n.requests.load(std::memory_order_relaxed),
+        n.failures.load(std::memory_order_relaxed), n.timeouts.load(std::memory_order_relaxed),
+        n.outlier.load(std::memory_order_acquire)});
   }
   return out;
 }
+
+RoutedClientStats RoutedClient::Stats() const { return core_->Stats(); }
 
 absl::Status RoutedClient::WaitForHealthy(absl::Duration timeout) {
   if (core_->health().AwaitAllHealthy(timeout)) return absl::OkStatus();

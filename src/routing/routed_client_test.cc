@@ -1,7 +1,7 @@
 #include "routing/routed_client.h"
 
-#include <map>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "routing/hash_ring.h"
 #include "routing/internal/fake_message_service.h"
+#include "routing/internal/test_fleet.h"
 
 namespace ds::routing {
 namespace {
@@ -22,68 +23,12 @@ using dataservice::v1::GetMessagesRequest;
 using dataservice::v1::GetMessagesResponse;
 using dataservice::v1::SendMessageRequest;
 using dataservice::v1::SendMessageResponse;
+using testing::ChannelsOwnedBy;
+using testing::Done;
 using testing::FakeDataNode;
-
-constexpr absl::Duration kWait = absl::Seconds(5);
-
-// A one-shot event (std primitives, which ThreadSanitizer sees; see membership.h).
-class Done {
- public:
-  void Notify() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      done_ = true;
-    }
-    cv_.notify_all();
-  }
-  void Wait() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return done_; });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-};
-
-// A fleet of fake nodes plus a client routed over them.
-class Fleet {
- public:
-  explicit Fleet(int n) {
-    for (int i = 0; i < n; ++i) {
-      nodes_.push_back(std::make_unique<FakeDataNode>());
-      EXPECT_TRUE(nodes_.back()->Start().ok());
-    }
-  }
-  RoutedClientOptions Options(Policy policy = Policy::kHash) const {
-    RoutedClientOptions o;
-    for (const auto& n : nodes_) o.nodes.push_back(n->address());
-    o.policy = policy;
-    o.health_interval = absl::Milliseconds(50);
-    o.health_timeout = absl::Milliseconds(500);
-    return o;
-  }
-  FakeDataNode& node(int i) { return *nodes_[i]; }
-  int size() const { return static_cast<int>(nodes_.size()); }
-  int IndexOf(const std::string& address) const {
-    for (int i = 0; i < size(); ++i) {
-      if (nodes_[i]->address() == address) return i;
-    }
-    return -1;
-  }
-
- private:
-  std::vector<std::unique_ptr<FakeDataNode>> nodes_;
-};
-
-std::unique_ptr<RoutedClient> MakeClient(RoutedClientOptions options) {
-  auto client = RoutedClient::Create(std::move(options));
-  EXPECT_TRUE(client.ok()) << client.status();
-  if (!client.ok()) return nullptr;
-  EXPECT_TRUE((*client)->WaitForHealthy(kWait).ok());
-  return std::move(*client);
-}
+using testing::Fleet;
+using testing::kWait;
+using testing::MakeClient;
 
 // Blocking wrappers: the tests wait on the callback, never on time.
 grpc::Status Read(RoutedClient& client, uint64_t channel,
@@ -138,16 +83,6 @@ std::pair<grpc::Status, SendMessageResponse> Send(RoutedClient& client, uint64_t
                      });
   done.Wait();
   return result;
-}
-
-// Channels whose home node (hash policy, all nodes healthy) is `address`.
-std::vector<uint64_t> ChannelsOwnedBy(const RoutedClient& client, const std::string& address,
-                                      int count) {
-  std::vector<uint64_t> out;
-  for (uint64_t c = 1; static_cast<int>(out.size()) < count; ++c) {
-    if (client.NodeFor(c) == address) out.push_back(c);
-  }
-  return out;
 }
 
 TEST(RoutedClientTest, CreateRejectsBadOptions) {
@@ -248,6 +183,97 @@ TEST(RoutedClientTest, WritesFailOverAndStayIdempotentByNonce) {
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again_resp.duplicate());
   EXPECT_EQ(again_resp.message().message_id(), first_resp.message().message_id());
+}
+
+TEST(RoutedClientTest, CallOptionsReachEveryAttemptAndInfoNamesTheAnsweringNode) {
+  Fleet fleet(3);
+  auto client = MakeClient(fleet.Options());
+  ASSERT_NE(client, nullptr);
+  const std::string victim = fleet.node(2).address();
+  const uint64_t channel = ChannelsOwnedBy(*client, victim, 1)[0];
+  const std::string backup = client->PreferenceFor(channel, 2)[1];
+  // The home node answers UNAVAILABLE once: the failover attempt must carry
+  // the same token and request id, and the info must name the backup.
+  fleet.node(2).FailNext(grpc::Status(grpc::StatusCode::UNAVAILABLE, "try elsewhere"));
+  CallOptions options;
+  options.consistency_token = "tok-42";
+  options.request_id = "req-7";
+  GetMessagesRequest req;
+  req.set_channel_id(channel);
+  req.set_limit(10);
+  Done done;
+  grpc::Status status;
+  CallInfo info;
+  client->GetMessages(req, absl::Now() + absl::Seconds(2), options,
+                      [&](grpc::Status s, GetMessagesResponse resp, CallInfo i) {
+                        EXPECT_EQ(resp.messages_size(), 1);
+                        status = std::move(s);
+                        info = std::move(i);
+                        done.Notify();
+                      });
+  done.Wait();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(info.node, backup);
+  EXPECT_EQ(info.coalesced, "leader");
+  ASSERT_EQ(info.trailing_metadata.size(), 1u);
+  EXPECT_EQ(info.trailing_metadata[0].first, kCoalescedKey);
+  EXPECT_EQ(info.attempts, 2);
+  EXPECT_FALSE(info.hedged);
+  EXPECT_FALSE(info.hedge_won);
+  const auto home_seen = fleet.node(2).seen();
+  const auto backup_seen = fleet.node(fleet.IndexOf(backup)).seen();
+  ASSERT_EQ(home_seen.size(), 1u);
+  ASSERT_EQ(backup_seen.size(), 1u);
+  for (const auto& seen : {home_seen[0], backup_seen[0]}) {
+    EXPECT_EQ(seen.consistency_token, "tok-42");
+    EXPECT_EQ(seen.request_id, "req-7");
+  }
+
+  // Writes carry the options too; without options nothing is sent.
+  SendMessageRequest send;
+  send.set_channel_id(channel);
+  send.set_author_id(5);
+  send.set_content("hi");
+  send.set_nonce(3);
+  Done sent;
+  CallInfo send_info;
+  client->SendMessage(send, absl::Now() + absl::Seconds(2), options,
+                      [&](grpc::Status s, SendMessageResponse, CallInfo i) {
+                        EXPECT_TRUE(s.ok());
+                        send_info = std::move(i);
+                        sent.Notify();
+                      });
+  sent.Wait();
+  EXPECT_EQ(send_info.node, victim);
+  EXPECT_EQ(send_info.attempts, 1);
+  ASSERT_TRUE(Read(*client, channel).ok());
+  const auto after = fleet.node(2).seen();
+  ASSERT_EQ(after.size(), 3u);
+  EXPECT_EQ(after[1].consistency_token, "tok-42");
+  EXPECT_EQ(after[2].consistency_token, "");
+  EXPECT_EQ(after[2].request_id, "");
+}
+
+TEST(RoutedClientTest, InfoIsEmptyWhenNoAttemptAnswered) {
+  Fleet fleet(2);
+  auto client = MakeClient(fleet.Options());
+  ASSERT_NE(client, nullptr);
+  GetMessageRequest req;
+  req.set_channel_id(1);
+  req.set_message_id(9);
+  Done done;
+  CallInfo info;
+  grpc::Status status;
+  client->GetMessage(req, absl::Now() - absl::Milliseconds(1), CallOptions(),
+                     [&](grpc::Status s, GetMessageResponse, CallInfo i) {
+                       status = std::move(s);
+                       info = std::move(i);
+                       done.Notify();
+                     });
+  done.Wait();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(info.node, "");
+  EXPECT_EQ(info.attempts, 0);
 }
 
 TEST(RoutedClientTest, NonRetryableStatusesAreNotFailedOver) {

@@ -28,7 +28,6 @@
 //   (they run on the store's I/O threads).
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -38,6 +37,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/cancel_token.h"
 
 namespace ds::storage {
 
@@ -69,21 +69,9 @@ struct SendResult {
   bool duplicate = false;  // true when (channel_id, nonce) was already stored
 };
 
-// Shared flag a caller sets to say "nobody needs this answer any more". A
-// backend checks it before starting work (and may check between steps); it
-// never makes a write that already started disappear.
-class CancelToken {
- public:
-  void Cancel() { cancelled_.store(true, std::memory_order_release); }
-  bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
-
- private:
-  std::atomic<bool> cancelled_{false};
-};
-
 struct CallOptions {
   absl::Time deadline = absl::InfiniteFuture();
-  std::shared_ptr<const CancelToken> cancel;  // may be null
+  std::shared_ptr<const CancelToken> cancel;  // may be null (common/cancel_token.h)
 };
 
 template <typename T>

@@ -16,7 +16,7 @@ const std::vector<std::string>& SingleDashLongFlags() {
       "channels", "requests", "mode", "concurrency", "duration", "rate", "keys", "zipf-s",
       "hot-fraction", "hot-channel", "seed", "write-ratio", "read-method", "limit",
       "deadline-ms", "target", "nodes", "policy", "channels-per-node", "health-timeout",
-      "gateway", "connections", "no-discover-ids", "metrics", "no-metrics", "query-time-ms",
+      "gateway", "connections", "http-threads", "pipeline", "no-discover-ids", "metrics", "no-metrics", "query-time-ms",
       "json", "quiet", "no-progress", "help"};
   return *kFlags;
 }
@@ -179,6 +179,12 @@ absl::Status ValidateConfig(const LoadgenConfig& c) {
   if (c.channels_per_node < 1) return bad("--channels-per-node must be >= 1");
   if (c.target == TargetKind::kGateway && c.gateway.empty()) return bad("--gateway: host:port needed");
   if (c.connections < 1) return bad("--connections must be >= 1 (got ", c.connections, ")");
+  if (c.http_threads < 1 || c.http_threads > 64) {
+    return bad("--http-threads must be in 1..64 (got ", c.http_threads, ")");
+  }
+  if (c.pipeline < 1 || c.pipeline > 1024) {
+    return bad("--pipeline must be in 1..1024 (got ", c.pipeline, ")");
+  }
   return absl::OkStatus();
 }
 

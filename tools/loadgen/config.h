@@ -51,9 +51,12 @@ struct LoadgenConfig {
   std::vector<std::string> nodes = {"localhost:50051"};
   std::string policy = "hash";
   int64_t channels_per_node = 1;
+  bool hedge_reads = false;  // nodes: the routing client's hedged reads (docs/reliability.md)
   absl::Duration health_timeout = absl::Seconds(5);
   std::string gateway = "127.0.0.1:8080";
   int64_t connections = 16;
+  int64_t http_threads = 2;    // gateway: I/O threads of the HTTP client
+  int64_t pipeline = 1;        // gateway: requests in flight per connection
   bool discover_ids = true;    // GetMessage reads: learn each channel's newest id first
 
   // Node metrics.

@@ -218,6 +218,7 @@ absl::StatusOr<std::unique_ptr<Target>> MakeNodesTarget(const NodesTargetOptions
   opts.policy = *policy;
   opts.channels_per_node = options.channels_per_node;
   opts.seed = options.seed;
+  opts.gray.hedge_reads = options.hedge_reads;
   absl::StatusOr<std::unique_ptr<routing::RoutedClient>> client =
       routing::RoutedClient::Create(std::move(opts));
   if (!client.ok()) return client.status();

@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/api_rules.h"
 
 namespace ds::loadgen {
 
@@ -71,28 +72,12 @@ absl::StatusOr<HttpUrl> ParseHttpUrl(const std::string& url) {
   size_t slash = rest.find('/');
   absl::string_view authority = rest.substr(0, slash);
   out.target = slash == absl::string_view::npos ? "/metrics" : std::string(rest.substr(slash));
-  size_t colon;
-  if (absl::StartsWith(authority, "[")) {
-    size_t close = authority.find(']');
-    if (close == absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat("'", url, "': unterminated [ipv6] host"));
-    }
-    out.host = std::string(authority.substr(1, close - 1));
-    colon = authority.find(':', close);
-  } else {
-    colon = authority.rfind(':');
-    out.host = std::string(authority.substr(0, colon));
-  }
-  if (colon == absl::string_view::npos || colon + 1 >= authority.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("'", url, "': expected host:port"));
-  }
-  out.port = std::string(authority.substr(colon + 1));
-  if (out.host.empty()) return absl::InvalidArgumentError(absl::StrCat("'", url, "': empty host"));
-  for (char c : out.port) {
-    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) {
-      return absl::InvalidArgumentError(absl::StrCat("'", url, "': bad port"));
-    }
-  }
+  absl::StatusOr<api::HostPort> address = api::ParseHostPort(
+      absl::StrCat("url '", url, "'"), std::string_view(authority.data(), authority.size()),
+      api::PortZero::kRejected);
+  if (!address.ok()) return address.status();
+  out.host = address->host;
+  out.port = std::to_string(address->port);
   return out;
 }
 

@@ -6,7 +6,7 @@
 //                        requests to nodes[(channel - 1) % nodes.size()], like
 //                        the reference Go client
 //   MakeGatewayTarget    HTTP/1.1 JSON to the gateway over a pool of keep-alive
-//                        connections (Boost.Beast, one I/O thread)
+//                        connections on several I/O threads, optionally pipelined
 //
 // Usage:
 //   absl::StatusOr<std::unique_ptr<Target>> t = MakeReferenceTarget({"127.0.0.1:50051"}, 1);
@@ -35,6 +35,7 @@ struct NodesTargetOptions {
   std::string policy = "hash";  // hash | round-robin | random
   int channels_per_node = 1;
   uint64_t seed = 1;
+  bool hedge_reads = true;
 };
 // INVALID_ARGUMENT for a bad policy or node list (as the routing library says).
 absl::StatusOr<std::unique_ptr<Target>> MakeNodesTarget(const NodesTargetOptions& options);
@@ -53,6 +54,8 @@ std::unique_ptr<MetricsSource> MakeReferenceMetricsSource(const std::vector<std:
 struct GatewayTargetOptions {
   std::string address;  // host:port
   int connections = 16;
+  int threads = 2;   // I/O threads; the connections are split between them
+  int pipeline = 1;  // requests in flight per connection (1 = no pipelining)
 };
 // INVALID_ARGUMENT for a malformed address, UNAVAILABLE if it does not resolve.
 absl::StatusOr<std::unique_ptr<Target>> MakeGatewayTarget(const GatewayTargetOptions& options);

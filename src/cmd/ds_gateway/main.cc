@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/api_rules.h"
 #include "common/log.h"
 #include "common/port_file.h"
 #include "gateway/gateway.h"
@@ -27,59 +28,35 @@
 
 namespace {
 
+// Flag defaults come from the options structs they fill.
+const ds::gateway::GatewayOptions kGatewayDefaults;
+const ds::routing::RoutedClientOptions kRoutingDefaults;
+
+int Millis(absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); }
+
 struct Flags {
   std::string listen = "127.0.0.1:8080";
   std::string admin_listen;
   std::string port_file;
   std::string nodes;
   std::string nodes_file;
-  std::string policy = "hash";
-  int threads = 2;
-  int deadline_ms = 2000;
-  uint64_t max_body_bytes = 64 * 1024;
-  uint32_t max_header_bytes = 8 * 1024;
-  int read_timeout_ms = 10'000;
-  int write_timeout_ms = 10'000;
-  int max_connections = 10'000;
-  int health_interval_ms = 500;
-  int health_timeout_ms = 300;
-  int eject_after = 2;
-  int readmit_after = 1;
-  int channels_per_node = 2;
-  uint64_t seed = 1;
+  std::string policy = std::string(ds::routing::PolicyName(kRoutingDefaults.policy));
+  int threads = kGatewayDefaults.http.threads;
+  int deadline_ms = Millis(kGatewayDefaults.deadline);
+  uint64_t max_body_bytes = kGatewayDefaults.http.max_body_bytes;
+  uint32_t max_header_bytes = kGatewayDefaults.http.max_header_bytes;
+  int read_timeout_ms = Millis(kGatewayDefaults.http.read_timeout);
+  int write_timeout_ms = Millis(kGatewayDefaults.http.write_timeout);
+  int max_connections = kGatewayDefaults.http.max_connections;
+  int health_interval_ms = Millis(kRoutingDefaults.health_interval);
+  int health_timeout_ms = Millis(kRoutingDefaults.health_timeout);
+  int eject_after = kRoutingDefaults.eject_after;
+  int readmit_after = kRoutingDefaults.readmit_after;
+  int channels_per_node = kRoutingDefaults.channels_per_node;
+  uint64_t seed = kRoutingDefaults.seed;
   int wait_healthy_ms = 0;
   int shutdown_grace_ms = 10'000;
 };
-
-struct HostPort {
-  std::string host;
-  uint16_t port = 0;
-};
-
-// "host:port" or "[v6]:port"; port 0..65535.
-absl::StatusOr<HostPort> ParseHostPort(const std::string& text) {
-  const size_t colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("expected host:port, got '", text, "'"));
-  }
-  std::string host = text.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  int port = -1;
-  try {
-    size_t used = 0;
-    port = std::stoi(text.substr(colon + 1), &used);
-    if (used != text.size() - colon - 1) port = -1;
-  } catch (const std::exception&) {
-    port = -1;
-  }
-  if (port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("bad port in '", text, "'"));
-  }
-  return HostPort{host, static_cast<uint16_t>(port)};
-}
-
 
 void AddFlags(CLI::App& app, Flags& f) {
   auto positive = CLI::PositiveNumber;
@@ -165,8 +142,10 @@ int main(int argc, char** argv) {
 
   absl::StatusOr<std::vector<std::string>> nodes = ds::routing::ResolveNodes(f.nodes, f.nodes_file);
   absl::StatusOr<ds::routing::Policy> policy = ds::routing::ParsePolicy(f.policy);
-  absl::StatusOr<HostPort> listen = ParseHostPort(f.listen);
-  std::optional<HostPort> admin_listen;
+  using ds::api::PortZero;
+  absl::StatusOr<ds::api::HostPort> listen =
+      ds::api::ParseHostPort("--listen", f.listen, PortZero::kAllowed);
+  std::optional<ds::api::HostPort> admin_listen;
   for (const absl::Status& s : {nodes.status(), policy.status(), listen.status()}) {
     if (!s.ok()) {
       log->error("{}", std::string(s.message()));
@@ -174,9 +153,10 @@ int main(int argc, char** argv) {
     }
   }
   if (!f.admin_listen.empty()) {
-    absl::StatusOr<HostPort> admin = ParseHostPort(f.admin_listen);
+    absl::StatusOr<ds::api::HostPort> admin =
+        ds::api::ParseHostPort("--admin-listen", f.admin_listen, PortZero::kAllowed);
     if (!admin.ok()) {
-      log->error("--admin-listen: {}", std::string(admin.status().message()));
+      log->error("{}", std::string(admin.status().message()));
       return 2;
     }
     admin_listen = *admin;

@@ -2,6 +2,10 @@
 
 #include <grpcpp/health_check_service_interface.h>
 
+#include <functional>
+#include <utility>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 
 namespace ds::routing::testing {
@@ -21,47 +25,52 @@ class FakeService final : public dataservice::v1::MessageService::CallbackServic
   grpc::ServerUnaryReactor* GetMessages(grpc::CallbackServerContext* ctx,
                                         const GetMessagesRequest* req,
                                         GetMessagesResponse* resp) override {
-    grpc::Status status = node_->Record(req->channel_id());
-    if (status.ok()) {
-      auto* m = resp->add_messages();
-      m->set_channel_id(req->channel_id());
-      m->set_message_id(1);
-      m->set_content("hello");
-    }
     auto* reactor = ctx->DefaultReactor();
-    reactor->Finish(status);
+    const uint64_t channel = req->channel_id();
+    node_->Serve(ctx, channel, [reactor, resp, channel](grpc::Status status) {
+      if (status.ok()) {
+        auto* m = resp->add_messages();
+        m->set_channel_id(channel);
+        m->set_message_id(1);
+        m->set_content("hello");
+      }
+      reactor->Finish(status);
+    });
     return reactor;
   }
 
   grpc::ServerUnaryReactor* GetMessage(grpc::CallbackServerContext* ctx,
                                        const GetMessageRequest* req,
                                        GetMessageResponse* resp) override {
-    grpc::Status status = node_->Record(req->channel_id());
-    if (status.ok()) {
-      resp->mutable_message()->set_channel_id(req->channel_id());
-      resp->mutable_message()->set_message_id(req->message_id());
-    }
     auto* reactor = ctx->DefaultReactor();
-    reactor->Finish(status);
+    node_->Serve(ctx, req->channel_id(), [reactor, req, resp](grpc::Status status) {
+      if (status.ok()) {
+        resp->mutable_message()->set_channel_id(req->channel_id());
+        resp->mutable_message()->set_message_id(req->message_id());
+      }
+      reactor->Finish(status);
+    });
     return reactor;
   }
 
   grpc::ServerUnaryReactor* SendMessage(grpc::CallbackServerContext* ctx,
                                         const SendMessageRequest* req,
                                         SendMessageResponse* resp) override {
-    grpc::Status status = node_->Record(req->channel_id());
-    if (status.ok()) {
-      dataservice::v1::Message fresh;
-      fresh.set_channel_id(req->channel_id());
-      fresh.set_message_id(req->nonce() + 1000);
-      fresh.set_author_id(req->author_id());
-      fresh.set_content(req->content());
-      auto [message, duplicate] = node_->StoreOnce(req->channel_id(), req->nonce(), fresh);
-      *resp->mutable_message() = message;
-      resp->set_duplicate(duplicate);
-    }
     auto* reactor = ctx->DefaultReactor();
-    reactor->Finish(status);
+    FakeDataNode* node = node_;
+    node_->Serve(ctx, req->channel_id(), [node, reactor, req, resp](grpc::Status status) {
+      if (status.ok()) {
+        dataservice::v1::Message fresh;
+        fresh.set_channel_id(req->channel_id());
+        fresh.set_message_id(req->nonce() + 1000);
+        fresh.set_author_id(req->author_id());
+        fresh.set_content(req->content());
+        auto [message, duplicate] = node->StoreOnce(req->channel_id(), req->nonce(), fresh);
+        *resp->mutable_message() = message;
+        resp->set_duplicate(duplicate);
+      }
+      reactor->Finish(status);
+    });
     return reactor;
   }
 
@@ -101,7 +110,9 @@ void FakeDataNode::Stop() {
     service = std::move(service_);
   }
   if (server == nullptr) return;
-  // Outside mu_: handlers still running call Record(), which locks it.
+  // Shutdown waits for every reactor to finish, parked ones included.
+  Thaw();
+  // Outside mu_: handlers still running call Serve(), which locks it.
   server->Shutdown(std::chrono::system_clock::now());
   server->Wait();
 }
@@ -113,7 +124,12 @@ std::string FakeDataNode::address() const {
 
 void FakeDataNode::FailNext(grpc::Status status) {
   std::lock_guard<std::mutex> lock(mu_);
-  fail_next_ = std::move(status);
+  fail_next_.emplace(std::move(status), false);
+}
+
+void FakeDataNode::FailNextFromStore(grpc::Status status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fail_next_.emplace(std::move(status), true);
 }
 
 void FakeDataNode::SetServing(bool serving) {
@@ -133,20 +149,69 @@ int FakeDataNode::total_served() const {
   return total;
 }
 
+std::vector<FakeDataNode::SeenMetadata> FakeDataNode::seen() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return seen_;
+}
+
 void FakeDataNode::ClearServed() {
   std::lock_guard<std::mutex> lock(mu_);
   served_.clear();
 }
 
-grpc::Status FakeDataNode::Record(uint64_t channel_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  ++served_[channel_id];
-  if (fail_next_.has_value()) {
-    grpc::Status status = std::move(*fail_next_);
-    fail_next_.reset();
-    return status;
+void FakeDataNode::Serve(grpc::CallbackServerContext* ctx, uint64_t channel_id,
+                         std::function<void(grpc::Status)> finish) {
+  const auto& client = ctx->client_metadata();
+  SeenMetadata seen;
+  if (auto it = client.find("x-ds-consistency-token"); it != client.end()) {
+    seen.consistency_token.assign(it->second.data(), it->second.size());
   }
-  return grpc::Status::OK;
+  if (auto it = client.find("x-request-id"); it != client.end()) {
+    seen.request_id.assign(it->second.data(), it->second.size());
+  }
+  grpc::Status status = grpc::Status::OK;
+  bool from_store = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    seen_.push_back(std::move(seen));
+    ++served_[channel_id];
+    if (fail_next_.has_value()) {
+      status = std::move(fail_next_->first);
+      from_store = fail_next_->second;
+      fail_next_.reset();
+    }
+  }
+  // Like a real node: its own answers carry the coalescing marker; a bare
+  // status stands for a transport-level failure.
+  if (from_store) ctx->AddTrailingMetadata("x-ds-coalesced", "leader");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (frozen_) {
+      parked_.push_back([finish = std::move(finish), status] { finish(status); });
+      return;
+    }
+  }
+  finish(std::move(status));
+}
+
+void FakeDataNode::Freeze() {
+  std::lock_guard<std::mutex> lock(mu_);
+  frozen_ = true;
+}
+
+void FakeDataNode::Thaw() {
+  std::vector<std::function<void()>> parked;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    frozen_ = false;
+    parked.swap(parked_);
+  }
+  for (auto& finish : parked) finish();
+}
+
+int FakeDataNode::parked() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(parked_.size());
 }
 
 std::pair<dataservice::v1::Message, bool> FakeDataNode::StoreOnce(uint64_t channel_id,

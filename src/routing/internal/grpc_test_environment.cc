@@ -12,11 +12,11 @@
 // releasing it at exit let the queue's threads finish while another gRPC
 // thread was still joining them, which ThreadSanitizer reports as a leak.
 // It stays reachable from a static, so LeakSanitizer does not count it.
+#include <grpcpp/grpcpp.h>
+
 #include <condition_variable>
 #include <memory>
 #include <mutex>
-
-#include <grpcpp/grpcpp.h>
 
 #include "dataservice/v1/messages.grpc.pb.h"
 #include "gtest/gtest.h"

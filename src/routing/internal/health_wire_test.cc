@@ -9,7 +9,9 @@ namespace {
 
 TEST(HealthWireTest, EncodesRequest) {
   EXPECT_EQ(EncodeHealthCheckRequest(""), "");
-  EXPECT_EQ(EncodeHealthCheckRequest("ab"), std::string("\x0a\x02" "ab", 4));
+  EXPECT_EQ(EncodeHealthCheckRequest("ab"), std::string("\x0a\x02"
+                                                        "ab",
+                                                        4));
   const std::string long_name(200, 'x');
   const std::string encoded = EncodeHealthCheckRequest(long_name);
   // 200 = 0xc8 -> varint c8 01

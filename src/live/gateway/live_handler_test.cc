@@ -1,0 +1,243 @@
+// LiveHandler on a real ds::http::Server (port 0) with a hand-driven upstream.
+#include "live/gateway/live_handler.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket.hpp>
+#include <chrono>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "live/gateway/fake_upstream.h"
+
+namespace ds::live {
+namespace {
+
+namespace net = boost::asio;
+namespace v1 = ::dataservice::v1;
+constexpr uint64_t kMs = uint64_t{1} << 22;
+constexpr uint64_t kBase = 1000000 * kMs;
+uint64_t Id(int i) { return kBase + static_cast<uint64_t>(i) * kMs; }
+v1::Message Msg(uint64_t channel, int i, size_t size = 8) {
+  v1::Message m;
+  m.set_channel_id(channel);
+  m.set_message_id(Id(i));
+  m.set_author_id(7);
+  m.set_content(std::string(size, 'x'));
+  return m;
+}
+
+bool Eventually(std::function<bool()> pred) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // polling a condition
+  }
+  return true;
+}
+
+// Answers every request it gets with 200 "next".
+class NextHandler : public http::Handler {
+ public:
+  void Handle(http::Request, http::Responder r) override {
+    http::Response res(200);
+    res.SetBody("next");
+    r.Send(std::move(res));
+  }
+};
+
+class RawClient {
+ public:
+  // `small_window`: a tiny receive buffer, set before connecting (so the
+  // advertised window stays small), makes the server's writes back up.
+  explicit RawClient(uint16_t port, bool small_window = false) : socket_(ioc_) {
+    socket_.open(net::ip::tcp::v4());
+    if (small_window) socket_.set_option(net::socket_base::receive_buffer_size(1024));
+    socket_.connect(net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+  }
+  void Send(std::string_view bytes) {
+    net::write(socket_, net::buffer(bytes.data(), bytes.size()));
+  }
+  void Get(std::string_view target, std::string_view extra = "") {
+    Send(std::string("GET ") + std::string(target) + " HTTP/1.1\r\nHost: x\r\n" +
+         std::string(extra) + "\r\n");
+  }
+  // Everything up to and including `needle`; "" when it did not come in 10 s.
+  std::string ReadUntil(std::string_view needle) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (received_.find(needle) == std::string::npos && !closed_ &&
+           std::chrono::steady_clock::now() < deadline) {
+      char chunk[16384];
+      socket_.async_read_some(net::buffer(chunk), [&](boost::system::error_code ec, size_t n) {
+        if (ec) closed_ = true;
+        received_.append(chunk, n);
+      });
+      ioc_.restart();
+      ioc_.run_for(std::chrono::milliseconds(200));
+      if (!ioc_.stopped()) {
+        socket_.cancel();
+        ioc_.restart();
+        ioc_.run();
+      }
+    }
+    const size_t at = received_.find(needle);
+    if (at == std::string::npos) return "";
+    std::string out = received_.substr(0, at + needle.size());
+    received_.erase(0, at + needle.size());
+    return out;
+  }
+  bool closed() const { return closed_; }
+
+ private:
+  net::io_context ioc_;
+  net::ip::tcp::socket socket_;
+  std::string received_;
+  bool closed_ = false;
+};
+
+class LiveHandlerTest : public ::testing::Test {
+ protected:
+  void Start(LiveHandlerOptions options = {}) {
+    upstream_ = std::make_shared<FakeUpstream>();
+    fanout_ = std::make_shared<LiveFanout>(FanoutOptions{}, upstream_, registry_);
+    handler_ = std::make_shared<LiveHandler>(options, fanout_, std::make_shared<NextHandler>());
+    auto server = http::Server::Start({.port = 0, .io_threads = 2}, handler_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+  }
+  void TearDown() override {
+    if (fanout_) fanout_->Close();
+    if (server_) server_->Shutdown(absl::Seconds(1));
+  }
+  // Waits for stream `i` of the upstream and makes it live at `head`.
+  std::shared_ptr<FakeUpstream::Stream> LiveUpstream(size_t i, int head) {
+    EXPECT_TRUE(Eventually([&] { return upstream_->streams() > i; }));
+    auto s = upstream_->stream(i);
+    s->events.on_heartbeat(Id(head), true);
+    return s;
+  }
+
+  prometheus::Registry registry_;
+  std::shared_ptr<FakeUpstream> upstream_;
+  std::shared_ptr<LiveFanout> fanout_;
+  std::shared_ptr<LiveHandler> handler_;
+  std::unique_ptr<http::Server> server_;
+};
+
+TEST_F(LiveHandlerTest, ServesThePageAndPassesOtherRoutesOn) {
+  Start();
+  RawClient page(server_->port());
+  page.Get("/");
+  std::string got = page.ReadUntil("</html>");
+  EXPECT_NE(got.find("200 OK"), std::string::npos);
+  EXPECT_NE(got.find("text/html"), std::string::npos);
+  EXPECT_NE(got.find("EventSource"), std::string::npos);
+  RawClient other(server_->port());
+  other.Get("/v1/channels/42/messages");
+  EXPECT_NE(other.ReadUntil("next"), "");
+  RawClient bad(server_->port());
+  bad.Get("/v1/channels/abc/events");
+  EXPECT_NE(bad.ReadUntil("channel_id").find("400"), std::string::npos);
+}
+
+TEST_F(LiveHandlerTest, SseStreamsMessagesAndResumesFromLastEventId) {
+  Start();
+  RawClient a(server_->port());
+  a.Get("/v1/channels/42/events");
+  std::string head = a.ReadUntil("retry: 2000");
+  EXPECT_NE(head.find("text/event-stream"), std::string::npos) << head;
+  auto s = LiveUpstream(0, 0);
+  ASSERT_NE(a.ReadUntil(absl::StrCat(": live ", Id(0))), "");
+  for (int i = 1; i <= 3; ++i) s->events.on_message(Msg(42, i), false);
+  std::string events = a.ReadUntil(absl::StrCat("id: ", Id(3)));
+  EXPECT_NE(events.find(absl::StrCat("id: ", Id(1))), std::string::npos);
+  ASSERT_NE(a.ReadUntil("\n\n"), "");
+  // A reconnecting EventSource sends Last-Event-ID; it wins over ?after=.
+  RawClient b(server_->port());
+  b.Get(absl::StrCat("/v1/channels/42/events?after=", Id(0)),
+        absl::StrCat("Last-Event-ID: ", Id(2), "\r\n"));
+  std::string resumed = b.ReadUntil(absl::StrCat(": live ", Id(3)));
+  EXPECT_EQ(resumed.find(absl::StrCat("id: ", Id(1), "\n")), std::string::npos);
+  EXPECT_EQ(resumed.find(absl::StrCat("id: ", Id(2), "\n")), std::string::npos);
+  EXPECT_NE(resumed.find(absl::StrCat("id: ", Id(3), "\n")), std::string::npos);
+  EXPECT_NE(resumed.find(R"("content":"xxxxxxxx")"), std::string::npos);
+  EXPECT_EQ(upstream_->streams(), 1u) << "one upstream per channel per gateway";
+}
+
+TEST_F(LiveHandlerTest, RefusesStreamsPastTheLimitWith503) {
+  LiveHandlerOptions o;
+  o.max_streams = 1;
+  Start(o);
+  RawClient a(server_->port());
+  a.Get("/v1/channels/42/events");
+  ASSERT_NE(a.ReadUntil("retry:"), "");
+  RawClient b(server_->port());
+  b.Get("/v1/channels/42/events");
+  std::string refused = b.ReadUntil("}");
+  EXPECT_NE(refused.find("503"), std::string::npos);
+  EXPECT_NE(refused.find("Retry-After: 5"), std::string::npos);
+  EXPECT_EQ(handler_->streams(), 1u);
+}
+
+TEST_F(LiveHandlerTest, ASlowClientIsClosedWithAReasonAndTheOthersGetEverything) {
+  LiveHandlerOptions o;
+  o.sse_max_queued_bytes = 16 * 1024;
+  Start(o);
+  RawClient slow(server_->port(), /*small_window=*/true);
+  slow.Get("/v1/channels/42/events");
+  RawClient fast(server_->port());
+  fast.Get("/v1/channels/42/events");
+  auto s = LiveUpstream(0, 0);
+  ASSERT_NE(fast.ReadUntil(": live"), "");
+  // At the pace the fast client reads; the slow one reads nothing.
+  constexpr int kMessages = 600;
+  for (int i = 1; i <= kMessages; ++i) {
+    s->events.on_message(Msg(42, i, 3000), false);
+    ASSERT_NE(fast.ReadUntil(absl::StrCat("id: ", Id(i), "\n")), "") << i;
+  }
+  EXPECT_NE(slow.ReadUntil(": closing: slow client"), "");
+}
+
+TEST_F(LiveHandlerTest, WebSocketSubscribesSendsAndUnsubscribes) {
+  Start();
+  net::io_context ioc;
+  boost::beast::websocket::stream<net::ip::tcp::socket> ws(ioc);
+  ws.next_layer().connect(
+      net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"), server_->port()));
+  ws.handshake("localhost", "/v1/ws");
+  auto read = [&] {
+    boost::beast::flat_buffer b;
+    ws.read(b);
+    return boost::beast::buffers_to_string(b.data());
+  };
+  ws.write(net::buffer(std::string(R"({"type":"subscribe","channel_id":"42"})")));
+  auto s = LiveUpstream(0, 5);
+  EXPECT_EQ(read(),
+            absl::StrCat(R"({"type":"subscribed","channel_id":"42","position":")", Id(5), "\"}"));
+  s->events.on_message(Msg(42, 6), false);
+  std::string m = read();
+  EXPECT_NE(m.find(R"("type":"message","channel_id":"42")"), std::string::npos) << m;
+  EXPECT_NE(m.find(absl::StrCat(R"("position":")", Id(6))), std::string::npos) << m;
+  ws.write(net::buffer(std::string(
+      R"({"type":"send","channel_id":"42","author_id":"7","content":"hi","nonce":"9","request_id":"r1"})")));
+  std::string sent = read();
+  EXPECT_NE(sent.find(R"("type":"sent","request_id":"r1")"), std::string::npos) << sent;
+  ASSERT_EQ(upstream_->sent().size(), 1u);
+  EXPECT_EQ(upstream_->sent()[0].content(), "hi");
+  ws.write(
+      net::buffer(std::string(R"({"type":"send","channel_id":"42","author_id":"7","nonce":"9"})")));
+  EXPECT_NE(read().find(R"("code":"INVALID_ARGUMENT")"), std::string::npos);
+  ws.write(net::buffer(std::string(R"({"type":"unsubscribe","channel_id":"42"})")));
+  EXPECT_NE(read().find(R"("type":"unsubscribed","channel_id":"42","code":"OK")"),
+            std::string::npos);
+  ws.close(boost::beast::websocket::close_code::normal);
+}
+
+}  // namespace
+}  // namespace ds::live
