@@ -122,9 +122,11 @@ class SecureHandlerTest : public ::testing::Test {
   ds::testing::FakeClock clock_;
   std::shared_ptr<EchoApi> api_ = std::make_shared<EchoApi>();
   std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
-  std::unique_ptr<http::Server> server_;
   std::mutex mu_;
   std::vector<std::string> lines_;
+  // Last, so it is destroyed first: its I/O threads write lines_ (through the
+  // access log) until the server is gone.
+  std::unique_ptr<http::Server> server_;
 };
 
 TEST_F(SecureHandlerTest, MissingOrInvalidTokensGet401WithAChallenge) {
