@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "common/api_rules.h"
 #include "common/log.h"
 #include "common/snowflake.h"
 #include "dataservice/v1/live.grpc.pb.h"
@@ -204,7 +205,7 @@ absl::StatusOr<std::unique_ptr<LiveNode>> LiveNode::Start(
   if (store == nullptr || registry == nullptr) {
     return absl::InvalidArgumentError("live node: null store or registry");
   }
-  if (options.hub.page_size < 1 || options.hub.page_size > node::kMaxLimit) {
+  if (options.hub.page_size < 1 || options.hub.page_size > api::kMaxPageLimit) {
     return absl::InvalidArgumentError("live node: page_size must be in 1..100");
   }
   if (!options.peers.empty() && options.self.empty()) {
