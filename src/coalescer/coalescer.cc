@@ -27,5 +27,9 @@ void CoalescerCore::OnWriteAcknowledged(uint64_t channel_id) {
 size_t CoalescerCore::total_waiters() const { return table_->total_waiters(); }
 size_t CoalescerCore::active_queries() const { return table_->active_queries(); }
 size_t CoalescerCore::live_flights() const { return table_->live_flights(); }
+size_t CoalescerCore::concurrency_limit() const { return table_->concurrency_limit(); }
+absl::Duration CoalescerCore::expected_store_latency() const {
+  return table_->expected_store_latency();
+}
 
 }  // namespace ds::coalescer::internal

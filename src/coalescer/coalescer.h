@@ -1,9 +1,8 @@
 // Coalescer: turns identical concurrent reads into one store query.
 //
-// The first request for a key starts a *flight*; identical requests that
-// arrive while the flight is joinable join it as waiters, and every waiter gets
-// the flight's one result. The store query belongs to the flight, never to one
-// caller.
+// A request whose key has no joinable *flight* opens one; requests with the
+// same key that come while it is open become its waiters, and all of them get
+// its single result. The store query is the flight's own, not any caller's.
 //
 // Usage (the node does this per RPC):
 //   Coalescer<Payload> coalescer(options, &timer, &probe);
@@ -14,46 +13,64 @@
 //   if (!ticket.ok()) Reply(ticket.status());          // RESOURCE_EXHAUSTED at once
 //   ...on the caller's cancellation or deadline: coalescer.Leave(*ticket);
 //
-// THE CONTRACT (docs/design.md, "The coalescing contract"), point by point:
-//  1. Key. The caller builds `Request::key` from the method and every request
-//     field that changes the result; the coalescer compares keys bytewise.
+// THE CONTRACT (docs/design.md §3), point by point:
+//  1. Key. The caller builds `Request::key` from the method and each request
+//     field the answer depends on; the coalescer compares keys bytewise.
 //  2. Flights, not leaders. `fetch` of the request that starts a flight is the
 //     flight's; it is called with the flight's deadline and cancel token, not
 //     with any caller's context. Later joiners' `fetch` is never called.
 //  3. Per-caller deadlines and cancellation. A caller leaves with Leave(); its
 //     `done` is then never called (the transport answers it DEADLINE_EXCEEDED
-//     or CANCELLED itself) and other waiters are unaffected. Each store attempt
-//     gets deadline min(now + max_query_timeout, latest live waiter deadline);
-//     an attempt that times out while a live waiter still has time is issued
-//     again (late joiners may carry later deadlines). When the last waiter
-//     leaves, the flight leaves the table (the next request starts afresh) and
-//     its cancel token is set; the store may abandon the query; no retry
-//     follows. Every flight ends when its store call answers, which the
-//     MessageStore contract bounds by the deadline: nobody waits forever.
-//  4. Errors fan out and are never cached. Every waiter of a failed flight gets
-//     the flight's (mapped) status; a non-OK result is never delivered as OK.
-//     The flight leaves the table before fanning out, so the next request
-//     starts a new flight.
-//  5. Retries inside the flight. IsRetryable() statuses (retry.h) are retried
+//     or CANCELLED itself) and other waiters are unaffected: a waiter is
+//     failed only by its own deadline, its own cancellation or a real store
+//     error. The flight's query deadline follows the longest remaining waiter,
+//     capped: each attempt gets min(now + max_query_timeout, latest live
+//     waiter deadline). An attempt sized for a waiter's deadline that times
+//     out while a live waiter has a later one was cut short, not failed: it is
+//     issued again at once, sized for that waiter, without counting as an
+//     attempt or spending retry budget. An attempt cut by max_query_timeout
+//     is a real store timeout. When the last waiter leaves, the flight leaves
+//     the table (the next request starts afresh) and its cancel token is set;
+//     the store may abandon the query; no retry follows. Every flight ends
+//     when its store call answers, which the MessageStore contract bounds by
+//     the deadline: no waiter is left without an answer.
+//  4. Failures reach every waiter and are not remembered. Each waiter of a
+//     failed flight gets its (mapped) status; a non-OK result is never
+//     delivered as OK. The flight leaves the table before fanning out, so a
+//     later request opens a fresh flight.
+//  5. The flight retries, not the callers. IsRetryable() statuses (retry.h) are retried
 //     with exponential backoff and jitter (on the Timer, no thread sleeps),
-//     within the flight's deadline, max_attempts and a node-wide RetryBudget;
-//     so is a timed-out attempt while a live waiter still has time (point 3).
-//     The flight stays joinable while it retries: late joiners share the
-//     outcome.
+//     within the longest waiter's deadline, max_attempts and a node-wide
+//     RetryBudget. DEADLINE_EXCEEDED is not retried (see point 3 for the
+//     re-issue of an attempt cut short). The flight stays joinable while it
+//     retries: late joiners share the outcome.
 //  6. Read-your-writes. OnWriteAcknowledged(channel) must be called after the
 //     store acknowledged a write and before the writer is answered. A read
-//     that arrives afterwards never joins a flight that started before it: it
-//     replaces that flight in the table with a new one (the old flight still
+//     that comes after that call is never added to a flight opened before it:
+//     it replaces that flight in the table with a new one (the old flight still
 //     answers its own waiters). Channels share 4096 epoch slots by hash, so a
 //     write can only make unrelated reads coalesce less, never see staler data.
 //  7. Bounded. max_waiters_per_flight, max_total_waiters and
-//     max_concurrent_queries (flights with a query running or backing off) are
-//     enforced in Join(), which returns RESOURCE_EXHAUSTED at once past a cap.
+//     max_concurrent_queries (flights with a query running, backing off or
+//     lingering) are enforced in Join(), which returns RESOURCE_EXHAUSTED at
+//     once past a cap. Optionally an adaptive limit on concurrent queries
+//     (adaptive_limit.h) sits below the fixed cap, and deadline-aware
+//     admission refuses a new flight whose caller has less time left than
+//     the store currently takes to answer.
 //  8. Encode once. A flight delivers one `const absl::StatusOr<V>&` to every
 //     waiter; with V = shared_ptr<const Encoded> each waiter holds a reference
 //     to the same bytes, never a copy.
 //  9. Visible. WaitInfo tells each waiter whether it led or joined and how long
 //     it waited; CoalescerProbe sees every event (counts, waiters per flight).
+// 10. Hot-key linger (option, off by default). When a key's measured arrival
+//     rate says joiners are imminent, a new flight may wait up to
+//     linger.max before its first query, collecting them. A lingering
+//     flight's query has not started, so a read may join it even after a
+//     write to the channel was acknowledged (point 6 holds: the query starts
+//     after the join); every joiner gets data from a query that started after
+//     it arrived. The linger ends early enough to leave the earliest waiter
+//     room for the query before its deadline (linger.deadline_headroom times
+//     the measured store latency), and never after that deadline.
 //
 // Time: every deadline decision reads the injected ds::Clock (the real clock
 // by default), and every backoff waits on the injected Timer, so tests drive
@@ -85,6 +102,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "coalescer/adaptive_limit.h"
 #include "coalescer/probe.h"
 #include "coalescer/retry.h"
 #include "coalescer/timer.h"
@@ -92,6 +110,21 @@
 #include "common/clock.h"
 
 namespace ds::coalescer {
+
+// Hot-key linger (contract point 10).
+struct LingerOptions {
+  absl::Duration max = absl::ZeroDuration();  // L; zero: off
+  // Linger only when the key's arrival rate promises at least this many
+  // joiners within `max`.
+  double min_expected_joiners = 1.0;
+  // Linger about as long as it takes this many joiners to arrive (capped by
+  // `max`): a hotter key lingers less.
+  double target_joiners = 16.0;
+  // The linger ends this many store latencies (as recently measured) before
+  // the earliest waiter's deadline, leaving it room for the query.
+  double deadline_headroom = 2.0;
+  size_t tracked_keys_per_shard = 4096;  // arrival-rate memory, per shard
+};
 
 struct CoalescerOptions {
   // false: every request runs its own query (the "coalescing off" baseline);
@@ -108,6 +141,15 @@ struct CoalescerOptions {
   // the FanOutExecutor given to the constructor (if any) instead of running
   // it on the store thread that completed the query.
   size_t executor_min_waiters = 2;
+  // Adaptive limit on concurrent store queries, below max_concurrent_queries
+  // (off by default; adaptive_limit.h).
+  AdaptiveLimitOptions adaptive_limit;
+  // Deadline-aware admission (off by default): refuse a new flight at once
+  // when the caller's remaining time is below the store's recent latency
+  // times this factor.
+  bool deadline_admission = false;
+  double deadline_admission_factor = 1.0;
+  LingerOptions linger;
 };
 
 // Runs a flight's fan-out (every waiter's `done`) somewhere else, once per
@@ -188,6 +230,8 @@ class CoalescerCore {
   size_t total_waiters() const;
   size_t active_queries() const;
   size_t live_flights() const;
+  size_t concurrency_limit() const;
+  absl::Duration expected_store_latency() const;
 
  private:
   std::unique_ptr<FlightTable> table_;
@@ -250,6 +294,10 @@ class Coalescer {
   size_t total_waiters() const { return core_.total_waiters(); }
   size_t active_queries() const { return core_.active_queries(); }
   size_t live_flights() const { return core_.live_flights(); }
+  // min(max_concurrent_queries, the adaptive limit when enabled).
+  size_t concurrency_limit() const { return core_.concurrency_limit(); }
+  // The store's recent latency, as admission and linger see it.
+  absl::Duration expected_store_latency() const { return core_.expected_store_latency(); }
 
  private:
   class TypedWaiter final : public internal::Waiter {

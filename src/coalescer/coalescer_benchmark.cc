@@ -22,9 +22,10 @@ void BM_Flight(benchmark::State& state) {
   const std::string key = "GetMessages|123456789|50";
   int64_t delivered = 0;
   for (auto _ : state) {
-    auto t = c.Join({key, 1, absl::InfiniteFuture()},
-                    [&](const FetchContext&, C::FetchDone done) { done(payload); },
-                    [&](const C::Result&, const WaitInfo&) { ++delivered; });
+    auto t = c.Join(
+        {key, 1, absl::InfiniteFuture()},
+        [&](const FetchContext&, C::FetchDone done) { done(payload); },
+        [&](const C::Result&, const WaitInfo&) { ++delivered; });
     benchmark::DoNotOptimize(t);
   }
   state.SetItemsProcessed(delivered);
@@ -57,9 +58,9 @@ void BM_FlightsParallel(benchmark::State& state) {
   auto payload = std::make_shared<const std::string>("x");
   const std::string key = "GetMessages|" + std::to_string(state.thread_index()) + "|50";
   for (auto _ : state) {
-    benchmark::DoNotOptimize(c->Join({key, 1, absl::InfiniteFuture()},
-                                     [&](const FetchContext&, C::FetchDone d) { d(payload); },
-                                     [](const C::Result&, const WaitInfo&) {}));
+    benchmark::DoNotOptimize(c->Join(
+        {key, 1, absl::InfiniteFuture()}, [&](const FetchContext&, C::FetchDone d) { d(payload); },
+        [](const C::Result&, const WaitInfo&) {}));
   }
   state.SetItemsProcessed(state.iterations());
 }

@@ -20,7 +20,14 @@ namespace ds::coalescer {
 enum class MethodId : uint8_t {};
 
 enum class Role { kLeader, kJoiner };
-enum class RejectReason { kFlightFull, kTotalWaiters, kConcurrentQueries };
+enum class RejectReason {
+  kFlightFull,
+  kTotalWaiters,
+  kConcurrentQueries,
+  kAdaptiveLimit,     // the adaptive concurrency limit, below max_concurrent_queries
+  kDeadlineTooShort,  // deadline-aware admission: less time left than a query takes
+};
+inline constexpr int kRejectReasonCount = 5;
 
 inline const char* RoleName(Role r) { return r == Role::kLeader ? "leader" : "joiner"; }
 inline const char* RejectReasonName(RejectReason r) {
@@ -31,6 +38,10 @@ inline const char* RejectReasonName(RejectReason r) {
       return "total_waiters";
     case RejectReason::kConcurrentQueries:
       return "concurrent_queries";
+    case RejectReason::kAdaptiveLimit:
+      return "adaptive_limit";
+    case RejectReason::kDeadlineTooShort:
+      return "deadline_too_short";
   }
   return "unknown";
 }
@@ -47,6 +58,11 @@ class CoalescerProbe {
   virtual void OnStoreAttempt(MethodId method, int attempt) {}
   virtual void OnStoreResult(MethodId method, absl::Duration took, const absl::Status& status) {}
   virtual void OnRetry(MethodId method) {}
+  // An attempt sized for a waiter that has left timed out, and was issued
+  // again for a waiter with a later deadline: not a failed attempt, no retry.
+  virtual void OnReissue(MethodId method) {}
+  // A new flight waits `linger` for joiners before its first query.
+  virtual void OnLinger(MethodId method, absl::Duration linger) {}
   // A waiter left before its answer (deadline or cancellation).
   virtual void OnLeft(MethodId method, Role role) {}
   virtual void OnDelivered(MethodId method, Role role, absl::Duration waited) {}

@@ -267,6 +267,7 @@ void Responder::SetDeadline(absl::Time deadline, std::function<void()> fn) const
 net::any_io_executor Responder::executor() const { return ex_->worker->ioc().get_executor(); }
 const tcp::endpoint& Responder::peer() const { return ex_->peer; }
 bool Responder::secure() const { return ex_->secure; }
+AccessNotes& Responder::notes() const { return ex_->notes; }
 
 // ---------------------------------------------------------------- streams and leases
 

@@ -72,14 +72,6 @@
 // threads and must not block.
 #pragma once
 
-#include <cstddef>
-#include <cstdint>
-#include <functional>
-#include <memory>
-#include <string>
-#include <string_view>
-#include <variant>
-
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -87,6 +79,13 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <variant>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -104,10 +103,47 @@ class StreamState;
 
 using Request = boost::beast::http::request<boost::beast::http::string_body>;
 
+// What a handler tells the access log about a request it handles (all
+// optional). Written by the handler before it answers — from any thread, one
+// at a time — and read by the server after the answer.
+struct AccessNotes {
+  // Echoed to the client as `X-Request-Id` on the answer when set (must be a
+  // header-safe token: a value with CR or LF is not echoed).
+  std::string request_id;
+  std::string principal;  // who the request acted for
+  std::string route;      // the route template ("/v1/channels/{id}/messages")
+  std::string channel;
+  std::string upstream;   // the backend that answered
+  std::string coalesced;  // how the answer was shared
+};
+
+// One finished request, for an access log. `status` is 0 when the request was
+// never answered (the client went away, the connection timed out or was shut
+// down); for a malformed request `method` and `target` are empty.
+struct ExchangeRecord {
+  absl::Time received;     // when its headers had been read
+  absl::Duration latency;  // received → last byte written (or given up)
+  const boost::asio::ip::tcp::endpoint& peer;
+  bool secure;
+  std::string_view method;
+  std::string_view target;
+  int status;
+  uint64_t body_bytes;  // body bytes written (a stream's whole length)
+  const AccessNotes& notes;
+};
+
+// Told about every request when it is over, on the connection's I/O thread;
+// must not block (format, then hand the line to a logger).
+class AccessObserver {
+ public:
+  virtual ~AccessObserver() = default;
+  virtual void OnExchangeDone(const ExchangeRecord& record) = 0;
+};
+
 struct ServerOptions {
   std::string address = "127.0.0.1";
-  uint16_t port = 0;  // 0 = pick a free port; port() tells which
-  int io_threads = 0;  // 0 = one per core
+  uint16_t port = 0;               // 0 = pick a free port; port() tells which
+  int io_threads = 0;              // 0 = one per core
   std::string server_name = "ds";  // the `Server` header
   uint32_t max_header_bytes = 8 * 1024;
   uint64_t max_body_bytes = 64 * 1024;
@@ -121,6 +157,8 @@ struct ServerOptions {
   // HTTPS when set: every connection starts with a TLS handshake (bounded by
   // header_timeout). Reloading the credentials affects new connections only.
   std::shared_ptr<TlsCredentials> tls;
+  // Access log: told about every request once it is over (see ExchangeRecord).
+  std::shared_ptr<AccessObserver> access_observer;
 };
 
 // A streaming response's notifications. Each runs on the connection's I/O
@@ -155,7 +193,8 @@ class ResponseStream {
 
  private:
   friend class Responder;
-  explicit ResponseStream(std::shared_ptr<internal::StreamState> state) : state_(std::move(state)) {}
+  explicit ResponseStream(std::shared_ptr<internal::StreamState> state)
+      : state_(std::move(state)) {}
   std::shared_ptr<internal::StreamState> state_;
 };
 
@@ -232,6 +271,8 @@ class Responder {
   const boost::asio::ip::tcp::endpoint& peer() const;
   // True when the request came over TLS (any thread).
   bool secure() const;
+  // This request's access-log notes (see AccessNotes for when to write them).
+  AccessNotes& notes() const;
 
  private:
   friend class internal::Exchange;

@@ -84,7 +84,7 @@ NodeMetrics::NodeMetrics(std::shared_ptr<prometheus::Registry> registry)
     for (int code = 0; code <= 16; ++code) {
       p.responses[code] = &responses.Add({{"method", name}, {"code", CodeName(code)}});
     }
-    for (int r = 0; r < 3; ++r) {
+    for (int r = 0; r < coalescer::kRejectReasonCount; ++r) {
       p.rejected[r] = &rejected.Add(
           {{"method", name}, {"reason", coalescer::RejectReasonName(static_cast<coalescer::RejectReason>(r))}});
     }

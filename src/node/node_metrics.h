@@ -84,7 +84,7 @@ class NodeMetrics final : public coalescer::CoalescerProbe {
     prometheus::Histogram* flight_waiters;
     prometheus::Histogram* wait_seconds[2];
     prometheus::Counter* left[2];
-    prometheus::Counter* rejected[3];
+    prometheus::Counter* rejected[coalescer::kRejectReasonCount];
     prometheus::Counter* responses[17];  // by gRPC code 0..16
   };
 

@@ -1,7 +1,7 @@
 // Membership: the set of data-service nodes a client routes over, and the
 // immutable RingSnapshot of the live ones that request paths read.
 //
-// The node list is static for now (DESIGN.md section 4): from a flag value
+// The node list is static for now (docs/design.md §4): from a flag value
 // ("127.0.0.1:50051,127.0.0.1:50052"), a file (one host:port per line, `#`
 // comments), or the DS_NODES environment variable. Health changes (from
 // HealthChecker) and outlier ejections (OutlierDetector) flip nodes in and out

@@ -113,6 +113,16 @@ absl::StatusOr<std::unique_ptr<ds::storage::MessageStore>> OpenStore(const Flags
 }
 
 
+// --bench-store-latency-ms: the store behind a LatencyMessageStore.
+std::unique_ptr<ds::storage::MessageStore> WithBenchLatency(
+    const Flags& f, std::unique_ptr<ds::storage::MessageStore> store) {
+  if (f.bench_store_latency_ms <= 0) return store;
+  ds::Logger("node")->warn("BENCHMARK MODE: adding {} ms to every store call",
+                           f.bench_store_latency_ms);
+  return std::make_unique<ds::storage::LatencyMessageStore>(
+      std::move(store), absl::Microseconds(static_cast<int64_t>(f.bench_store_latency_ms * 1000)));
+}
+
 ds::node::NodeOptions ToNodeOptions(const Flags& f) {
   ds::node::NodeOptions options;
   options.listen_address = f.listen;
@@ -289,12 +299,7 @@ int main(int argc, char** argv) {
     log->error("cannot open store {}: {}", store_name, opened.status().ToString());
     return 1;
   }
-  std::unique_ptr<ds::storage::MessageStore> store = std::move(*opened);
-  if (f.bench_store_latency_ms > 0) {
-    log->warn("BENCHMARK MODE: adding {} ms to every store call", f.bench_store_latency_ms);
-    store = std::make_unique<ds::storage::LatencyMessageStore>(
-        std::move(store), absl::Microseconds(static_cast<int64_t>(f.bench_store_latency_ms * 1000)));
-  }
+  std::unique_ptr<ds::storage::MessageStore> store = WithBenchLatency(f, std::move(*opened));
 
   const ds::node::NodeOptions options = ToNodeOptions(f);
 

@@ -189,6 +189,12 @@ void Connection::Dispatch() {
   auto ex = std::make_shared<Exchange>(worker_, weak_from_this());
   ex->peer = peer_;
   ex->secure = transport_.tls();
+  if (server_->options.access_observer != nullptr) {
+    ex->received = absl::Now();
+    ex->received_at = Clock::now();
+    ex->method = std::string(req.method_string());
+    ex->target = std::string(req.target());
+  }
   ex->version = req.version();
   ex->keep_alive = req.keep_alive();
   ex->head = req.method() == http::verb::head;
@@ -234,6 +240,10 @@ void Connection::OnBadRequest(const boost::system::error_code& ec) {
   }
   auto ex = std::make_shared<Exchange>(worker_, weak_from_this());
   ex->Claim();
+  ex->peer = peer_;
+  ex->secure = transport_.tls();
+  ex->received = absl::Now();
+  ex->received_at = Clock::now();
   ex->kind = Exchange::Kind::kResponse;
   ex->keep_alive = false;
   ex->response = Response(status);
@@ -312,6 +322,15 @@ void Connection::OnAnswered(Exchange& ex) {
   // Release what the callbacks captured as soon as they cannot run.
   ex.on_cancel = nullptr;
   ex.on_expired = nullptr;
+  if (ex.kind == Exchange::Kind::kStream && server_->options.access_observer != nullptr) {
+    // The access log hears of a stream when it ends, with its whole length.
+    std::weak_ptr<Exchange> weak = ex.weak_from_this();
+    ex.stream->on_end = [server = server_, weak](uint64_t total) {
+      if (std::shared_ptr<Exchange> e = weak.lock()) {
+        ReportExchange(*server, *e, e->response.status(), total);
+      }
+    };
+  }
   if (ex.kind == Exchange::Kind::kStream && server_->draining.load(std::memory_order_acquire)) {
     ex.stream->OnDrain();
   }
@@ -320,6 +339,7 @@ void Connection::OnAnswered(Exchange& ex) {
 
 void Connection::CancelExchange(Exchange& ex, const absl::Status& why) {
   ex.cancelled = true;
+  if (ex.kind != Exchange::Kind::kStream) ReportExchange(*server_, ex, 0, 0);  // never written
   ex.on_expired = nullptr;
   ex.take_over = nullptr;
   if (ex.kind == Exchange::Kind::kNone) {

@@ -62,6 +62,12 @@ void Connection::SerializeHead(const Exchange& ex, const Response& r, bool close
   out_.append(options_.server_name);
   out_.append("\r\n");
   r.AppendHeaders(out_);
+  if (const std::string& id = ex.notes.request_id;
+      !id.empty() && id.find_first_of("\r\n") == std::string::npos) {
+    out_.append("X-Request-Id: ");
+    out_.append(id);
+    out_.append("\r\n");
+  }
   if (stream) {
     if (chunked) out_.append("Transfer-Encoding: chunked\r\n");
   } else if (!IsBodyless(r.status())) {
@@ -155,6 +161,13 @@ void Connection::OnWrite(const boost::system::error_code& ec) {
   write_deadline_ = Clock::time_point::max();
   std::vector<StreamWrite> streams;
   streams.swap(streams_in_write_);
+  for (const std::shared_ptr<Exchange>& ex : in_write_) {
+    if (ex->kind != Exchange::Kind::kResponse) continue;
+    const Response& r = ex->response;
+    const bool body = !ex->head && !IsBodyless(r.status());
+    ReportExchange(*server_, *ex, (closed_ || ec) ? 0 : r.status(),
+                   (closed_ || ec || !body) ? 0 : r.body().size());
+  }
   in_write_.clear();
   chunks_in_write_.clear();
   if (closed_ || ec) {
@@ -220,6 +233,7 @@ void Connection::HandOff() {
   std::shared_ptr<boost::asio::ssl::context> tls_context = transport_.tls_context();
   TakenConnection taken{transport_.Release(), std::move(tls_context), std::move(in_),
                         Exchange::MakeLease(lease)};
+  ReportExchange(*server_, *ex, 101, 0);
   std::function<void(TakenConnection)> fn = std::move(ex->take_over);
   ex->take_over = nullptr;
   worker_->Remove(this);

@@ -75,7 +75,29 @@ std::vector<std::shared_ptr<const std::string>> StreamState::Take(bool* end) {
   return out;
 }
 
+void ReportExchange(const ServerState& server, Exchange& ex, int status, uint64_t body_bytes) {
+  if (server.options.access_observer == nullptr || ex.logged) return;
+  ex.logged = true;
+  const ExchangeRecord record{
+      .received = ex.received,
+      .latency = absl::FromChrono(Clock::now() - ex.received_at),
+      .peer = ex.peer,
+      .secure = ex.secure,
+      .method = ex.method,
+      .target = ex.target,
+      .status = status,
+      .body_bytes = body_bytes,
+      .notes = ex.notes,
+  };
+  try {
+    server.options.access_observer->OnExchangeDone(record);
+  } catch (const std::exception& e) {
+    HttpLogger()->error("access observer threw: {}", e.what());
+  }
+}
+
 void StreamState::OnWritten(size_t bytes) {
+  written_total += bytes;
   if (finished_) return;  // Finish() emptied the queue
   const size_t left = queued_.fetch_sub(bytes, std::memory_order_acq_rel) - bytes;
   if (!callbacks_.on_written) return;
@@ -95,6 +117,11 @@ void StreamState::Finish(const absl::Status& why) {
     pending_.clear();
   }
   queued_.store(0, std::memory_order_release);
+  if (on_end) {
+    std::function<void(uint64_t)> fn = std::move(on_end);
+    on_end = nullptr;
+    fn(written_total);
+  }
   std::function<void(absl::Status)> on_closed = std::move(callbacks_.on_closed);
   callbacks_ = StreamCallbacks{};  // release what the callbacks captured
   if (!on_closed) return;

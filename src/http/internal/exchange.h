@@ -78,8 +78,11 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   // I/O thread: the server is draining.
   void OnDrain();
 
-  bool head_written = false;  // I/O thread only
-  bool chunked = true;        // I/O thread only
+  bool head_written = false;   // I/O thread only
+  bool chunked = true;         // I/O thread only
+  uint64_t written_total = 0;  // I/O thread only: body bytes written so far
+  // I/O thread only: runs once when the stream ends (the access log).
+  std::function<void(uint64_t written_total)> on_end;
 
  private:
   void ScheduleFlush() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -112,7 +115,7 @@ class LeaseState {
 
 // One request's answer slot. `answered_` is claimed by the first answer from
 // any thread; every other field is touched only on the connection's I/O thread.
-class Exchange {
+class Exchange : public std::enable_shared_from_this<Exchange> {
  public:
   enum class Kind { kNone, kResponse, kStream, kTakeOver };
 
@@ -135,12 +138,19 @@ class Exchange {
   Kind kind = Kind::kNone;
   unsigned version = 11;
   bool keep_alive = true;
-  bool head = false;     // HEAD request: no body is written
-  bool upgrade = false;  // the request asked for a protocol upgrade
+  bool head = false;       // HEAD request: no body is written
+  bool upgrade = false;    // the request asked for a protocol upgrade
   bool cancelled = false;  // the connection gave up on this request
   // Set before the handler sees the request; constant after.
   boost::asio::ip::tcp::endpoint peer;
   bool secure = false;
+  // The access log's view (kept only with an AccessObserver).
+  AccessNotes notes;  // see AccessNotes for the threading rule
+  absl::Time received;
+  Clock::time_point received_at{};
+  std::string method;
+  std::string target;
+  bool logged = false;
   Response response;
   std::shared_ptr<StreamState> stream;
   std::function<void(TakenConnection)> take_over;
@@ -151,5 +161,9 @@ class Exchange {
  private:
   std::atomic<bool> answered_{false};
 };
+
+// Tells the server's AccessObserver (if any) that `ex` is over, once.
+// `status` 0: never answered. I/O thread only.
+void ReportExchange(const ServerState& server, Exchange& ex, int status, uint64_t body_bytes);
 
 }  // namespace ds::http::internal

@@ -4,10 +4,12 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <utility>
 
+#include "common/api_rules.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/api_rules.h"
 #include "gateway/json_codec.h"
 #include "live/gateway/frames.h"
 #include "live/gateway/page.h"
@@ -81,7 +83,7 @@ void LiveHandler::Handle(http::Request request, http::Responder responder) {
   if (absl::string_view id = EventsChannel(path); !id.empty()) {
     if (!get) return responder.Send(JsonError(405, absl::StatusCode::kInvalidArgument, "use GET"));
     absl::StatusOr<uint64_t> channel =
-        gateway::ParseIdText("channel_id", std::string_view(id.data(), id.size()));
+        api::ParseId("channel_id", std::string_view(id.data(), id.size()));
     if (!channel.ok()) {
       return responder.Send(
           JsonError(400, channel.status().code(), std::string(channel.status().message())));

@@ -7,7 +7,9 @@
 #include <optional>
 #include <utility>
 
+#include "common/api_rules.h"
 #include "absl/strings/str_cat.h"
+#include "common/api_rules.h"
 #include "gateway/json_codec.h"
 #include "live/gateway/frames.h"
 
@@ -52,7 +54,7 @@ absl::StatusOr<uint64_t> IdField(const json::object& o, std::string_view name) {
   const absl::string_view field(name.data(), name.size());
   const json::value* v = o.if_contains(json::string_view(name.data(), name.size()));
   if (v == nullptr) return absl::InvalidArgumentError(absl::StrCat(field, ": required"));
-  if (v->is_string()) return gateway::ParseIdText(name, Text(v->get_string()));
+  if (v->is_string()) return api::ParseId(name, Text(v->get_string()));
   if (v->is_uint64() && v->get_uint64() > 0) return v->get_uint64();
   if (v->is_int64() && v->get_int64() > 0) return static_cast<uint64_t>(v->get_int64());
   return absl::InvalidArgumentError(absl::StrCat(field, ": must be a positive id"));
