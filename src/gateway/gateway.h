@@ -1,7 +1,8 @@
 // Gateway: the API server of the Data Services picture: HTTP/JSON in
-// (ApiHandler over an HttpServer), routed gRPC out (a MessageBackend, normally
-// the routing library's RoutedClient). /metrics and /healthz are served on the
-// same port. See docs/gateway.md for routes, status mapping and limits.
+// (ApiHandler on the shared ds::http::Server), routed gRPC out (a
+// MessageBackend, normally the routing library's RoutedClient). /metrics and
+// /healthz are served on the same port. See docs/gateway.md for routes,
+// coalescing, status mapping and limits.
 //
 // Usage:
 //   auto registry = std::make_shared<prometheus::Registry>();
@@ -13,24 +14,34 @@
 //   ... wait for SIGTERM ...
 //   (*gateway)->Shutdown(absl::Seconds(10));
 //
-// Thread-safe. Start and Shutdown are called from the owning (main) thread.
+// Thread-safe. Start and Shutdown are called from the owning (main) thread;
+// the destructor waits for reads and writes still in flight.
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "gateway/api_handler.h"
-#include "gateway/http_server.h"
 #include "gateway/message_backend.h"
+#include "gateway/read_flights.h"
+#include "http/server.h"
 #include "prometheus/registry.h"
 
 namespace ds::gateway {
 
 struct GatewayOptions {
-  HttpServerOptions http;  // listen address/port, I/O threads, size limits, timeouts
+  http::ServerOptions http;  // listen address/port, I/O threads, size limits, timeouts, TLS
   absl::Duration deadline = absl::Seconds(2);  // per request; clients may lower it
+  ReadFlightsOptions reads;                    // gateway-level coalescing
+  // Optional: the handlers the server calls in front of the API handler (the
+  // composition root puts the live routes and the security layer there).
+  // Called once with the API handler; returns the handler to serve, which
+  // must pass what it does not answer on to the API handler and must not be
+  // kept elsewhere (the API handler's last reference waits for its flights).
+  std::function<std::shared_ptr<http::Handler>(std::shared_ptr<http::Handler> api)> front;
 };
 
 class Gateway {
@@ -44,6 +55,7 @@ class Gateway {
   ~Gateway();  // Shutdown(absl::ZeroDuration())
 
   uint16_t port() const;
+  int io_threads() const;
   // False from Shutdown() on, and while no backend node is healthy (/healthz).
   bool Healthy() const;
 
@@ -56,7 +68,8 @@ class Gateway {
 
   std::shared_ptr<MessageBackend> backend_;
   std::shared_ptr<std::atomic<bool>> draining_ = std::make_shared<std::atomic<bool>>(false);
-  std::unique_ptr<HttpServer> server_;
+  std::shared_ptr<ApiHandler> handler_;
+  std::unique_ptr<http::Server> server_;
 };
 
 }  // namespace ds::gateway

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include <grpcpp/alarm.h>
+
 namespace ds::node {
 
 UnaryCall::UnaryCall(CqServer* server, int method, int cq_index)
@@ -11,13 +13,14 @@ UnaryCall::UnaryCall(CqServer* server, int method, int cq_index)
   ctx_.AsyncNotifyWhenDone(&done_tag_);
 }
 
-void UnaryCall::Finish(const grpc::ByteBuffer& response, const grpc::Status& status) {
-  if (finish_called_.exchange(true, std::memory_order_acq_rel)) return;
+bool UnaryCall::Finish(const grpc::ByteBuffer& response, const grpc::Status& status) {
+  if (finish_called_.exchange(true, std::memory_order_acq_rel)) return false;
   if (status.ok()) {
     writer_.Finish(response, status, &finished_tag_);
   } else {
     writer_.FinishWithError(status, &finished_tag_);
   }
+  return true;
 }
 
 void UnaryCall::OnEvent(Event event, bool ok) {
@@ -33,9 +36,9 @@ void UnaryCall::OnEvent(Event event, bool ok) {
       return;
     case Event::kDone:
       // The done tag is delivered on this call's queue, whose only thread
-      // also ran the handler: on_cancel_ is no longer written.
-      if (ctx_.IsCancelled() && on_cancel_ && !finish_called_.load(std::memory_order_acquire)) {
-        on_cancel_();
+      // also ran the handler: hooks_ is no longer written.
+      if (hooks_ && ctx_.IsCancelled() && !finish_called_.load(std::memory_order_acquire)) {
+        hooks_->OnCancel();
       }
       Release();
       return;
@@ -86,10 +89,39 @@ void CqServer::Poll(int cq_index) {
   grpc::ServerCompletionQueue* cq = cqs_[static_cast<size_t>(cq_index)].get();
   void* tag = nullptr;
   bool ok = false;
-  while (cq->Next(&tag, &ok)) {
-    auto* t = static_cast<UnaryCall::Tag*>(tag);
-    t->call->OnEvent(t->event, ok);
+  while (cq->Next(&tag, &ok)) static_cast<CqTag*>(tag)->Fire(ok);
+}
+
+namespace {
+// A function run on a polling thread; deletes itself once run.
+class Task final : public CqTag {
+ public:
+  explicit Task(absl::AnyInvocable<void() &&> fn) : fn_(std::move(fn)) {}
+  void Fire(bool) override {
+    std::move(fn_)();  // whether or not the alarm fired normally: the work must run
+    delete this;
   }
+  grpc::Alarm alarm;
+
+ private:
+  absl::AnyInvocable<void() &&> fn_;
+};
+}  // namespace
+
+void CqServer::RunOn(int cq_index, absl::AnyInvocable<void() &&> fn) {
+  posting_.fetch_add(1);
+  if (!queues_open_.load()) {
+    posting_.fetch_sub(1);
+    std::move(fn)();
+    return;
+  }
+  auto* task = new Task(std::move(fn));
+  const size_t i = static_cast<size_t>(cq_index) % cqs_.size();
+  // Already due: gRPC queues the tag from this thread at once instead of
+  // waking its timer thread (a deadline of "now" is rounded up to the next
+  // millisecond and would wait for the timer).
+  task->alarm.Set(cqs_[i].get(), gpr_inf_past(GPR_CLOCK_MONOTONIC), task);
+  posting_.fetch_sub(1);
 }
 
 void CqServer::OnCallDestroyed() {
@@ -109,6 +141,10 @@ void CqServer::Stop() {
     // live queues); the server's Shutdown already failed the unmatched ones.
     idle_cv_.wait(lock, [this] { return live_calls_.load(std::memory_order_acquire) == 0; });
   }
+  // Hand-offs still arriving now run inline; those already set are
+  // delivered before the queues report shutdown.
+  queues_open_.store(false);
+  while (posting_.load() != 0) std::this_thread::yield();
   for (auto& cq : cqs_) cq->Shutdown();
   if (threads_.empty()) {  // never started: drain the queues here
     for (int i = 0; i < static_cast<int>(cqs_.size()); ++i) Poll(i);

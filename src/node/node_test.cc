@@ -13,6 +13,8 @@
 #include <mutex>
 #include <vector>
 
+#include "dataservice/v1/messages.grpc.pb.h"
+#include "messages/messages.grpc.pb.h"
 #include "testing/fake_message_store.h"
 
 namespace ds::node {

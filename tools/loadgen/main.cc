@@ -240,7 +240,8 @@ absl::StatusOr<std::unique_ptr<Target>> MakeTarget(const LoadgenConfig& c) {
       return MakeGatewayTarget({.address = c.gateway,
                                 .connections = static_cast<int>(c.connections),
                                 .threads = static_cast<int>(c.http_threads),
-                                .pipeline = static_cast<int>(c.pipeline)});
+                                .pipeline = static_cast<int>(c.pipeline),
+                                .timing = c.mode == Mode::kBurst});
   }
   return absl::InternalError("unknown target");
 }

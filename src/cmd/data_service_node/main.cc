@@ -20,6 +20,7 @@
 #include "metrics/admin_server.h"
 #include "live/node/live_node.h"
 #include "node/node.h"
+#include "node/server_tuning.h"
 #include "storage/embedded/sqlite_message_store.h"
 #include "storage/latency_message_store.h"
 #ifdef DS_HAVE_CASSANDRA
@@ -54,7 +55,8 @@ struct Flags {
   int drain_timeout_ms = 5'000;
   double bench_store_latency_ms = 0;
   std::string port_file;
-  std::string fan_out = kNodeDefaults.fan_out_on_grpc_threads ? "grpc" : "store";
+  std::string fan_out = kNodeDefaults.fan_out_on_polling_thread ? "polling" : "store";
+  int server_threads = kNodeDefaults.server_threads;
   std::string backend = "sqlite";
   std::string cassandra_hosts = "127.0.0.1";
   std::string cassandra_keyspace = "chat";
@@ -135,7 +137,8 @@ ds::node::NodeOptions ToNodeOptions(const Flags& f) {
   options.coalescer.retry.initial_backoff = absl::Milliseconds(f.retry_initial_backoff_ms);
   options.coalescer.retry.max_backoff = absl::Milliseconds(f.retry_max_backoff_ms);
   options.coalescer.retry.budget_tokens = f.retry_budget;
-  options.fan_out_on_grpc_threads = f.fan_out == "grpc";
+  options.fan_out_on_polling_thread = f.fan_out == "polling";
+  options.server_threads = f.server_threads;
   options.service.max_content_bytes = f.max_content_bytes;
   options.service.default_deadline = absl::Milliseconds(f.default_deadline_ms);
   return options;
@@ -193,9 +196,14 @@ void AddFlags(CLI::App& app, Flags& f) {
                  "remote database (LatencyMessageStore). 0 = off")
       ->envname("DS_BENCH_STORE_LATENCY_MS")->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--fan-out", f.fan_out,
-                 "Where a flight with several waiters answers them: grpc (a gRPC callback thread) "
-                 "or store (the store thread that completed the query)")
-      ->envname("DS_FAN_OUT")->check(CLI::IsMember({"grpc", "store"}))->capture_default_str();
+                 "Where store results answer their calls: polling (handed to the gRPC polling "
+                 "thread that took the call, one wake-up per flight) or store (the store thread "
+                 "that completed the query)")
+      ->envname("DS_FAN_OUT")->check(CLI::IsMember({"polling", "store"}))->capture_default_str();
+  app.add_option("--server-threads", f.server_threads,
+                 "gRPC polling threads, each with its own completion queue; handlers run inline "
+                 "on them (0 = one per core)")
+      ->envname("DS_SERVER_THREADS")->check(CLI::Range(0, 64))->capture_default_str();
 }
 
 // The storage backend's flags.
@@ -267,6 +275,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   auto log = ds::Logger("node");
+  ds::node::ApplyProcessTuning({});
   using ds::api::PortZero;
   absl::StatusOr<ds::api::HostPort> admin_address =
       ds::api::ParseHostPort("--admin-listen", f.admin_listen, PortZero::kAllowed);
