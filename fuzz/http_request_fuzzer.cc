@@ -40,7 +40,7 @@ using dataservice::v1::SendMessageResponse;
 // for some channels, so the error mapping is reached too).
 class EchoBackend final : public ds::gateway::MessageBackend {
  public:
-  void GetMessages(const GetMessagesRequest& req, absl::Time,
+  void GetMessages(const GetMessagesRequest& req, absl::Time, const ds::gateway::BackendCall&,
                    ds::gateway::BackendCallback<GetMessagesResponse> done) override {
     GetMessagesResponse resp;
     auto* m = resp.add_messages();
@@ -49,14 +49,14 @@ class EchoBackend final : public ds::gateway::MessageBackend {
     m->set_content("fuzz \"quoted\" \xc3\xa9");
     done(StatusFor(req.channel_id()), std::move(resp));
   }
-  void GetMessage(const GetMessageRequest& req, absl::Time,
+  void GetMessage(const GetMessageRequest& req, absl::Time, const ds::gateway::BackendCall&,
                   ds::gateway::BackendCallback<GetMessageResponse> done) override {
     GetMessageResponse resp;
     resp.mutable_message()->set_channel_id(req.channel_id());
     resp.mutable_message()->set_message_id(req.message_id());
     done(StatusFor(req.channel_id()), std::move(resp));
   }
-  void SendMessage(const SendMessageRequest& req, absl::Time,
+  void SendMessage(const SendMessageRequest& req, absl::Time, const ds::gateway::BackendCall&,
                    ds::gateway::BackendCallback<SendMessageResponse> done) override {
     SendMessageResponse resp;
     *resp.mutable_message()->mutable_content() = req.content();
