@@ -1,8 +1,8 @@
 #include "node/cq_server.h"
 
-#include <utility>
-
 #include <grpcpp/alarm.h>
+
+#include <utility>
 
 // gRPC's completion queues hand a tag from the thread that queued it to the
 // polling thread that takes it, but gRPC is not built with ThreadSanitizer, so

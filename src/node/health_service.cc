@@ -1,11 +1,11 @@
 #include "node/health_service.h"
 
-#include <algorithm>
-#include <utility>
-
 #include <grpc/slice.h>
 #include <grpcpp/impl/rpc_service_method.h>
 #include <grpcpp/support/proto_buffer_reader.h>
+
+#include <algorithm>
+#include <utility>
 
 #include "dataservice/server/wire.pb.h"
 
@@ -22,8 +22,8 @@ constexpr int kNotServing = 2;
 class HealthService::RawService final : public grpc::Service {
  public:
   RawService() {
-    AddMethod(new grpc::internal::RpcServiceMethod(
-        kCheckMethod, grpc::internal::RpcMethod::NORMAL_RPC, nullptr));
+    AddMethod(new grpc::internal::RpcServiceMethod(kCheckMethod,
+                                                   grpc::internal::RpcMethod::NORMAL_RPC, nullptr));
     MarkMethodRaw(0);
   }
   void RequestCheck(grpc::ServerContext* ctx, grpc::ByteBuffer* request,

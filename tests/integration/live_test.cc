@@ -5,17 +5,16 @@
 // Each test writes while subscribers listen, then checks for every
 // subscriber: each acknowledged write arrived, no unmarked id twice, unmarked
 // ids ascending; marked (late) ones are re-sends the client drops by id.
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -50,10 +49,10 @@ FleetOptions LiveFleet(int nodes) {
 // failure: the writer retries with the same nonce, which is idempotent).
 uint64_t Post(HttpClient& client, uint64_t channel, uint64_t nonce) {
   for (int attempt = 0; attempt < 20; ++attempt) {
-    auto res = client.Post(absl::StrCat("/v1/channels/", channel, "/messages"),
-                           absl::StrCat(R"({"author_id":"7","content":"live )", nonce,
-                                        R"(","nonce":")", nonce, "\"}"),
-                           absl::Seconds(5));
+    auto res = client.Post(
+        absl::StrCat("/v1/channels/", channel, "/messages"),
+        absl::StrCat(R"({"author_id":"7","content":"live )", nonce, R"(","nonce":")", nonce, "\"}"),
+        absl::Seconds(5));
     if (res.ok() && res->status == 200) {
       auto body = nlohmann::json::parse(res->body);
       uint64_t id = 0;
@@ -66,8 +65,8 @@ uint64_t Post(HttpClient& client, uint64_t channel, uint64_t nonce) {
 
 // Sends straight to one node over gRPC (a write that node acknowledges).
 uint64_t SendToNode(const std::string& address, uint64_t channel, uint64_t nonce) {
-  auto stub = v1::MessageService::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto stub =
+      v1::MessageService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   v1::SendMessageRequest req;
@@ -150,8 +149,8 @@ TEST_F(LiveTest, OwnerSigkillLosesNoAcknowledgedWriteAndDuplicatesNone) {
     ASSERT_NE(id, 0u) << "write " << nonce << " never acknowledged";
     acked.insert(id);
   }
-  ASSERT_TRUE(PollUntil([&] { return DeliveredAll(pool, kSubscribers, acked.size()); },
-                        absl::Seconds(30)))
+  ASSERT_TRUE(
+      PollUntil([&] { return DeliveredAll(pool, kSubscribers, acked.size()); }, absl::Seconds(30)))
       << pool.delivered() << " delivered";
   pool.Stop();
   ExpectExactlyOnce(pool.records(), acked);
@@ -174,8 +173,8 @@ TEST_F(LiveTest, DISABLED_GatewayRestartClientsResumeByLastEventId) {
     HttpClient client(static_cast<uint16_t>(fleet_->gateway_port()));
     for (uint64_t nonce = 1; nonce <= 20; ++nonce) acked.insert(Post(client, channel, nonce));
   }
-  ASSERT_TRUE(PollUntil([&] { return DeliveredAll(pool, kSubscribers, acked.size()); },
-                        absl::Seconds(20)));
+  ASSERT_TRUE(
+      PollUntil([&] { return DeliveredAll(pool, kSubscribers, acked.size()); }, absl::Seconds(20)));
   // Writes while the gateway is away go straight to the nodes.
   std::atomic<bool> restarted{false};
   std::thread restart([&] {
@@ -186,8 +185,8 @@ TEST_F(LiveTest, DISABLED_GatewayRestartClientsResumeByLastEventId) {
   const std::string owner = ring.nodes()[ring.Pick(channel)];
   for (uint64_t nonce = 21; nonce <= 40; ++nonce) acked.insert(SendToNode(owner, channel, nonce));
   restart.join();
-  ASSERT_TRUE(PollUntil([&] { return DeliveredAll(pool, kSubscribers, acked.size()); },
-                        absl::Seconds(30)))
+  ASSERT_TRUE(
+      PollUntil([&] { return DeliveredAll(pool, kSubscribers, acked.size()); }, absl::Seconds(30)))
       << pool.delivered() << " delivered";
   EXPECT_GE(pool.reconnects(), kSubscribers) << "every subscriber resumed";
   pool.Stop();
@@ -205,8 +204,8 @@ TEST_F(LiveTest, WritesAcknowledgedByANonOwnerReachSubscribers) {
   ASSERT_TRUE(PollUntil([&] { return pool.connected() == kSubscribers; }, absl::Seconds(20)));
   std::set<uint64_t> acked;
   for (uint64_t nonce = 1; nonce <= 10; ++nonce) acked.insert(SendToNode(other, channel, nonce));
-  ASSERT_TRUE(PollUntil([&] { return DeliveredAll(pool, kSubscribers, acked.size()); },
-                        absl::Seconds(20)));
+  ASSERT_TRUE(
+      PollUntil([&] { return DeliveredAll(pool, kSubscribers, acked.size()); }, absl::Seconds(20)));
   pool.Stop();
   ExpectExactlyOnce(pool.records(), acked);
 }
@@ -221,8 +220,7 @@ TEST_F(LiveTest, AResumingClientGetsExactlyTheMessagesAfterItsId) {
   pool.Start();
   ASSERT_TRUE(PollUntil([&] { return pool.connected() == 3; }, absl::Seconds(20)));
   ids.push_back(Post(client, channel, 51));
-  ASSERT_TRUE(PollUntil(
-      [&] { return pool.delivered() >= 3 * 31; }, absl::Seconds(20)));
+  ASSERT_TRUE(PollUntil([&] { return pool.delivered() >= 3 * 31; }, absl::Seconds(20)));
   pool.Stop();
   const std::vector<uint64_t> want(ids.begin() + 20, ids.end());
   for (const SubscriberRecord& r : pool.records()) {

@@ -7,8 +7,8 @@
 // of gRPC itself; `--model` and the tuning flags measure the floors of the
 // alternative server models (docs/architecture.md, "Server model").
 #include <grpc/slice.h>
-#include <grpcpp/grpcpp.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
 

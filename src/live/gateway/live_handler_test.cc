@@ -222,7 +222,8 @@ TEST_F(LiveHandlerTest, ASlowClientIsClosedWithAReasonAndTheOthersGetEverything)
   EXPECT_EQ(Dropped(), 1) << "the slow client was not dropped after " << sent << " messages";
   EXPECT_NE(slow.ReadUntil(": closing: slow client"), "")
       << "closed=" << slow.closed() << " received " << slow.pending().size() << " bytes ending "
-      << slow.pending().substr(slow.pending().size() - std::min<size_t>(300, slow.pending().size()));
+      << slow.pending().substr(slow.pending().size() -
+                               std::min<size_t>(300, slow.pending().size()));
 }
 
 TEST_F(LiveHandlerTest, WebSocketSubscribesSendsAndUnsubscribes) {
