@@ -6,11 +6,12 @@
 #include <utility>
 
 #include <grpc/slice.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
 #include <grpcpp/support/proto_buffer_reader.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/snowflake.h"
-#include "dataservice/v1/node_wire.pb.h"
 #include "node/request_validation.h"
 
 namespace ds::node {
@@ -33,24 +34,40 @@ constexpr char kCoalescedKey[] = "x-ds-coalesced";
 constexpr char kTimingRequestKey[] = "x-ds-timing";
 constexpr char kArrivedKey[] = "x-ds-arrived-us";
 
+// SendMessageRequest with the protobuf runtime's UTF-8 check left out: proto3
+// refuses to parse a string field holding invalid UTF-8, which would leave
+// us unable to say which field is wrong. Decodes the four fields by hand
+// (unknown fields skipped) so ValidateSendMessage can name `content`.
+bool ParseSendMessageTolerant(const grpc::ByteBuffer* buffer, v1::SendMessageRequest* req) {
+  grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(buffer));
+  google::protobuf::io::CodedInputStream in(&reader);
+  while (uint32_t tag = in.ReadTag()) {
+    const int field = static_cast<int>(tag >> 3);
+    const auto type = static_cast<google::protobuf::internal::WireFormatLite::WireType>(tag & 7);
+    using WFL = google::protobuf::internal::WireFormatLite;
+    uint64_t fixed = 0;
+    if (type == WFL::WIRETYPE_FIXED64 && field >= 1 && field <= 4 && field != 3) {
+      if (!in.ReadLittleEndian64(&fixed)) return false;
+      if (field == 1) req->set_channel_id(fixed);
+      if (field == 2) req->set_author_id(fixed);
+      if (field == 4) req->set_nonce(fixed);
+    } else if (type == WFL::WIRETYPE_LENGTH_DELIMITED && field == 3) {
+      uint32_t length = 0;
+      if (!in.ReadVarint32(&length) || !in.ReadString(req->mutable_content(), static_cast<int>(length))) {
+        return false;
+      }
+    } else if (!WFL::SkipField(&in, tag)) {
+      return false;
+    }
+  }
+  return in.ConsumedEntireMessage();
+}
+
 template <typename M>
 bool ParseRequest(const grpc::ByteBuffer* buffer, M* message) {
   // ProtoBufferReader only reads; the const_cast is for its older signature.
   grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(buffer));
   return message->ParseFromZeroCopyStream(&reader);
-}
-
-// A SendMessageRequest whose content may be invalid UTF-8: decoded through
-// SendMessageRequestBytes (proto/dataservice/v1/node_wire.proto), so that
-// ValidateSendMessage can name `content` instead of failing the parse.
-bool ParseSendMessage(const grpc::ByteBuffer* buffer, v1::SendMessageRequest* req) {
-  v1::SendMessageRequestBytes wire;
-  if (!ParseRequest(buffer, &wire)) return false;
-  req->set_channel_id(wire.channel_id());
-  req->set_author_id(wire.author_id());
-  req->set_nonce(wire.nonce());
-  req->set_content(std::move(*wire.mutable_content()));
-  return true;
 }
 
 // Serializes once into a refcounted slice that every waiter's ByteBuffer
@@ -299,7 +316,7 @@ class MessageServices::V1Service final : public V1Base {
       return reactor;
     };
     v1::SendMessageRequest req;
-    if (!ParseSendMessage(request, &req)) {
+    if (!ParseSendMessageTolerant(request, &req)) {
       return reject(absl::InvalidArgumentError("request: not a valid SendMessageRequest"));
     }
     if (absl::Status st = ValidateSendMessage(req, deps_.options.max_content_bytes); !st.ok()) {

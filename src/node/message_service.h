@@ -5,10 +5,8 @@
 // request bytes are parsed here, the flight's response is serialized once into
 // one refcounted grpc::Slice, and every waiter's response ByteBuffer references
 // that slice (coalescing contract point 8: per-waiter cost is a reference).
-// Writes (SendMessage) are raw callback methods too, decoded by a tolerant
-// parser so an invalid UTF-8 `content` gets an INVALID_ARGUMENT naming the
-// field; they are never coalesced, and each acknowledged write fences its
-// channel for read-your-writes before answering.
+// Writes (SendMessage) are typed callback methods and never coalesced; each
+// acknowledged write fences its channel for read-your-writes before answering.
 //
 // Every response carries trailing metadata `x-ds-coalesced: leader|joiner`
 // (reads) so a client can see whether it shared a query.
