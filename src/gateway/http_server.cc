@@ -382,12 +382,12 @@ void HttpServer::Impl::Accept() {
       if (!draining() && static_cast<int>(sessions_.size()) < options_.max_connections) {
         session = std::make_shared<HttpSession>(std::move(socket), this);
         sessions_.emplace(session.get(), session);
+      } else {
+        beast::error_code ignored;
+        socket.close(ignored);  // over max_connections (or draining)
       }
     }
-    if (session == nullptr) {
-      beast::error_code ignored;
-      socket.close(ignored);  // over max_connections (or draining)
-    } else {
+    if (session != nullptr) {
       net::dispatch(session->executor(), [session] { session->Start(); });
     }
     Accept();
