@@ -1,95 +1,70 @@
 #include "gateway/api_handler.h"
 
 #include <algorithm>
-#include <exception>
+#include <boost/beast/http/verb.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include <boost/beast/http.hpp>
-#include <boost/url/parse.hpp>
-#include <boost/url/url_view.hpp>
-
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/api_rules.h"
-#include "gateway/internal/logger.h"
 #include "gateway/internal/strings.h"
 #include "gateway/json_codec.h"
-#include "prometheus/text_serializer.h"
 
 namespace ds::gateway {
 
-namespace http = boost::beast::http;
+namespace verb = boost::beast::http;
+using dataservice::v1::GetMessageRequest;
+using dataservice::v1::GetMessagesRequest;
+using dataservice::v1::SendMessageRequest;
+using dataservice::v1::SendMessageResponse;
 
 namespace {
 
-constexpr char kJsonContentType[] = "application/json";
+constexpr std::string_view kJsonContentType = "application/json";
 
-HttpResponse MakeResponse(int status, std::string_view content_type, std::string body) {
-  HttpResponse res(static_cast<http::status>(status), 11);
-  res.set(http::field::server, "ds-gateway");
-  res.set(http::field::content_type, content_type);
-  res.set(http::field::cache_control, "no-store");
-  res.body() = std::move(body);
+http::Response JsonResponse(int status, std::string body) {
+  http::Response res(status);
+  res.SetStaticHeader("Content-Type", kJsonContentType);
+  res.SetStaticHeader("Cache-Control", "no-store");
+  res.SetBody(std::move(body));
   return res;
 }
 
-HttpResponse ErrorResponse(absl::StatusCode code, std::string_view message,
-                           std::optional<int> http_status = std::nullopt) {
+http::Response ErrorResponse(absl::StatusCode code, std::string_view message,
+                             std::optional<int> http_status = std::nullopt) {
   const int status = http_status.value_or(HttpStatusForCode(code));
-  HttpResponse res = MakeResponse(status, kJsonContentType, EncodeError(code, message));
+  http::Response res = JsonResponse(status, EncodeError(code, message));
   // Overload and unavailability are transient: tell clients when to retry.
-  if (status == 429 || status == 503) res.set(http::field::retry_after, "1");
+  if (status == 429 || status == 503) res.SetStaticHeader("Retry-After", "1");
   return res;
 }
 
-HttpResponse ErrorResponse(const absl::Status& status) {
+http::Response ErrorResponse(const absl::Status& status) {
   return ErrorResponse(status.code(), ToStd(status.message()));
 }
 
-HttpResponse GrpcErrorResponse(const grpc::Status& status) {
-  return ErrorResponse(static_cast<absl::StatusCode>(status.error_code()),
-                       status.error_message());
-}
-
-HttpResponse MethodNotAllowed(std::string_view allow) {
-  HttpResponse res = ErrorResponse(absl::StatusCode::kUnimplemented,
-                                   absl::StrCat("method not allowed; use ", ToAbsl(allow)), 405);
-  res.set(http::field::allow, allow);
+http::Response MethodNotAllowed(std::string_view allow) {
+  http::Response res = ErrorResponse(absl::StatusCode::kUnimplemented,
+                                     absl::StrCat("method not allowed; use ", ToAbsl(allow)), 405);
+  res.SetStaticHeader("Allow", allow);
   return res;
 }
 
-}  // namespace
-
-// One request being handled: answers it exactly once, recording its metrics.
-// Copied into backend callbacks; keeps the handler alive.
-class ApiExchange {
- public:
-  ApiExchange(std::shared_ptr<ApiHandler> handler, HttpReply reply, absl::Time start)
-      : handler_(std::move(handler)), reply_(std::move(reply)), start_(start) {}
-
-  void set_route(GatewayRoute route) { route_ = route; }
-
-  void Send(HttpResponse res) const {
-    handler_->probe_.OnRequestEnd(route_, res.result_int(), handler_->options_.now() - start_);
-    reply_(std::move(res));
-  }
-
- private:
-  std::shared_ptr<ApiHandler> handler_;
-  HttpReply reply_;
-  absl::Time start_;
-  GatewayRoute route_ = GatewayRoute::kUnmatched;
-};
-
-namespace {
+std::optional<std::string_view> HeaderValue(const http::Request& req, std::string_view name) {
+  auto it = req.find(boost::beast::string_view(name.data(), name.size()));
+  if (it == req.end()) return std::nullopt;
+  return std::string_view(it->value().data(), it->value().size());
+}
 
 // The query parameters the list route reads, validated.
-absl::StatusOr<dataservice::v1::GetMessagesRequest> ParseListQuery(uint64_t channel_id,
-                                                                   const boost::urls::url_view& url) {
-  dataservice::v1::GetMessagesRequest req;
+absl::StatusOr<GetMessagesRequest> ParseListQuery(uint64_t channel_id,
+                                                  const boost::urls::url_view& url) {
+  GetMessagesRequest req;
   req.set_channel_id(channel_id);
   bool seen_limit = false, seen_before = false, seen_after = false;
   for (const boost::urls::param& p : url.params()) {
@@ -118,130 +93,227 @@ absl::StatusOr<dataservice::v1::GetMessagesRequest> ParseListQuery(uint64_t chan
 }
 
 // The request's deadline: the default, or sooner when the client asks.
-absl::StatusOr<absl::Time> RequestDeadline(const HttpRequest& req, absl::Time now,
+absl::StatusOr<absl::Time> RequestDeadline(const http::Request& req, absl::Time now,
                                            absl::Duration default_deadline) {
-  auto it = req.find(boost::beast::string_view(kRequestTimeoutHeader.data(),
-                                               kRequestTimeoutHeader.size()));
-  if (it == req.end()) return now + default_deadline;
+  std::optional<std::string_view> value = HeaderValue(req, kRequestTimeoutHeader);
+  if (!value) return now + default_deadline;
   absl::StatusOr<uint64_t> ms =
-      api::ParseUintInRange(kRequestTimeoutHeader, std::string_view(it->value().data(), it->value().size()),
-                       1, kMaxRequestTimeoutMs);
+      api::ParseUintInRange(kRequestTimeoutHeader, *value, 1, kMaxRequestTimeoutMs);
   if (!ms.ok()) return ms.status();
   return now + std::min(default_deadline, absl::Milliseconds(*ms));
 }
 
+// The consistency token a read presents (0: none).
+absl::StatusOr<uint64_t> RequestToken(const http::Request& req) {
+  std::optional<std::string_view> value = HeaderValue(req, kConsistencyTokenHeader);
+  if (!value) return 0;
+  return api::ParseId("X-DS-Consistency-Token", *value);
+}
+
 }  // namespace
+
+// One request being answered: answers it exactly once through its responder
+// (later answers are dropped by the responder), recording its metrics. Cheap
+// to copy into callbacks; the handler outlives every copy (its destructor
+// waits for reads and writes in flight).
+class ApiExchange {
+ public:
+  ApiExchange(ApiHandler* handler, http::Responder responder, absl::Time start)
+      : handler_(handler), responder_(std::move(responder)), start_(start) {}
+
+  void set_route(GatewayRoute route) { route_ = route; }
+  GatewayRoute route() const { return route_; }
+  // The client asked when the gateway received its request (x-ds-timing).
+  void set_arrived_us(int64_t us) { arrived_us_ = us; }
+
+  void Send(http::Response res) const {
+    if (responder_.answered()) return;
+    handler_->probe_.OnRequestEnd(route_, res.status(), handler_->options_.now() - start_);
+    if (arrived_us_ != 0) res.AddHeader(kArrivedHeader, absl::StrCat(arrived_us_));
+    responder_.Send(std::move(res));
+  }
+
+  const http::Responder& responder() const { return responder_; }
+
+ private:
+  ApiHandler* handler_;
+  http::Responder responder_;
+  absl::Time start_;
+  GatewayRoute route_ = GatewayRoute::kUnmatched;
+  int64_t arrived_us_ = 0;
+};
 
 ApiHandler::ApiHandler(ApiHandlerOptions options, std::shared_ptr<MessageBackend> backend,
                        std::shared_ptr<prometheus::Registry> registry,
                        std::function<bool()> healthy)
     : options_(std::move(options)),
       backend_(std::move(backend)),
-      registry_(std::move(registry)),
-      healthy_(std::move(healthy)),
-      probe_(*registry_) {}
+      probe_(*registry),
+      admin_(std::move(registry), std::move(healthy)),
+      reads_(std::make_unique<ReadFlights>(options_.reads, backend_, &probe_)) {}
 
-HttpResponse ApiHandler::ProtocolError(http::status status, std::string_view detail) {
-  const int code = static_cast<int>(status);
-  probe_.OnProtocolError(code);
-  return ErrorResponse(code >= 500 ? absl::StatusCode::kInternal
-                                   : absl::StatusCode::kInvalidArgument,
-                       detail, code);
+ApiHandler::~ApiHandler() {
+  reads_.reset();  // waits for read flights
+  std::unique_lock<std::mutex> lock(writes_mu_);
+  writes_done_.wait(lock, [this] { return writes_in_flight_ == 0; });
 }
 
-void ApiHandler::Handle(HttpRequest request, HttpReply reply) {
+http::Response ApiHandler::ProtocolError(int status, std::string_view detail) {
+  probe_.OnProtocolError(status);
+  return ErrorResponse(
+      status >= 500 ? absl::StatusCode::kInternal : absl::StatusCode::kInvalidArgument, detail,
+      status);
+}
+
+void ApiHandler::Handle(http::Request request, http::Responder responder) {
   const absl::Time now = options_.now();
   probe_.OnRequestStart();
-  ApiExchange ex(shared_from_this(), std::move(reply), now);
+  ApiExchange ex(this, std::move(responder), now);
+  if (HeaderValue(request, kTimingHeader)) ex.set_arrived_us(absl::ToUnixMicros(absl::Now()));
 
+  if (metrics::AdminRoutes::Matches(request)) {
+    const std::string_view target(request.target().data(), request.target().size());
+    ex.set_route(target.rfind("/metrics", 0) == 0 ? GatewayRoute::kMetrics
+                                                  : GatewayRoute::kHealthz);
+    return ex.Send(*admin_.Serve(request));
+  }
   const std::string_view target(request.target().data(), request.target().size());
   boost::system::result<boost::urls::url_view> url = boost::urls::parse_origin_form(target);
   if (!url.has_value()) {
     return ex.Send(ErrorResponse(absl::StatusCode::kInvalidArgument,
                                  "malformed request target (expected /path?query)"));
   }
-  std::vector<std::string> path;
+  // The routes have 4 or 5 segments: /v1/channels/{id}/messages[/{id}].
+  std::string segments[5];
+  size_t count = 0;
   for (std::string segment : url->segments()) {
-    if (path.size() == 6) break;  // longer than any route: unmatched anyway
-    path.push_back(std::move(segment));
-  }
-  const http::verb method = request.method();
-
-  if (path.size() == 1 && (path[0] == "metrics" || path[0] == "healthz")) {
-    const bool metrics = path[0] == "metrics";
-    ex.set_route(metrics ? GatewayRoute::kMetrics : GatewayRoute::kHealthz);
-    if (method != http::verb::get) return ex.Send(MethodNotAllowed("GET"));
-    if (!metrics) {
-      const bool healthy = healthy_ == nullptr || healthy_();
-      return ex.Send(healthy ? MakeResponse(200, "text/plain", "ok\n")
-                             : MakeResponse(503, "text/plain", "unhealthy\n"));
+    if (count == 5) {
+      count = 6;  // longer than any route
+      break;
     }
-    std::string text;
-    try {
-      text = prometheus::TextSerializer().Serialize(registry_->Collect());
-    } catch (const std::exception& e) {
-      GatewayLogger()->error("metrics collection failed: {}", e.what());
-      return ex.Send(ErrorResponse(absl::StatusCode::kInternal, "metrics collection failed"));
-    }
-    return ex.Send(MakeResponse(200, "text/plain; version=0.0.4; charset=utf-8", std::move(text)));
+    segments[count++] = std::move(segment);
   }
-
-  const bool list_route = path.size() == 4 && path[0] == "v1" && path[1] == "channels" &&
-                          path[3] == "messages";
-  const bool item_route = path.size() == 5 && path[0] == "v1" && path[1] == "channels" &&
-                          path[3] == "messages" && !path[4].empty();
+  const bool list_route =
+      count == 4 && segments[0] == "v1" && segments[1] == "channels" && segments[3] == "messages";
+  const bool item_route = count == 5 && segments[0] == "v1" && segments[1] == "channels" &&
+                          segments[3] == "messages" && !segments[4].empty();
   if (!list_route && !item_route) {
     const std::string_view encoded_path(url->encoded_path().data(),
                                         std::min<size_t>(url->encoded_path().size(), 128));
-    return ex.Send(
-        ErrorResponse(absl::StatusCode::kNotFound, absl::StrCat("no route for ", ToAbsl(encoded_path))));
+    return ex.Send(ErrorResponse(absl::StatusCode::kNotFound,
+                                 absl::StrCat("no route for ", ToAbsl(encoded_path))));
   }
+  const verb::verb method = request.method();
   if (list_route) {
-    ex.set_route(method == http::verb::post ? GatewayRoute::kSendMessage
+    ex.set_route(method == verb::verb::post ? GatewayRoute::kSendMessage
                                             : GatewayRoute::kGetMessages);
-    if (method != http::verb::get && method != http::verb::post) {
+    if (method != verb::verb::get && method != verb::verb::post) {
       return ex.Send(MethodNotAllowed("GET, POST"));
     }
   } else {
     ex.set_route(GatewayRoute::kGetMessage);
-    if (method != http::verb::get) return ex.Send(MethodNotAllowed("GET"));
+    if (method != verb::verb::get) return ex.Send(MethodNotAllowed("GET"));
   }
-
-  absl::StatusOr<uint64_t> channel_id = api::ParseId("channel_id", path[2]);
+  absl::StatusOr<uint64_t> channel_id = api::ParseId("channel_id", segments[2]);
   if (!channel_id.ok()) return ex.Send(ErrorResponse(channel_id.status()));
-  absl::StatusOr<absl::Time> deadline =
-      RequestDeadline(request, now, options_.default_deadline);
+  absl::StatusOr<absl::Time> deadline = RequestDeadline(request, now, options_.default_deadline);
   if (!deadline.ok()) return ex.Send(ErrorResponse(deadline.status()));
+  if (method == verb::verb::post) return HandleSend(request, *channel_id, *deadline, std::move(ex));
+  HandleRead(request, *channel_id, item_route ? &segments[4] : nullptr, *deadline, std::move(ex));
+}
 
-  if (item_route) {
-    absl::StatusOr<uint64_t> message_id = api::ParseId("message_id", path[4]);
-    if (!message_id.ok()) return ex.Send(ErrorResponse(message_id.status()));
-    dataservice::v1::GetMessageRequest req;
-    req.set_channel_id(*channel_id);
-    req.set_message_id(*message_id);
-    return backend_->GetMessage(
-        req, *deadline, [ex](grpc::Status s, dataservice::v1::GetMessageResponse resp) {
-          ex.Send(s.ok() ? MakeResponse(200, kJsonContentType, EncodeGetMessageResponse(resp))
-                         : GrpcErrorResponse(s));
-        });
-  }
-  if (method == http::verb::get) {
-    absl::StatusOr<dataservice::v1::GetMessagesRequest> req = ParseListQuery(*channel_id, *url);
+void ApiHandler::HandleRead(const http::Request& request, uint64_t channel_id,
+                            const std::string* message_id, absl::Time deadline, ApiExchange ex) {
+  absl::StatusOr<uint64_t> token = RequestToken(request);
+  if (!token.ok()) return ex.Send(ErrorResponse(token.status()));
+  const GatewayRoute route = ex.route();
+  GatewayProbe* probe = &probe_;
+  auto done = [ex, probe, route](const ReadResult& result, const coalescer::WaitInfo& info) {
+    probe->OnReadDone();
+    if (!result.ok()) return ex.Send(ErrorResponse(result.status()));
+    const EncodedRead& read = **result;
+    const bool gateway_joiner = info.role == coalescer::Role::kJoiner;
+    if (gateway_joiner || read.node_joined) probe->OnCoalesced(route, gateway_joiner);
+    http::Response res(200);
+    res.SetStaticHeader("Content-Type", kJsonContentType);
+    res.SetStaticHeader("Cache-Control", "no-store");
+    res.SetStaticHeader(kCoalescedHeader, gateway_joiner     ? "gateway-joiner"
+                                          : read.node_joined ? "node-joiner"
+                                                             : "leader");
+    res.SetSharedBody(read.body);
+    ex.Send(std::move(res));
+  };
+  absl::StatusOr<ReadFlights::Ticket> ticket;
+  if (message_id != nullptr) {
+    absl::StatusOr<uint64_t> id = api::ParseId("message_id", *message_id);
+    if (!id.ok()) return ex.Send(ErrorResponse(id.status()));
+    GetMessageRequest req;
+    req.set_channel_id(channel_id);
+    req.set_message_id(*id);
+    ticket = reads_->GetMessage(req, deadline, *token, std::move(done));
+  } else {
+    const boost::urls::url_view url = *boost::urls::parse_origin_form(
+        std::string_view(request.target().data(), request.target().size()));
+    absl::StatusOr<GetMessagesRequest> req = ParseListQuery(channel_id, url);
     if (!req.ok()) return ex.Send(ErrorResponse(req.status()));
-    return backend_->GetMessages(
-        *req, *deadline, [ex](grpc::Status s, dataservice::v1::GetMessagesResponse resp) {
-          ex.Send(s.ok() ? MakeResponse(200, kJsonContentType, EncodeGetMessagesResponse(resp))
-                         : GrpcErrorResponse(s));
-        });
+    ticket = reads_->GetMessages(*req, deadline, *token, std::move(done));
   }
-  absl::StatusOr<dataservice::v1::SendMessageRequest> req =
-      ParseSendMessageBody(*channel_id, request.body());
+  if (!ticket.ok()) return ex.Send(ErrorResponse(ticket.status()));  // a cap: 429
+  probe->OnReadWaiting();
+  // This caller's own deadline and disconnect leave the flight; the others
+  // keep waiting for it.
+  ReadFlights* reads = reads_.get();
+  ex.responder().SetDeadline(deadline, [reads, probe, t = *ticket, ex] {
+    if (!reads->Leave(t)) return;
+    probe->OnReadDone();
+    ex.Send(ErrorResponse(absl::StatusCode::kDeadlineExceeded,
+                          "deadline exceeded before the node answered"));
+  });
+  ex.responder().OnCancel([reads, probe, t = *ticket, ex] {
+    if (!reads->Leave(t)) return;
+    probe->OnReadDone();
+    ex.Send(ErrorResponse(absl::StatusCode::kCancelled, "client went away"));
+  });
+}
+
+void ApiHandler::HandleSend(const http::Request& request, uint64_t channel_id, absl::Time deadline,
+                            ApiExchange ex) {
+  absl::StatusOr<SendMessageRequest> req = ParseSendMessageBody(channel_id, request.body());
   if (!req.ok()) return ex.Send(ErrorResponse(req.status()));
+  BackendCall call;
+  if (std::optional<std::string_view> id = HeaderValue(request, "x-request-id")) {
+    call.request_id = std::string(id->substr(0, 128));
+  }
+  WriteStarted();
+  probe_.OnUpstreamCall(GatewayRoute::kSendMessage);
   backend_->SendMessage(
-      *req, *deadline, [ex](grpc::Status s, dataservice::v1::SendMessageResponse resp) {
-        ex.Send(s.ok() ? MakeResponse(200, kJsonContentType, EncodeSendMessageResponse(resp))
-                       : GrpcErrorResponse(s));
+      *req, deadline, call,
+      [this, ex, channel_id, sent = absl::Now()](grpc::Status s, SendMessageResponse resp,
+                                                 BackendInfo) {
+        probe_.OnUpstreamDone(GatewayRoute::kSendMessage, absl::Now() - sent);
+        if (!s.ok()) {
+          ex.Send(ErrorResponse(static_cast<absl::StatusCode>(s.error_code()), s.error_message()));
+        } else {
+          // Read-your-writes: fence this gateway's flights for the channel
+          // before the writer can read again.
+          const uint64_t message_id = resp.message().message_id();
+          reads_->OnWriteAcknowledged(channel_id, message_id);
+          http::Response res = JsonResponse(200, EncodeSendMessageResponse(resp));
+          res.AddHeader(kConsistencyTokenHeader, absl::StrCat(message_id));
+          ex.Send(std::move(res));
+        }
+        WriteFinished();
       });
+}
+
+void ApiHandler::WriteStarted() {
+  std::lock_guard<std::mutex> lock(writes_mu_);
+  ++writes_in_flight_;
+}
+
+void ApiHandler::WriteFinished() {
+  std::lock_guard<std::mutex> lock(writes_mu_);
+  if (--writes_in_flight_ == 0) writes_done_.notify_all();
 }
 
 }  // namespace ds::gateway

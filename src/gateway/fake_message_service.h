@@ -64,12 +64,25 @@ class FakeMessageService final : public dataservice::v1::MessageService::Callbac
     std::lock_guard<std::mutex> lock(mu_);
     return sends_;
   }
+  size_t calls() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return calls_;
+  }
+  // The `x-ds-consistency-token` metadata of every GetMessages ("" if none).
+  std::vector<std::string> list_tokens() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return list_tokens_;
+  }
 
   grpc::ServerUnaryReactor* GetMessages(grpc::CallbackServerContext* ctx,
                                         const dataservice::v1::GetMessagesRequest* req,
                                         dataservice::v1::GetMessagesResponse* resp) override {
     std::lock_guard<std::mutex> lock(mu_);
     lists_.push_back(*req);
+    auto token = ctx->client_metadata().find("x-ds-consistency-token");
+    list_tokens_.push_back(token == ctx->client_metadata().end()
+                               ? std::string()
+                               : std::string(token->second.data(), token->second.size()));
     if (grpc::ServerUnaryReactor* r = Fault(ctx)) return r;
     const auto& channel = messages_[req->channel_id()];  // id -> message, ascending
     for (auto it = channel.rbegin(); it != channel.rend(); ++it) {
@@ -158,6 +171,7 @@ class FakeMessageService final : public dataservice::v1::MessageService::Callbac
   std::map<uint64_t, std::map<uint64_t, dataservice::v1::Message>> messages_;
   std::map<std::pair<uint64_t, uint64_t>, dataservice::v1::Message> by_nonce_;
   std::vector<dataservice::v1::GetMessagesRequest> lists_;
+  std::vector<std::string> list_tokens_;
   std::vector<dataservice::v1::GetMessageRequest> gets_;
   std::vector<dataservice::v1::SendMessageRequest> sends_;
 };

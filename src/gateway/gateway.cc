@@ -17,24 +17,33 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(
   }
   std::unique_ptr<Gateway> gateway(new Gateway());
   gateway->backend_ = backend;
-  // The handler may outlive the Gateway (callbacks in flight), so it shares
-  // the state it reads instead of pointing at the Gateway.
+  // The handler reads shared state, not the Gateway: the HTTP server holds
+  // the handler for as long as connections live.
   auto healthy = [draining = gateway->draining_, backend] {
     return !draining->load() && backend->Healthy();
   };
-  auto handler = std::make_shared<ApiHandler>(
-      ApiHandlerOptions{.default_deadline = options.deadline}, std::move(backend),
-      std::move(registry), std::move(healthy));
-  absl::StatusOr<std::unique_ptr<HttpServer>> server =
-      HttpServer::Start(std::move(options.http), std::move(handler));
+  ApiHandlerOptions handler_options;
+  handler_options.default_deadline = options.deadline;
+  handler_options.reads = options.reads;
+  gateway->handler_ = std::make_shared<ApiHandler>(std::move(handler_options), std::move(backend),
+                                                   std::move(registry), std::move(healthy));
+  if (options.http.server_name == "ds") options.http.server_name = "ds-gateway";
+  absl::StatusOr<std::unique_ptr<http::Server>> server =
+      http::Server::Start(std::move(options.http), gateway->handler_);
   if (!server.ok()) return server.status();
   gateway->server_ = std::move(*server);
   return gateway;
 }
 
-Gateway::~Gateway() { Shutdown(absl::ZeroDuration()); }
+Gateway::~Gateway() {
+  Shutdown(absl::ZeroDuration());
+  server_.reset();
+  handler_.reset();  // the last reference: waits for reads and writes in flight
+}
 
 uint16_t Gateway::port() const { return server_->port(); }
+
+int Gateway::io_threads() const { return server_->io_threads(); }
 
 bool Gateway::Healthy() const { return !draining_->load() && backend_->Healthy(); }
 

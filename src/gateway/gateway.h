@@ -1,7 +1,8 @@
 // Gateway: the API server of the Data Services picture: HTTP/JSON in
-// (ApiHandler over an HttpServer), routed gRPC out (a MessageBackend, normally
-// the routing library's RoutedClient). /metrics and /healthz are served on the
-// same port. See docs/gateway.md for routes, status mapping and limits.
+// (ApiHandler on the shared ds::http::Server), routed gRPC out (a
+// MessageBackend, normally the routing library's RoutedClient). /metrics and
+// /healthz are served on the same port. See docs/gateway.md for routes,
+// coalescing, status mapping and limits.
 //
 // Usage:
 //   auto registry = std::make_shared<prometheus::Registry>();
@@ -13,7 +14,8 @@
 //   ... wait for SIGTERM ...
 //   (*gateway)->Shutdown(absl::Seconds(10));
 //
-// Thread-safe. Start and Shutdown are called from the owning (main) thread.
+// Thread-safe. Start and Shutdown are called from the owning (main) thread;
+// the destructor waits for reads and writes still in flight.
 #pragma once
 
 #include <atomic>
@@ -22,15 +24,17 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "gateway/api_handler.h"
-#include "gateway/http_server.h"
 #include "gateway/message_backend.h"
+#include "gateway/read_flights.h"
+#include "http/server.h"
 #include "prometheus/registry.h"
 
 namespace ds::gateway {
 
 struct GatewayOptions {
-  HttpServerOptions http;  // listen address/port, I/O threads, size limits, timeouts
+  http::ServerOptions http;  // listen address/port, I/O threads, size limits, timeouts
   absl::Duration deadline = absl::Seconds(2);  // per request; clients may lower it
+  ReadFlightsOptions reads;                    // gateway-level coalescing
 };
 
 class Gateway {
@@ -44,6 +48,7 @@ class Gateway {
   ~Gateway();  // Shutdown(absl::ZeroDuration())
 
   uint16_t port() const;
+  int io_threads() const;
   // False from Shutdown() on, and while no backend node is healthy (/healthz).
   bool Healthy() const;
 
@@ -56,7 +61,8 @@ class Gateway {
 
   std::shared_ptr<MessageBackend> backend_;
   std::shared_ptr<std::atomic<bool>> draining_ = std::make_shared<std::atomic<bool>>(false);
-  std::unique_ptr<HttpServer> server_;
+  std::shared_ptr<ApiHandler> handler_;
+  std::unique_ptr<http::Server> server_;
 };
 
 }  // namespace ds::gateway

@@ -57,10 +57,9 @@ class GatewayTest : public ::testing::Test {
   // A message stored through the gateway; returns its JSON.
   static json::value Send(HttpTestClient& client, uint64_t channel, uint64_t nonce,
                           std::string content) {
-    auto res = client.Post("/v1/channels/" + std::to_string(channel) + "/messages",
-                           json::serialize(json::object{{"author_id", "77"},
-                                                        {"content", content},
-                                                        {"nonce", nonce}}));
+    auto res = client.Post(
+        "/v1/channels/" + std::to_string(channel) + "/messages",
+        json::serialize(json::object{{"author_id", "77"}, {"content", content}, {"nonce", nonce}}));
     EXPECT_EQ(res.result(), http::status::ok) << res.body();
     return json::parse(res.body());
   }
@@ -82,6 +81,20 @@ class GatewayTest : public ::testing::Test {
   static void ExpectStillServing() {
     HttpTestClient client(port());
     EXPECT_EQ(client.Get("/healthz").result(), http::status::ok);
+  }
+
+  // A second gateway in front of the same node, with its own routing client.
+  static std::unique_ptr<Gateway> StartAnotherGateway() {
+    routing::RoutedClientOptions options;
+    options.nodes = {fake_->address()};
+    auto client = routing::RoutedClient::Create(options);
+    EXPECT_TRUE(client.ok()) << client.status();
+    std::shared_ptr<routing::RoutedClient> shared(std::move(*client));
+    EXPECT_TRUE(shared->WaitForHealthy(absl::Seconds(10)).ok());
+    auto gateway =
+        Gateway::Start({}, MakeRoutedBackend(shared), std::make_shared<prometheus::Registry>());
+    EXPECT_TRUE(gateway.ok()) << gateway.status();
+    return std::move(*gateway);
   }
 
   static FakeMessageServer* fake_;
@@ -139,7 +152,8 @@ TEST_F(GatewayTest, RequestFieldsReachTheNode) {
   EXPECT_EQ(lists.back().after(), 12u);
   EXPECT_FALSE(lists.back().has_before());
 
-  client.Post("/v1/channels/9/messages", R"({"author_id":5,"content":"x","nonce":"9007199254740993"})");
+  client.Post("/v1/channels/9/messages",
+              R"({"author_id":5,"content":"x","nonce":"9007199254740993"})");
   auto sends = fake_->service().sends();
   ASSERT_FALSE(sends.empty());
   EXPECT_EQ(sends.back().author_id(), 5u);
@@ -152,19 +166,24 @@ TEST_F(GatewayTest, GrpcStatusesMapToHttpStatuses) {
     http::status status;
     std::string name;
   };
-  for (const Case& c : {Case{grpc::StatusCode::INVALID_ARGUMENT, http::status::bad_request,
-                             "INVALID_ARGUMENT"},
-                        Case{grpc::StatusCode::NOT_FOUND, http::status::not_found, "NOT_FOUND"},
-                        Case{grpc::StatusCode::RESOURCE_EXHAUSTED,
-                             http::status::too_many_requests, "RESOURCE_EXHAUSTED"},
-                        Case{grpc::StatusCode::DEADLINE_EXCEEDED, http::status::gateway_timeout,
-                             "DEADLINE_EXCEEDED"},
-                        Case{grpc::StatusCode::UNAVAILABLE, http::status::service_unavailable,
-                             "UNAVAILABLE"}}) {
+  for (const Case& c :
+       {Case{grpc::StatusCode::INVALID_ARGUMENT, http::status::bad_request, "INVALID_ARGUMENT"},
+        Case{grpc::StatusCode::NOT_FOUND, http::status::not_found, "NOT_FOUND"},
+        Case{grpc::StatusCode::RESOURCE_EXHAUSTED, http::status::too_many_requests,
+             "RESOURCE_EXHAUSTED"},
+        Case{grpc::StatusCode::DEADLINE_EXCEEDED, http::status::gateway_timeout,
+             "DEADLINE_EXCEEDED"},
+        Case{grpc::StatusCode::UNAVAILABLE, http::status::service_unavailable, "UNAVAILABLE"}}) {
     // UNAVAILABLE makes the routing client try every node (one here) and
     // count a failure; wait until the node is back in the set.
     ASSERT_TRUE(client_->WaitForNodeState(fake_->address(), true, absl::Seconds(10)).ok());
-    fake_->service().FailNext(grpc::Status(c.code, "injected " + c.name));
+    // The gateway's flight retries UNAVAILABLE up to three attempts in all;
+    // every attempt fails here. DEADLINE_EXCEEDED is final (the coalescer
+    // re-issues only an attempt cut short by another waiter's deadline).
+    const bool transient = c.code == grpc::StatusCode::UNAVAILABLE;
+    for (int i = 0; i < (transient ? 3 : 1); ++i) {
+      fake_->service().FailNext(grpc::Status(c.code, "injected " + c.name));
+    }
     HttpTestClient client(port());
     auto res = client.Get("/v1/channels/7/messages/8");
     EXPECT_THAT(ExpectJsonError(res, c.status, c.name), HasSubstr("injected " + c.name));
@@ -177,7 +196,7 @@ TEST_F(GatewayTest, ClientTimeoutHeaderBoundsTheWait) {
   const absl::Time start = absl::Now();
   auto res = client.Get("/v1/channels/7/messages", {{"x-request-timeout-ms", "200"}});
   ExpectJsonError(res, http::status::gateway_timeout, "DEADLINE_EXCEEDED");
-  EXPECT_LT(absl::Now() - start, absl::Seconds(2));  // not the 2 s default
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));              // not the 2 s default
   EXPECT_EQ(client.Get("/healthz").result(), http::status::ok);  // same connection
 }
 
@@ -198,14 +217,14 @@ TEST_F(GatewayTest, BadBodiesGet400WithTheReason) {
     std::string body;
     std::string reason;
   };
-  for (const Case& c : {Case{"{not json", "not valid JSON"},
-                        Case{R"(["author_id"])", "must be a JSON object"},
-                        Case{R"({"author_id":"1","content":"x"})", "nonce is required"},
-                        Case{R"({"content":"x","nonce":1})", "author_id is required"},
-                        Case{R"({"author_id":"1","nonce":1})", "content is required"},
-                        Case{R"({"author_id":[1],"content":"x","nonce":1})", "got an array"},
-                        Case{R"({"author_id":1,"content":42,"nonce":1})", "content must be a string"},
-                        Case{R"({"author_id":1,"content":"x","nonce":2.5})", "non-integer"}}) {
+  for (const Case& c :
+       {Case{"{not json", "not valid JSON"}, Case{R"(["author_id"])", "must be a JSON object"},
+        Case{R"({"author_id":"1","content":"x"})", "nonce is required"},
+        Case{R"({"content":"x","nonce":1})", "author_id is required"},
+        Case{R"({"author_id":"1","nonce":1})", "content is required"},
+        Case{R"({"author_id":[1],"content":"x","nonce":1})", "got an array"},
+        Case{R"({"author_id":1,"content":42,"nonce":1})", "content must be a string"},
+        Case{R"({"author_id":1,"content":"x","nonce":2.5})", "non-integer"}}) {
     auto res = client.Post("/v1/channels/1/messages", c.body);
     EXPECT_THAT(ExpectJsonError(res, http::status::bad_request, "INVALID_ARGUMENT"),
                 HasSubstr(c.reason))
@@ -227,9 +246,9 @@ TEST_F(GatewayTest, BadIdsAndQueryParamsGet400NamingTheField) {
                         Case{"/v1/channels/1/messages?limit=-1", "limit"},
                         Case{"/v1/channels/1/messages?before=yesterday", "before"},
                         Case{"/v1/channels/1/messages?before=5&after=2", "at most one"}}) {
-    EXPECT_THAT(ExpectJsonError(client.Get(c.target), http::status::bad_request,
-                                "INVALID_ARGUMENT"),
-                HasSubstr(c.field))
+    EXPECT_THAT(
+        ExpectJsonError(client.Get(c.target), http::status::bad_request, "INVALID_ARGUMENT"),
+        HasSubstr(c.field))
         << c.target;
   }
   ExpectJsonError(client.Get("/v1/nothing"), http::status::not_found, "NOT_FOUND");
@@ -241,8 +260,8 @@ TEST_F(GatewayTest, BadIdsAndQueryParamsGet400NamingTheField) {
 TEST_F(GatewayTest, OversizedBodyGets413AndOversizedHeader431) {
   {
     HttpTestClient client(port());
-    const std::string huge = R"({"author_id":1,"nonce":1,"content":")" +
-                             std::string(70 * 1024, 'a') + "\"}";
+    const std::string huge =
+        R"({"author_id":1,"nonce":1,"content":")" + std::string(70 * 1024, 'a') + "\"}";
     ExpectJsonError(client.Post("/v1/channels/1/messages", huge), http::status::payload_too_large,
                     "INVALID_ARGUMENT");
   }
@@ -254,8 +273,8 @@ TEST_F(GatewayTest, OversizedBodyGets413AndOversizedHeader431) {
   {
     // Content over the API's 4000 bytes but under the body limit: the gateway's own check.
     HttpTestClient client(port());
-    const std::string big = R"({"author_id":1,"nonce":1,"content":")" + std::string(5000, 'b') +
-                            "\"}";
+    const std::string big =
+        R"({"author_id":1,"nonce":1,"content":")" + std::string(5000, 'b') + "\"}";
     EXPECT_THAT(ExpectJsonError(client.Post("/v1/channels/1/messages", big),
                                 http::status::bad_request, "INVALID_ARGUMENT"),
                 HasSubstr("content"));
@@ -271,9 +290,9 @@ TEST_F(GatewayTest, KeepAliveCarriesManyRequestsOnOneConnection) {
     EXPECT_TRUE(res.keep_alive());
   }
   Send(client, 4242, 99, "over the same connection");
-  EXPECT_EQ(json::parse(client.Get("/v1/channels/4242/messages").body())
-                .at("messages").as_array().size(),
-            1u);
+  EXPECT_EQ(
+      json::parse(client.Get("/v1/channels/4242/messages").body()).at("messages").as_array().size(),
+      1u);
 }
 
 TEST_F(GatewayTest, MetricsAndHealthzOnTheApiPort) {
@@ -288,6 +307,42 @@ TEST_F(GatewayTest, MetricsAndHealthzOnTheApiPort) {
   auto health = client.Get("/healthz");
   EXPECT_EQ(health.result(), http::status::ok);
   EXPECT_EQ(health.body(), "ok\n");
+}
+
+// Read-your-writes across gateways (an HTTP load balancer in front of several
+// gateways does exactly this): a client writes through gateway A and reads
+// through gateway B, where a flight for the channel started before the write.
+// Presenting the write's token, the read must not join that flight.
+TEST_F(GatewayTest, AReadPresentingAWritesTokenNeverJoinsAFlightOlderThanTheToken) {
+  std::unique_ptr<Gateway> b = StartAnotherGateway();
+  const std::string list = "/v1/channels/5/messages";
+  fake_->service().HoldNext();  // B's first flight never gets an answer
+  const size_t calls_before = fake_->service().lists().size();
+  const size_t all_calls_before = fake_->service().calls();
+  HttpTestClient early(b->port());
+  early.SendRaw("GET " + list + " HTTP/1.1\r\nHost: x\r\nx-request-timeout-ms: 1000\r\n\r\n");
+  ASSERT_TRUE(fake_->service().WaitForCalls(all_calls_before + 1, std::chrono::seconds(10)));
+  // Without a token, a read through B joins the flight that is running.
+  HttpTestClient joiner(b->port());
+  EXPECT_EQ(joiner.Get(list, {{"x-request-timeout-ms", "100"}}).result(),
+            http::status::gateway_timeout);
+  EXPECT_EQ(fake_->service().lists().size(), calls_before + 1);
+
+  HttpTestClient writer(port());  // gateway A
+  auto written = writer.Post(list, R"({"author_id":"3","content":"mine","nonce":"424242"})");
+  ASSERT_EQ(written.result(), http::status::ok);
+  const std::string token(written["X-DS-Consistency-Token"]);
+  ASSERT_FALSE(token.empty());
+
+  HttpTestClient reader(b->port());
+  auto read = reader.Get(list, {{"X-DS-Consistency-Token", token}});
+  ASSERT_EQ(read.result(), http::status::ok) << read.body();
+  EXPECT_EQ(read["X-DS-Coalesced"], "leader");  // a new flight, not the older one
+  EXPECT_THAT(read.body(), HasSubstr("\"content\":\"mine\""));
+  const std::vector<std::string> tokens = fake_->service().list_tokens();
+  ASSERT_EQ(tokens.size(), calls_before + 2);
+  EXPECT_EQ(tokens.back(), token);  // passed on to the node as gRPC metadata
+  EXPECT_EQ(early.Read().result(), http::status::gateway_timeout);
 }
 
 }  // namespace

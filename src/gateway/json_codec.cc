@@ -1,5 +1,6 @@
 #include "gateway/json_codec.h"
 
+#include <charconv>
 #include <utility>
 
 #include <boost/json.hpp>
@@ -50,15 +51,63 @@ absl::StatusOr<uint64_t> IdFromJson(const json::object& body, std::string_view f
   return id;
 }
 
-json::object MessageObject(const Message& m) {
-  json::object o;
-  o["channel_id"] = std::to_string(m.channel_id());
-  o["message_id"] = std::to_string(m.message_id());
-  o["author_id"] = std::to_string(m.author_id());
-  o["content"] = m.content();
-  o["created_at_ms"] = m.created_at_ms();
-  return o;
+// Direct serialisation (no DOM): appends to `out`, which the caller reserved.
+void AppendEscaped(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  size_t run = 0;  // bytes at the end of `text` scanned but not yet copied
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') {
+      ++run;
+      continue;
+    }
+    out.append(text.data() + i - run, run);
+    run = 0;
+    out.push_back('\\');
+    switch (c) {
+      case '"': out.push_back('"'); break;
+      case '\\': out.push_back('\\'); break;
+      case '\b': out.push_back('b'); break;
+      case '\f': out.push_back('f'); break;
+      case '\n': out.push_back('n'); break;
+      case '\r': out.push_back('r'); break;
+      case '\t': out.push_back('t'); break;
+      default:
+        out.append("u00");
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 0xf]);
+    }
+  }
+  out.append(text.data() + text.size() - run, run);
 }
+
+template <typename Int>
+void AppendInt(std::string& out, Int value) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), value);
+  out.append(digits, end);
+}
+
+void AppendIdField(std::string& out, std::string_view name_colon_quote, uint64_t id) {
+  out.append(name_colon_quote);
+  AppendInt(out, id);
+  out.push_back('"');
+}
+
+void AppendMessage(std::string& out, const Message& m) {
+  AppendIdField(out, "{\"channel_id\":\"", m.channel_id());
+  AppendIdField(out, ",\"message_id\":\"", m.message_id());
+  AppendIdField(out, ",\"author_id\":\"", m.author_id());
+  out.append(",\"content\":\"");
+  AppendEscaped(out, m.content());
+  out.append("\",\"created_at_ms\":");
+  AppendInt(out, m.created_at_ms());
+  out.push_back('}');
+}
+
+// An upper bound for most messages (escapes aside), so one reservation
+// usually suffices.
+size_t MessageSizeHint(const Message& m) { return 128 + 3 * 20 + m.content().size() + 16; }
 
 }  // namespace
 
@@ -110,38 +159,55 @@ absl::StatusOr<dataservice::v1::SendMessageRequest> ParseSendMessageBody(uint64_
 }
 
 std::string EncodeMessage(const Message& message) {
-  return json::serialize(MessageObject(message));
+  std::string out;
+  out.reserve(MessageSizeHint(message));
+  AppendMessage(out, message);
+  return out;
 }
 
 std::string EncodeGetMessagesResponse(const dataservice::v1::GetMessagesResponse& response) {
-  json::array messages;
-  messages.reserve(response.messages_size());
-  for (const Message& m : response.messages()) messages.push_back(MessageObject(m));
-  json::object o;
-  o["messages"] = std::move(messages);
-  return json::serialize(o);
+  size_t hint = 16;
+  for (const Message& m : response.messages()) hint += MessageSizeHint(m);
+  std::string out;
+  out.reserve(hint);
+  out.append("{\"messages\":[");
+  bool first = true;
+  for (const Message& m : response.messages()) {
+    if (!first) out.push_back(',');
+    first = false;
+    AppendMessage(out, m);
+  }
+  out.append("]}");
+  return out;
 }
 
 std::string EncodeGetMessageResponse(const dataservice::v1::GetMessageResponse& response) {
-  json::object o;
-  o["message"] = MessageObject(response.message());
-  return json::serialize(o);
+  std::string out;
+  out.reserve(16 + MessageSizeHint(response.message()));
+  out.append("{\"message\":");
+  AppendMessage(out, response.message());
+  out.push_back('}');
+  return out;
 }
 
 std::string EncodeSendMessageResponse(const dataservice::v1::SendMessageResponse& response) {
-  json::object o;
-  o["message"] = MessageObject(response.message());
-  o["duplicate"] = response.duplicate();
-  return json::serialize(o);
+  std::string out;
+  out.reserve(32 + MessageSizeHint(response.message()));
+  out.append("{\"message\":");
+  AppendMessage(out, response.message());
+  out.append(response.duplicate() ? ",\"duplicate\":true}" : ",\"duplicate\":false}");
+  return out;
 }
 
 std::string EncodeError(absl::StatusCode code, std::string_view message) {
-  json::object error;
-  error["code"] = absl::StatusCodeToString(code);
-  error["message"] = json::string_view(message.data(), message.size());
-  json::object o;
-  o["error"] = std::move(error);
-  return json::serialize(o);
+  std::string out;
+  out.reserve(64 + message.size());
+  out.append("{\"error\":{\"code\":\"");
+  out.append(absl::StatusCodeToString(code));
+  out.append("\",\"message\":\"");
+  AppendEscaped(out, message);
+  out.append("\"}}");
+  return out;
 }
 
 int HttpStatusForCode(absl::StatusCode code) {

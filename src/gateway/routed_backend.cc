@@ -13,22 +13,35 @@ using dataservice::v1::GetMessagesResponse;
 using dataservice::v1::SendMessageRequest;
 using dataservice::v1::SendMessageResponse;
 
+routing::CallOptions ToRouting(const BackendCall& call) {
+  return routing::CallOptions{.consistency_token = call.consistency_token,
+                              .request_id = call.request_id};
+}
+
+template <typename Response>
+routing::RoutedCallback<Response> FromRouting(BackendCallback<Response> done) {
+  return [done = std::move(done)](grpc::Status s, Response r, routing::CallInfo info) {
+    done(std::move(s), std::move(r),
+         BackendInfo{.node = std::move(info.node), .coalesced = std::move(info.coalesced)});
+  };
+}
+
 class RoutedBackend : public MessageBackend {
  public:
   explicit RoutedBackend(std::shared_ptr<routing::RoutedClient> client)
       : client_(std::move(client)) {}
 
-  void GetMessages(const GetMessagesRequest& req, absl::Time deadline,
+  void GetMessages(const GetMessagesRequest& req, absl::Time deadline, const BackendCall& call,
                    BackendCallback<GetMessagesResponse> done) override {
-    client_->GetMessages(req, deadline, std::move(done));
+    client_->GetMessages(req, deadline, ToRouting(call), FromRouting(std::move(done)));
   }
-  void GetMessage(const GetMessageRequest& req, absl::Time deadline,
+  void GetMessage(const GetMessageRequest& req, absl::Time deadline, const BackendCall& call,
                   BackendCallback<GetMessageResponse> done) override {
-    client_->GetMessage(req, deadline, std::move(done));
+    client_->GetMessage(req, deadline, ToRouting(call), FromRouting(std::move(done)));
   }
-  void SendMessage(const SendMessageRequest& req, absl::Time deadline,
+  void SendMessage(const SendMessageRequest& req, absl::Time deadline, const BackendCall& call,
                    BackendCallback<SendMessageResponse> done) override {
-    client_->SendMessage(req, deadline, std::move(done));
+    client_->SendMessage(req, deadline, ToRouting(call), FromRouting(std::move(done)));
   }
   bool Healthy() const override {
     for (const routing::NodeStatus& node : client_->Nodes()) {

@@ -54,7 +54,7 @@ TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrderEvenWhenAnsweredOutOfOrder
   ASSERT_TRUE(handler_->WaitForParked(2));
   // Read ahead: the echo is handled while the first two wait.
   ASSERT_TRUE(handler_->WaitForRequests(3));
-  handler_->Release(1, "second");      // the second answered first...
+  handler_->Release(1, "second");  // the second answered first...
   handler_->Release(0, "first");
   EXPECT_EQ(client.Read().body(), "first");  // ...but written in request order
   EXPECT_EQ(client.Read().body(), "second");
@@ -70,8 +70,7 @@ TEST_F(ServerTest, ReadyPipelinedAnswersGoOutTogetherAndInOrder) {
   }
   client.SendRaw(burst);
   for (int i = 0; i < 16; ++i) {
-    EXPECT_EQ(client.Read().body(),
-              "POST " + std::string(i < 10 ? "0" : "") + std::to_string(i));
+    EXPECT_EQ(client.Read().body(), "POST " + std::string(i < 10 ? "0" : "") + std::to_string(i));
   }
 }
 
@@ -188,8 +187,9 @@ TEST_F(ServerTest, AHandlerDeadlineAnswersAnUnansweredRequest) {
   EXPECT_EQ(res.result_int(), 504);
   EXPECT_EQ(res.body(), "deadline");
   // Deadlines of pipelined requests fire independently, earliest first.
-  client.SendRaw("GET /deadline?ms=200 HTTP/1.1\r\nHost: x\r\n\r\n"
-                 "GET /deadline?ms=10 HTTP/1.1\r\nHost: x\r\n\r\n");
+  client.SendRaw(
+      "GET /deadline?ms=200 HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /deadline?ms=10 HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(client.Read().result_int(), 504);
   EXPECT_EQ(client.Read().result_int(), 504);
 }
@@ -283,7 +283,8 @@ TEST_F(ServerTest, RandomGarbageNeverBreaksTheServer) {
     std::string bytes = prefixes[rng() % prefixes.size()];
     const size_t n = rng() % 200;
     for (size_t j = 0; j < n; ++j) {
-      bytes += (rng() % 4 == 0) ? static_cast<char>(rng() % 256) : alphabet[rng() % alphabet.size()];
+      bytes +=
+          (rng() % 4 == 0) ? static_cast<char>(rng() % 256) : alphabet[rng() % alphabet.size()];
     }
     HttpTestClient client(server_->port());
     client.SendRaw(bytes);

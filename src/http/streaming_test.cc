@@ -1,13 +1,12 @@
 // Long-lived responses on ds::http::Server: streams (Server-Sent Events style)
 // and taken-over connections (WebSocket).
-#include <chrono>
-#include <string>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/websocket.hpp>
+#include <chrono>
+#include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -27,7 +26,9 @@ class RawClient {
   explicit RawClient(uint16_t port) : socket_(ioc_) {
     socket_.connect(net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
   }
-  void Send(std::string_view bytes) { net::write(socket_, net::buffer(bytes.data(), bytes.size())); }
+  void Send(std::string_view bytes) {
+    net::write(socket_, net::buffer(bytes.data(), bytes.size()));
+  }
   // Everything received up to and including `needle` (or all received when
   // the peer closed or 10 s passed).
   std::string ReadUntil(std::string_view needle) {
@@ -121,7 +122,8 @@ TEST_F(StreamingTest, APipelinedRequestIsAnsweredAfterTheStreamBeforeIt) {
   record->stream->Close();
   const std::string all = client.ReadUntil("GET ");
   EXPECT_LT(all.find("data: x"), all.find("0\r\n\r\n"));
-  EXPECT_LT(all.find("0\r\n\r\n"), all.find("HTTP/1.1 200 OK\r\nServer: ds\r\nContent-Type: text/plain"));
+  EXPECT_LT(all.find("0\r\n\r\n"),
+            all.find("HTTP/1.1 200 OK\r\nServer: ds\r\nContent-Type: text/plain"));
 }
 
 TEST_F(StreamingTest, ASlowClientFillsTheQueueAndWriteSaysSo) {
@@ -139,7 +141,8 @@ TEST_F(StreamingTest, ASlowClientFillsTheQueueAndWriteSaysSo) {
   // Once the client reads, completions report the queue emptying, and
   // writes are accepted again.
   client.ReadBytes(accepted);
-  EXPECT_TRUE(handler_->WaitFor([&] { return !record->written.empty() && record->written.back() == 0; }));
+  EXPECT_TRUE(
+      handler_->WaitFor([&] { return !record->written.empty() && record->written.back() == 0; }));
   EXPECT_TRUE(record->stream->Write(piece));
 }
 

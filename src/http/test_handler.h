@@ -10,6 +10,8 @@
 // Thread-safe: the server calls it on I/O threads, the test on its own.
 #pragma once
 
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/websocket.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -18,9 +20,6 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <boost/beast/core/buffers_to_string.hpp>
-#include <boost/beast/websocket.hpp>
 
 #include "absl/status/status.h"
 #include "http/server.h"
@@ -125,7 +124,9 @@ class TestHandler : public Handler {
     Response head(200);
     head.SetStaticHeader("Content-Type", "text/event-stream");
     StreamCallbacks callbacks;
-    callbacks.on_written = [this, record](size_t q) { Note([&] { record->written.push_back(q); }); };
+    callbacks.on_written = [this, record](size_t q) {
+      Note([&] { record->written.push_back(q); });
+    };
     callbacks.on_drain = [this, record] {
       Note([&] { record->drained = true; });
       record->stream->Write("event: bye\n\n");

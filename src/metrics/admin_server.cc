@@ -49,7 +49,8 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(
   http_options.idle_timeout = kAdminReadTimeout;
   http_options.header_timeout = kAdminReadTimeout;
   http_options.body_timeout = kAdminReadTimeout;
-  auto handler = std::make_shared<AdminHandler>(AdminRoutes(std::move(registry), std::move(healthy)));
+  auto handler =
+      std::make_shared<AdminHandler>(AdminRoutes(std::move(registry), std::move(healthy)));
   absl::StatusOr<std::unique_ptr<http::Server>> server =
       http::Server::Start(std::move(http_options), std::move(handler));
   if (!server.ok()) {

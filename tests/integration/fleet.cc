@@ -132,10 +132,10 @@ absl::Status Fleet::StartNode(int i, int grpc_port) {
                       absl::StrCat("node ", i));
 }
 
-absl::Status Fleet::StartGateway() {
-  const std::string port_file = dir_.File("gateway.port");
+absl::Status Fleet::StartGateway(int port) {
+  const std::string port_file = dir_.File(absl::StrCat("gateway.", port, ".port"));
   std::vector<std::string> args = {
-      "--listen", "127.0.0.1:0", "--nodes", absl::StrJoin(NodeAddresses(), ","), "--deadline-ms",
+      "--listen", absl::StrCat("127.0.0.1:", port), "--nodes", absl::StrJoin(NodeAddresses(), ","), "--deadline-ms",
       std::to_string(absl::ToInt64Milliseconds(options_.gateway_deadline)), "--port-file",
       port_file};
   if (options_.health_timeout > absl::ZeroDuration()) {
@@ -146,7 +146,9 @@ absl::Status Fleet::StartGateway() {
     args.push_back("--health-interval-ms");
     args.push_back(std::to_string(absl::ToInt64Milliseconds(options_.health_interval)));
   }
-  auto process = ChildProcess::Spawn(Bin("ds-gateway"), args, dir_.File("gateway.log"));
+  args.insert(args.end(), options_.gateway_args.begin(), options_.gateway_args.end());
+  auto process = ChildProcess::Spawn(Bin("ds-gateway"), args,
+                                     dir_.File(absl::StrCat("gateway.", port, ".log")));
   if (!process.ok()) return process.status();
   gateway_ = std::move(*process);
   auto ports = testing::WaitForPortFile(port_file, options_.start_timeout, gateway_.get());
@@ -194,6 +196,13 @@ absl::Status Fleet::RestartNode(int i) {
   if (node.running) return absl::FailedPreconditionError(absl::StrCat("node ", i, " is running"));
   ++node.generation;
   return StartNode(i, node.grpc_port);
+}
+
+absl::Status Fleet::RestartGateway(int sig, absl::Duration timeout) {
+  if (gateway_ == nullptr) return absl::FailedPreconditionError("no gateway");
+  if (absl::Status s = gateway_->Signal(sig); !s.ok()) return s;
+  if (auto exit = gateway_->Wait(timeout); !exit.ok()) return exit.status();
+  return StartGateway(gateway_port_);
 }
 
 std::string Fleet::LogTails(size_t bytes_each) const {

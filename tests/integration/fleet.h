@@ -19,6 +19,8 @@
 // killed or restarted.
 #pragma once
 
+#include <signal.h>
+
 #include <map>
 #include <memory>
 #include <string>
@@ -45,6 +47,7 @@ struct FleetOptions {
   absl::Duration gateway_deadline = absl::Seconds(2);        // per request
   int drain_timeout_ms = 2000;                               // node SIGTERM drain
   std::vector<std::string> node_args;                        // more ds-node flags
+  std::vector<std::string> gateway_args;                     // more ds-gateway flags
   absl::Duration start_timeout = absl::Seconds(20);
 };
 
@@ -86,6 +89,11 @@ class Fleet {
   // for its /healthz.
   absl::Status RestartNode(int i);
 
+  // Stops the gateway with `sig` (waiting up to `timeout`), then starts it
+  // again on the same port and waits for its /healthz (live clients
+  // reconnect to the same address).
+  absl::Status RestartGateway(int sig = SIGTERM, absl::Duration timeout = absl::Seconds(10));
+
   // The last lines of every process's log, for failure messages.
   std::string LogTails(size_t bytes_each = 1500) const;
 
@@ -99,7 +107,7 @@ class Fleet {
   };
 
   absl::Status StartNode(int i, int grpc_port);
-  absl::Status StartGateway();
+  absl::Status StartGateway(int port = 0);
   std::string Bin(const std::string& name) const;
 
   const FleetOptions options_;

@@ -51,7 +51,7 @@ struct LoadgenConfig {
   std::vector<std::string> nodes = {"localhost:50051"};
   std::string policy = "hash";
   int64_t channels_per_node = 1;
-  bool hedge_reads = true;  // nodes: the routing client's hedged reads (docs/reliability.md)
+  bool hedge_reads = false;  // nodes: the routing client's hedged reads (docs/reliability.md)
   absl::Duration health_timeout = absl::Seconds(5);
   std::string gateway = "127.0.0.1:8080";
   int64_t connections = 16;

@@ -264,6 +264,7 @@ void Connection::OnData() {
     outstanding_.pop_front();
     Outcome o;
     o.ok = res.status >= 200 && res.status < 300;
+    o.node_arrived_us = res.arrived_us;
     if (o.ok) {
       if (p.list_read) o.newest_message_id = NewestMessageId(res.body);
     } else {
@@ -320,7 +321,7 @@ class GatewayTarget : public Target {
  public:
   GatewayTarget(std::string host, const tcp::resolver::results_type& endpoints,
                 const GatewayTargetOptions& options)
-      : host_(std::move(host)) {
+      : host_(std::move(host)), timing_(options.timing ? "x-ds-timing: 1\r\n" : "") {
     const int threads = std::max(1, std::min(options.threads, options.connections));
     for (int i = 0; i < threads; ++i) {
       const int share = options.connections / threads + (i < options.connections % threads ? 1 : 0);
@@ -338,11 +339,11 @@ class GatewayTarget : public Target {
       case RequestKind::kGetMessages:
         p.list_read = true;
         p.bytes = absl::StrCat("GET /v1/channels/", r.channel_id, "/messages?limit=", r.limit,
-                               " HTTP/1.1\r\nHost: ", host_, "\r\n\r\n");
+                               " HTTP/1.1\r\nHost: ", host_, "\r\n", timing_, "\r\n");
         break;
       case RequestKind::kGetMessage:
         p.bytes = absl::StrCat("GET /v1/channels/", r.channel_id, "/messages/", r.message_id,
-                               " HTTP/1.1\r\nHost: ", host_, "\r\n\r\n");
+                               " HTTP/1.1\r\nHost: ", host_, "\r\n", timing_, "\r\n");
         break;
       case RequestKind::kSendMessage: {
         const std::string body = SendMessageBody(r.author_id, r.content, r.nonce);
@@ -360,6 +361,7 @@ class GatewayTarget : public Target {
 
  private:
   const std::string host_;
+  const std::string timing_;  // the x-ds-timing header line, or ""
   std::vector<std::unique_ptr<IoThread>> threads_;
   size_t next_ = 0;  // Issue() is called from one thread at a time
 };

@@ -86,6 +86,7 @@ ParseResult ParseHttpResponse(std::string_view data, HttpResponseView* out) {
     out->status = out->status * 10 + (c - '0');
   }
   out->keep_alive = status_line.substr(5, 3) == "1.1";
+  out->arrived_us = 0;
   bool chunked = false;
   size_t content_length = 0;
   bool has_length = false;
@@ -107,6 +108,10 @@ ParseResult ParseHttpResponse(std::string_view data, HttpResponseView* out) {
       has_length = true;
     } else if (absl::EqualsIgnoreCase(name, "transfer-encoding")) {
       chunked = ContainsIgnoreCase(value, "chunked");
+    } else if (absl::EqualsIgnoreCase(name, "x-ds-arrived-us")) {
+      int64_t us = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), us);
+      if (ec == std::errc()) out->arrived_us = us;
     } else if (absl::EqualsIgnoreCase(name, "connection")) {
       if (ContainsIgnoreCase(value, "close")) out->keep_alive = false;
       if (ContainsIgnoreCase(value, "keep-alive")) out->keep_alive = true;

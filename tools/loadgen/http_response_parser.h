@@ -23,6 +23,8 @@ struct HttpResponseView {
   bool keep_alive = true;
   // Points into the parsed bytes. For a chunked body, the raw chunked bytes.
   std::string_view body;
+  // `X-DS-Arrived-Us` (the gateway's arrival time of the request), 0 if absent.
+  int64_t arrived_us = 0;
 };
 
 struct ParseResult {

@@ -9,7 +9,8 @@ namespace {
 
 TEST(HttpResponseParserTest, ParsesContentLengthFramedResponsesOneAtATime) {
   const std::string two =
-      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-DS-Coalesced: leader\r\n\r\nhello"
+      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-DS-Coalesced: leader\r\n"
+      "X-DS-Arrived-Us: 1700000000123456\r\n\r\nhello"
       "HTTP/1.1 404 Not Found\r\ncontent-length: 2\r\nConnection: close\r\n\r\n{}";
   HttpResponseView res;
   ParseResult r = ParseHttpResponse(two, &res);
@@ -17,11 +18,13 @@ TEST(HttpResponseParserTest, ParsesContentLengthFramedResponsesOneAtATime) {
   EXPECT_EQ(res.status, 200);
   EXPECT_EQ(res.body, "hello");
   EXPECT_TRUE(res.keep_alive);
+  EXPECT_EQ(res.arrived_us, 1700000000123456);
   r = ParseHttpResponse(std::string_view(two).substr(r.consumed), &res);
   ASSERT_EQ(r.status, ParseResult::kDone);
   EXPECT_EQ(res.status, 404);
   EXPECT_EQ(res.body, "{}");
   EXPECT_FALSE(res.keep_alive);
+  EXPECT_EQ(res.arrived_us, 0);
 }
 
 TEST(HttpResponseParserTest, NeedsMoreUntilTheWholeResponseIsThere) {

@@ -14,8 +14,10 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "tools/loadgen/config.h"
@@ -23,6 +25,7 @@
 #include "tools/loadgen/progress.h"
 #include "tools/loadgen/report.h"
 #include "tools/loadgen/runner.h"
+#include "tools/loadgen/subscribe_mode.h"
 #include "tools/loadgen/targets.h"
 #include "tools/loadgen/workload.h"
 
@@ -48,11 +51,18 @@ struct RawFlags {
   std::string duration = "10s";
   std::string health_timeout = "5s";
   std::string nodes = "localhost:50051";
-  std::string hedge = "on";
+  std::string hedge = "off";
   std::string metrics;
   int64_t deadline_ms = 10000;
   bool no_discover_ids = false;
   bool no_progress = false;
+  // --mode subscribe (subscribe_mode.h).
+  SubscribeConfig subscribe;
+  std::string transport = "sse";
+  std::string after;
+  std::string source_addresses;
+  std::string settle = "2s";
+  std::string connect_timeout = "120s";
 };
 
 void DefineFlags(CLI::App& app, LoadgenConfig& c, RawFlags& raw) {
@@ -65,7 +75,7 @@ void DefineFlags(CLI::App& app, LoadgenConfig& c, RawFlags& raw) {
   app.add_option("--requests", c.requests,
                  "Burst mode: total requests, all issued at once (the reference's -requests)")
       ->capture_default_str()->group(kWorkload);
-  app.add_option("--mode", raw.mode, "burst | closed | open")
+  app.add_option("--mode", raw.mode, "burst | closed | open | subscribe (live channels)")
       ->capture_default_str()->group(kWorkload);
   app.add_option("--concurrency", c.concurrency, "Closed mode: requests kept in flight")
       ->capture_default_str()->group(kWorkload);
@@ -109,7 +119,7 @@ void DefineFlags(CLI::App& app, LoadgenConfig& c, RawFlags& raw) {
   app.add_option("--channels-per-node", c.channels_per_node,
                  "gRPC connections per node (nodes, reference)")
       ->capture_default_str()->group(kTarget);
-  app.add_option("--hedge", raw.hedge, "nodes: hedged reads of the routing client on | off")
+  app.add_option("--hedge", raw.hedge, "nodes: hedged reads of the routing client on | off (off by default: a benchmark measures the fleet; hedges add store queries; docs/reliability.md measures their cost)")
       ->capture_default_str()->group(kTarget);
   app.add_option("--health-timeout", raw.health_timeout,
                  "nodes: how long to wait for healthy nodes before starting")
@@ -140,6 +150,36 @@ void DefineFlags(CLI::App& app, LoadgenConfig& c, RawFlags& raw) {
                  "Mean store query time for the ideal-queries simulation, overriding the "
                  "nodes' ds_store_query_seconds (default: measured)")
       ->group(kMetrics);
+
+  const char* kSubscribe = "Subscribe mode (--mode subscribe; also --channels, --rate, --duration, "
+                           "--gateway, --metrics)";
+  SubscribeConfig& sub = raw.subscribe;
+  app.add_option("--subscribers", sub.subscribers, "Live subscribers in this process")
+      ->capture_default_str()->group(kSubscribe);
+  app.add_option("--transport", raw.transport, "sse | websocket")
+      ->capture_default_str()->group(kSubscribe);
+  app.add_option("--first-channel", sub.first_channel,
+                 "Subscribers and writers use channels first..first+channels-1")
+      ->capture_default_str()->group(kSubscribe);
+  app.add_option("--after", raw.after,
+                 "Every subscriber resumes after this message id (a mass reconnect with one "
+                 "Last-Event-ID); default: start at the newest message")
+      ->group(kSubscribe);
+  app.add_option("--writers", sub.writers, "Writer connections (REST POST through the gateway)")
+      ->capture_default_str()->group(kSubscribe);
+  app.add_option("--source-addresses", raw.source_addresses,
+                 "Local addresses to connect from, round robin (127.0.0.2,127.0.0.3,...)")
+      ->group(kSubscribe);
+  app.add_option("--connect-rate", sub.connect_rate, "New subscriber connections per second")
+      ->capture_default_str()->group(kSubscribe);
+  app.add_option("--io-threads", sub.io_threads, "Subscriber I/O threads")
+      ->capture_default_str()->group(kSubscribe);
+  app.add_option("--settle", raw.settle,
+                 "Messages younger than this when the run stops are not counted as expected")
+      ->capture_default_str()->group(kSubscribe);
+  app.add_option("--connect-timeout", raw.connect_timeout,
+                 "How long every subscriber may take to join before writes start")
+      ->capture_default_str()->group(kSubscribe);
 
   const char* kOutput = "Output";
   app.add_flag("--json", c.json, "Print one JSON object with every figure instead of text")
@@ -200,7 +240,8 @@ absl::StatusOr<std::unique_ptr<Target>> MakeTarget(const LoadgenConfig& c) {
       return MakeGatewayTarget({.address = c.gateway,
                                 .connections = static_cast<int>(c.connections),
                                 .threads = static_cast<int>(c.http_threads),
-                                .pipeline = static_cast<int>(c.pipeline)});
+                                .pipeline = static_cast<int>(c.pipeline),
+                                .timing = c.mode == Mode::kBurst});
   }
   return absl::InternalError("unknown target");
 }
@@ -347,6 +388,36 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     return UsageError(e.what());
+  }
+  if (raw.mode == "subscribe") {
+    SubscribeConfig sub = raw.subscribe;
+    sub.gateway = config.gateway;
+    sub.channels = config.channels;
+    sub.rate = app.count("--rate") > 0 ? config.rate : 10;
+    sub.seed = config.seed;
+    sub.json = config.json;
+    sub.quiet = config.quiet;
+    sub.progress = !raw.no_progress;
+    sub.websocket = raw.transport == "websocket";
+    sub.metrics_urls = SplitList(raw.metrics);
+    sub.source_addresses = SplitList(raw.source_addresses);
+    if (raw.transport != "sse" && raw.transport != "websocket") {
+      return UsageError("--transport: sse or websocket");
+    }
+    if (!raw.after.empty()) {
+      uint64_t after = 0;
+      if (!absl::SimpleAtoi(raw.after, &after)) return UsageError("--after: a message id");
+      sub.after = after;
+    }
+    for (auto [flag, text, out] : {std::tuple{"--duration", &raw.duration, &sub.duration},
+                                   std::tuple{"--settle", &raw.settle, &sub.settle},
+                                   std::tuple{"--connect-timeout", &raw.connect_timeout,
+                                              &sub.connect_timeout}}) {
+      absl::StatusOr<absl::Duration> d = ParseDurationFlag(*text);
+      if (!d.ok()) return UsageError(absl::StrCat(flag, ": ", d.status().message()));
+      *out = *d;
+    }
+    return RunSubscribe(sub);
   }
   if (absl::Status s = Finish(raw, config); !s.ok()) return UsageError(std::string(s.message()));
   return Run(config);

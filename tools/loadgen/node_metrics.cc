@@ -37,9 +37,17 @@ NodeCounters CountersFromSamples(const MetricFamilySamples& samples) {
     c.query_seconds_count = SumMetric(samples, kQuerySecondsCount);
   }
   c.rejected_by_reason = SumMetricByLabel(samples, kRejectedMetric, "reason");
+  auto is_read_route = [](const std::string& route) { return route.rfind("get_", 0) == 0; };
+  c.gateway_read_calls = SumMetricIf(samples, kGatewayUpstreamCalls, "route", is_read_route);
+  c.gateway_coalesced = SumMetric(samples, kGatewayCoalesced, {{"level", "gateway"}});
+  c.gateway_call_seconds_sum =
+      SumMetricIf(samples, kGatewayUpstreamSecondsSum, "route", is_read_route);
+  c.gateway_call_seconds_count =
+      SumMetricIf(samples, kGatewayUpstreamSecondsCount, "route", is_read_route);
   for (const PrometheusSample& s : samples) {
     if (s.name == kQuerySecondsCount) c.has_query_time = true;
     if (s.name == kCoalescedMetric) c.has_coalesced = true;
+    if (s.name == kGatewayUpstreamCalls) c.has_gateway = true;
   }
   return c;
 }
@@ -54,6 +62,12 @@ NodeCounters SubtractCounters(const NodeCounters& after, const NodeCounters& bef
   d.query_seconds_count = after.query_seconds_count - before.query_seconds_count;
   d.has_query_time = after.has_query_time;
   d.has_coalesced = after.has_coalesced;
+  d.has_gateway = after.has_gateway;
+  d.gateway_read_calls = after.gateway_read_calls - before.gateway_read_calls;
+  d.gateway_coalesced = after.gateway_coalesced - before.gateway_coalesced;
+  d.gateway_call_seconds_sum = after.gateway_call_seconds_sum - before.gateway_call_seconds_sum;
+  d.gateway_call_seconds_count =
+      after.gateway_call_seconds_count - before.gateway_call_seconds_count;
   for (const auto& [reason, v] : after.rejected_by_reason) {
     auto it = before.rejected_by_reason.find(reason);
     double delta = v - (it == before.rejected_by_reason.end() ? 0 : it->second);

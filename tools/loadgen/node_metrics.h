@@ -37,6 +37,11 @@ inline constexpr char kCoalescedMetric[] = "ds_coalesced_requests_total";   // {
 inline constexpr char kQuerySecondsSum[] = "ds_store_query_seconds_sum";    // {method}
 inline constexpr char kQuerySecondsCount[] = "ds_store_query_seconds_count";
 inline constexpr char kRejectedMetric[] = "ds_rejected_total";              // {reason}
+// Exported by ds-gateway (scrape http://GATEWAY/metrics with the nodes).
+inline constexpr char kGatewayUpstreamCalls[] = "ds_gateway_upstream_calls_total";  // {route}
+inline constexpr char kGatewayCoalesced[] = "ds_gateway_coalesced_requests_total";  // {route,level}
+inline constexpr char kGatewayUpstreamSecondsSum[] = "ds_gateway_upstream_seconds_sum";  // {route}
+inline constexpr char kGatewayUpstreamSecondsCount[] = "ds_gateway_upstream_seconds_count";
 
 struct NodeCounters {
   double requests = 0;            // every method
@@ -49,6 +54,12 @@ struct NodeCounters {
   std::map<std::string, double> rejected_by_reason;
   bool has_query_time = false;    // false for the reference API (it has none)
   bool has_coalesced = false;     // coalesced/rejected known (not from the reference API)
+  // Gateway level (when a gateway's metrics were scraped too).
+  bool has_gateway = false;
+  double gateway_read_calls = 0;        // upstream calls for reads: one per gateway flight
+  double gateway_coalesced = 0;         // reads that joined a flight at the gateway
+  double gateway_call_seconds_sum = 0;  // upstream call time of reads
+  double gateway_call_seconds_count = 0;
 };
 
 // True for a `method` label value naming a write (SendMessage, any case).

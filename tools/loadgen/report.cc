@@ -82,7 +82,7 @@ Report BuildReport(const LoadgenConfig& config, const RunResult& result,
     last_us = std::max(last_us, rec.node_arrived_us);
   }
   if (node_times) {
-    r.arrival_source = "node";
+    r.arrival_source = config.target == TargetKind::kGateway ? "gateway" : "node";
     r.arrival_window = absl::Microseconds(last_us - first_us);
     for (auto& key_arrivals : arrivals) key_arrivals.clear();
     for (const RequestRecord& rec : result.records) {
@@ -110,6 +110,7 @@ Report BuildReport(const LoadgenConfig& config, const RunResult& result,
     r.total_requests = Round(c.requests);
     r.queries_executed = Round(c.store_queries);
     r.node_read_queries = Round(c.read_store_queries);
+    r.node_requests = Round(c.requests);
     if (c.has_coalesced) r.node_coalesced = Round(c.coalesced);
     for (const auto& [reason, v] : c.rejected_by_reason) r.node_rejected[reason] = Round(v);
     // Go divides floats: 0/0 is NaN and prints "NaN", as the reference would.
@@ -125,6 +126,30 @@ Report BuildReport(const LoadgenConfig& config, const RunResult& result,
   } else if (r.have_node_counts && c.has_query_time && c.query_seconds_count > 0) {
     r.mean_query_time = absl::Seconds(c.query_seconds_sum / c.query_seconds_count);
     r.query_time_source = "nodes";
+  }
+  if (r.have_node_counts && c.has_gateway) {
+    // Through a gateway the nodes only see its upstream calls: the requests
+    // that count are the client's, and coalescing happened at two levels.
+    r.have_gateway = true;
+    r.total_requests = r.issued;
+    r.saved_queries = r.total_requests - r.queries_executed;
+    r.average_queries_per_request =
+        static_cast<double>(r.queries_executed) / static_cast<double>(r.total_requests);
+    r.gateway_upstream_calls = Round(c.gateway_read_calls);
+    r.gateway_coalesced = Round(c.gateway_coalesced);
+    if (c.gateway_call_seconds_count > 0) {
+      r.mean_upstream_time = absl::Seconds(c.gateway_call_seconds_sum / c.gateway_call_seconds_count);
+    }
+  }
+  if (r.mean_upstream_time.has_value()) {
+    std::vector<std::vector<int64_t>> calls = IdealStarts(arrivals, *r.mean_upstream_time);
+    int64_t n = 0;
+    for (const auto& key_calls : calls) n += static_cast<int64_t>(key_calls.size());
+    r.ideal_upstream_calls = n;
+    if (n > 0) {
+      r.gateway_ideal_ratio = static_cast<double>(r.gateway_upstream_calls) / static_cast<double>(n);
+    }
+    arrivals = std::move(calls);  // the node level sees the gateway's calls
   }
   if (r.mean_query_time.has_value()) {
     r.ideal_queries = IdealQueries(arrivals, *r.mean_query_time);
@@ -172,7 +197,7 @@ std::string RenderText(const Report& r, absl::Time now, absl::TimeZone tz, bool 
   if (r.have_node_counts) {
     std::vector<std::string> rejected;
     for (const auto& [reason, n] : r.node_rejected) rejected.push_back(absl::StrCat(reason, "=", n));
-    line(absl::StrCat("Node metrics (", r.metrics_origin, "): ", r.total_requests, " requests, ",
+    line(absl::StrCat("Node metrics (", r.metrics_origin, "): ", r.node_requests, " requests, ",
                       r.queries_executed, " store queries (", r.node_read_queries, " for reads), ",
                       r.node_coalesced ? absl::StrCat(*r.node_coalesced) : "n/a",
                       " coalesced, rejected: ",
@@ -189,8 +214,21 @@ std::string RenderText(const Report& r, absl::Time now, absl::TimeZone tz, bool 
                                                          : "")
                                       : na));
   line(absl::StrCat("Arrival window: ", FormatMs(r.arrival_window),
-                    r.arrival_source == "node" ? " (first to last request arriving at the nodes)"
-                                               : " (first to last request issued)"));
+                    r.arrival_source == "node"      ? " (first to last request arriving at the nodes)"
+                    : r.arrival_source == "gateway" ? " (first to last request arriving at the gateway)"
+                                                    : " (first to last request issued)"));
+  if (r.have_gateway) {
+    line(absl::StrCat("Gateway metrics: ", r.gateway_upstream_calls,
+                      " upstream calls for reads (one per gateway flight), ", r.gateway_coalesced,
+                      " reads coalesced at the gateway, mean upstream call ",
+                      r.mean_upstream_time ? FormatMs(*r.mean_upstream_time) : na));
+  }
+  if (r.ideal_upstream_calls) {
+    line(absl::StrCat("Ideal upstream calls (gateway level): ", *r.ideal_upstream_calls,
+                      " (measured/ideal ratio: ",
+                      r.gateway_ideal_ratio ? absl::StrFormat("%.2f", *r.gateway_ideal_ratio) : na,
+                      "); ideal store queries below are over those calls"));
+  }
   if (r.ideal_queries) {
     line(absl::StrCat("Ideal queries: ", *r.ideal_queries, " (measured/ideal ratio: ",
                       r.measured_ideal_ratio ? absl::StrFormat("%.2f", *r.measured_ideal_ratio)
@@ -262,6 +300,11 @@ std::string RenderJson(const Report& r) {
   j["mean_store_query_time_ms"] = opt_ms(r.mean_query_time);
   j["query_time_source"] = r.query_time_source.empty() ? json(nullptr) : json(r.query_time_source);
   j["ideal_queries"] = r.ideal_queries ? json(*r.ideal_queries) : json(nullptr);
+  j["gateway_upstream_calls"] = r.have_gateway ? json(r.gateway_upstream_calls) : json(nullptr);
+  j["gateway_coalesced"] = r.have_gateway ? json(r.gateway_coalesced) : json(nullptr);
+  j["mean_upstream_call_ms"] = opt_ms(r.mean_upstream_time);
+  j["ideal_upstream_calls"] = r.ideal_upstream_calls ? json(*r.ideal_upstream_calls) : json(nullptr);
+  j["gateway_ideal_ratio"] = r.gateway_ideal_ratio ? json(*r.gateway_ideal_ratio) : json(nullptr);
   j["measured_ideal_ratio"] =
       r.measured_ideal_ratio ? json(*r.measured_ideal_ratio) : json(nullptr);
   return j.dump();

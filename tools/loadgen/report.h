@@ -69,6 +69,7 @@ struct Report {
   // Node side.
   std::string metrics_origin;   // "prometheus", "reference", "disabled", "failed"
   std::string metrics_error;
+  int64_t node_requests = 0;  // requests the nodes saw (through a gateway: its calls)
   int64_t node_read_queries = 0;
   std::optional<int64_t> node_coalesced;  // unknown from the reference API alone
   std::map<std::string, int64_t> node_rejected;
@@ -76,6 +77,17 @@ struct Report {
   std::string query_time_source;  // "nodes" or "flag"
   std::optional<int64_t> ideal_queries;
   std::optional<double> measured_ideal_ratio;  // node read queries / ideal
+
+  // Gateway level (a gateway's metrics were scraped with the nodes'). Then
+  // "Total requests" counts the client's requests, and the ideal has two
+  // levels: the gateway's upstream calls over the arrivals it saw, then the
+  // nodes' store queries over those calls.
+  bool have_gateway = false;
+  int64_t gateway_upstream_calls = 0;  // for reads: one per gateway flight
+  int64_t gateway_coalesced = 0;       // reads that joined a gateway flight
+  std::optional<absl::Duration> mean_upstream_time;
+  std::optional<int64_t> ideal_upstream_calls;
+  std::optional<double> gateway_ideal_ratio;  // upstream calls / ideal
 };
 
 // config.query_time_ms (when >= 0) replaces the nodes' mean store query time

@@ -111,6 +111,41 @@ TEST(ReportTest, ClientFiguresErrorsAndIdealQueries) {
   EXPECT_THAT(text, HasSubstr("Arrival window: 20.000ms"));
 }
 
+TEST(ReportTest, ThroughAGatewayTheIdealHasTwoLevelsAndRequestsAreTheClients) {
+  LoadgenConfig config;
+  config.target = TargetKind::kGateway;
+  NodeMetricsResult m = MakeNodeCounters();
+  m.counters.requests = 3;  // the nodes saw only the gateway's calls
+  m.counters.read_store_queries = 3;
+  m.counters.store_queries = 3;
+  m.counters.has_gateway = true;
+  m.counters.gateway_read_calls = 3;
+  m.counters.gateway_coalesced = 8;
+  m.counters.gateway_call_seconds_sum = 0.030;  // 3 calls of 10 ms
+  m.counters.gateway_call_seconds_count = 3;
+  Report r = BuildReport(config, MakeResult(), m);
+  EXPECT_TRUE(r.have_gateway);
+  EXPECT_EQ(r.total_requests, 12);  // the client's, not the nodes'
+  EXPECT_EQ(r.saved_queries, 9);
+  ASSERT_TRUE(r.mean_upstream_time.has_value());
+  EXPECT_EQ(*r.mean_upstream_time, absl::Milliseconds(10));
+  // Key 0 with 10 ms flights: 0 covers 1, 2; 12 covers the six at 20 → 2.
+  // Key 1: 1. Then 5 ms store queries over those calls: 3.
+  ASSERT_TRUE(r.ideal_upstream_calls.has_value());
+  EXPECT_EQ(*r.ideal_upstream_calls, 3);
+  EXPECT_DOUBLE_EQ(*r.gateway_ideal_ratio, 1.0);
+  EXPECT_EQ(*r.ideal_queries, 3);
+  const std::string text = RenderText(r, absl::Now(), absl::UTCTimeZone(), false);
+  EXPECT_THAT(text, HasSubstr("Gateway metrics: 3 upstream calls for reads (one per gateway "
+                              "flight), 8 reads coalesced at the gateway, mean upstream call "
+                              "10.000ms"));
+  EXPECT_THAT(text, HasSubstr("Ideal upstream calls (gateway level): 3 (measured/ideal ratio: 1.00)"));
+  EXPECT_THAT(text, HasSubstr("Node metrics (prometheus): 3 requests, 3 store queries"));
+  nlohmann::json j = nlohmann::json::parse(RenderJson(r));
+  EXPECT_EQ(j["ideal_upstream_calls"], 3);
+  EXPECT_EQ(j["gateway_upstream_calls"], 3);
+}
+
 TEST(ReportTest, QueryTimeFlagOverridesTheNodes) {
   LoadgenConfig config;
   config.query_time_ms = 0;  // no coalescing at all: one query per read

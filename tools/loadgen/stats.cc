@@ -44,6 +44,24 @@ int64_t IdealQueriesForKey(std::vector<int64_t>& arrivals, int64_t query_time) {
   return queries;
 }
 
+std::vector<std::vector<int64_t>> IdealStarts(std::vector<std::vector<int64_t>>& arrivals_by_key,
+                                              absl::Duration window) {
+  const int64_t w = absl::ToInt64Nanoseconds(window);
+  std::vector<std::vector<int64_t>> starts(arrivals_by_key.size());
+  for (size_t k = 0; k < arrivals_by_key.size(); ++k) {
+    std::vector<int64_t>& arrivals = arrivals_by_key[k];
+    std::sort(arrivals.begin(), arrivals.end());
+    size_t i = 0;
+    while (i < arrivals.size()) {
+      const int64_t start = arrivals[i];
+      starts[k].push_back(start);
+      ++i;
+      while (i < arrivals.size() && arrivals[i] - start < w) ++i;
+    }
+  }
+  return starts;
+}
+
 int64_t IdealQueries(std::vector<std::vector<int64_t>>& arrivals_by_key, absl::Duration query_time) {
   const int64_t q = absl::ToInt64Nanoseconds(query_time);
   int64_t total = 0;

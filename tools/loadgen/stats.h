@@ -41,4 +41,11 @@ int64_t IdealQueriesForKey(std::vector<int64_t>& arrivals, int64_t query_time);
 // Sum of IdealQueriesForKey over keys; arrivals and query time in nanoseconds.
 int64_t IdealQueries(std::vector<std::vector<int64_t>>& arrivals_by_key, absl::Duration query_time);
 
+// The start times of those ideal queries, per key (each key's arrivals sorted
+// in place). Two coalescing levels chain: the ideal upstream calls of a
+// gateway (window: one upstream call) are the arrivals of the node level
+// (window: one store query).
+std::vector<std::vector<int64_t>> IdealStarts(std::vector<std::vector<int64_t>>& arrivals_by_key,
+                                              absl::Duration window);
+
 }  // namespace ds::loadgen

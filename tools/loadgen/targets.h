@@ -56,6 +56,10 @@ struct GatewayTargetOptions {
   int connections = 16;
   int threads = 2;   // I/O threads; the connections are split between them
   int pipeline = 1;  // requests in flight per connection (1 = no pipelining)
+  // Ask the gateway when it received each read (`x-ds-timing`), reported as
+  // Outcome::node_arrived_us, so that the ideal-coalescing figures use the
+  // arrivals the gateway saw.
+  bool timing = false;
 };
 // INVALID_ARGUMENT for a malformed address, UNAVAILABLE if it does not resolve.
 absl::StatusOr<std::unique_ptr<Target>> MakeGatewayTarget(const GatewayTargetOptions& options);

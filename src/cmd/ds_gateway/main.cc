@@ -4,14 +4,13 @@
 // (stop accepting, finish requests in flight, exit 0).
 #include <signal.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -41,19 +40,27 @@ struct Flags {
   std::string nodes;
   std::string nodes_file;
   std::string policy = std::string(ds::routing::PolicyName(kRoutingDefaults.policy));
-  int threads = kGatewayDefaults.http.threads;
+  int io_threads = kGatewayDefaults.http.io_threads;  // 0 = one per core
   int deadline_ms = Millis(kGatewayDefaults.deadline);
   uint64_t max_body_bytes = kGatewayDefaults.http.max_body_bytes;
   uint32_t max_header_bytes = kGatewayDefaults.http.max_header_bytes;
-  int read_timeout_ms = Millis(kGatewayDefaults.http.read_timeout);
+  int idle_timeout_ms = Millis(kGatewayDefaults.http.idle_timeout);
+  int read_timeout_ms = Millis(kGatewayDefaults.http.header_timeout);
   int write_timeout_ms = Millis(kGatewayDefaults.http.write_timeout);
   int max_connections = kGatewayDefaults.http.max_connections;
+  int max_pipelined = kGatewayDefaults.http.max_pipelined_requests;
+  std::string coalescing = kGatewayDefaults.reads.coalescing ? "on" : "off";
+  uint64_t max_waiters_per_flight = kGatewayDefaults.reads.max_waiters_per_flight;
+  uint64_t max_total_waiters = kGatewayDefaults.reads.max_total_waiters;
+  uint64_t max_concurrent_upstream = kGatewayDefaults.reads.max_concurrent_upstream;
   int health_interval_ms = Millis(kRoutingDefaults.health_interval);
   int health_timeout_ms = Millis(kRoutingDefaults.health_timeout);
   int eject_after = kRoutingDefaults.eject_after;
   int readmit_after = kRoutingDefaults.readmit_after;
   int channels_per_node = kRoutingDefaults.channels_per_node;
   uint64_t seed = kRoutingDefaults.seed;
+  // Off by default, unlike RoutedClientOptions (see the flag's help).
+  std::string hedge_reads = "off";
   int wait_healthy_ms = 0;
   int shutdown_grace_ms = 10'000;
 };
@@ -63,7 +70,8 @@ void AddFlags(CLI::App& app, Flags& f) {
   app.add_option("--listen", f.listen,
                  "HTTP listen address host:port for the API, /metrics and /healthz (port 0 picks "
                  "a free port; the log line 'listening on HOST:PORT' tells which)")
-      ->envname("DS_GATEWAY_LISTEN")->capture_default_str();
+      ->envname("DS_GATEWAY_LISTEN")
+      ->capture_default_str();
   app.add_option("--admin-listen", f.admin_listen,
                  "Optional separate admin HTTP address for /metrics and /healthz (empty = none)")
       ->envname("DS_GATEWAY_ADMIN_LISTEN");
@@ -81,48 +89,114 @@ void AddFlags(CLI::App& app, Flags& f) {
                  "given)")
       ->envname("DS_NODES_FILE");
   app.add_option("--policy", f.policy, "Routing policy: hash | round-robin | random")
-      ->envname("DS_GATEWAY_POLICY")->capture_default_str();
-  app.add_option("--threads", f.threads, "HTTP I/O threads")
-      ->envname("DS_GATEWAY_THREADS")->check(CLI::Range(1, 256))->capture_default_str();
+      ->envname("DS_GATEWAY_POLICY")
+      ->capture_default_str();
+  app.add_option("--io-threads,--threads", f.io_threads,
+                 "HTTP I/O threads, each with its own event loop (0 = one per core)")
+      ->envname("DS_GATEWAY_IO_THREADS")
+      ->check(CLI::Range(0, 256))
+      ->capture_default_str();
   app.add_option("--deadline-ms", f.deadline_ms,
                  "Per-request deadline; clients may lower it with the header x-request-timeout-ms")
-      ->envname("DS_GATEWAY_DEADLINE_MS")->check(positive)->capture_default_str();
+      ->envname("DS_GATEWAY_DEADLINE_MS")
+      ->check(positive)
+      ->capture_default_str();
   app.add_option("--max-body-bytes", f.max_body_bytes, "Largest request body (larger: 413)")
-      ->envname("DS_GATEWAY_MAX_BODY_BYTES")->capture_default_str();
+      ->envname("DS_GATEWAY_MAX_BODY_BYTES")
+      ->capture_default_str();
   app.add_option("--max-header-bytes", f.max_header_bytes,
                  "Largest request line + headers (larger: 431)")
-      ->envname("DS_GATEWAY_MAX_HEADER_BYTES")->check(CLI::Range(256u, 1u << 20))
+      ->envname("DS_GATEWAY_MAX_HEADER_BYTES")
+      ->check(CLI::Range(256u, 1u << 20))
+      ->capture_default_str();
+  app.add_option("--idle-timeout-ms", f.idle_timeout_ms,
+                 "Idle time after which a keep-alive connection with nothing to do is closed")
+      ->envname("DS_GATEWAY_IDLE_TIMEOUT_MS")
+      ->check(positive)
       ->capture_default_str();
   app.add_option("--read-timeout-ms", f.read_timeout_ms,
-                 "Time allowed to receive one request, and idle time of a keep-alive connection")
-      ->envname("DS_GATEWAY_READ_TIMEOUT_MS")->check(positive)->capture_default_str();
+                 "Time allowed to receive a request's headers (from its first byte), and then "
+                 "its body")
+      ->envname("DS_GATEWAY_READ_TIMEOUT_MS")
+      ->check(positive)
+      ->capture_default_str();
   app.add_option("--write-timeout-ms", f.write_timeout_ms, "Time allowed to send one response")
-      ->envname("DS_GATEWAY_WRITE_TIMEOUT_MS")->check(positive)->capture_default_str();
+      ->envname("DS_GATEWAY_WRITE_TIMEOUT_MS")
+      ->check(positive)
+      ->capture_default_str();
   app.add_option("--max-connections", f.max_connections,
                  "Open connections accepted at once (more are closed at once)")
-      ->envname("DS_GATEWAY_MAX_CONNECTIONS")->check(positive)->capture_default_str();
+      ->envname("DS_GATEWAY_MAX_CONNECTIONS")
+      ->check(positive)
+      ->capture_default_str();
+  app.add_option("--max-pipelined", f.max_pipelined,
+                 "Requests read ahead on one connection and not yet answered (HTTP pipelining)")
+      ->envname("DS_GATEWAY_MAX_PIPELINED")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--coalescing", f.coalescing,
+                 "Gateway-level coalescing of identical reads in flight: on | off")
+      ->envname("DS_GATEWAY_COALESCING")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  app.add_option("--max-waiters-per-flight", f.max_waiters_per_flight,
+                 "Reads that may wait for one gateway flight (more: 429)")
+      ->envname("DS_GATEWAY_MAX_WAITERS_PER_FLIGHT")
+      ->check(positive)
+      ->capture_default_str();
+  app.add_option("--max-total-waiters", f.max_total_waiters,
+                 "Reads that may wait for flights at once (more: 429)")
+      ->envname("DS_GATEWAY_MAX_TOTAL_WAITERS")
+      ->check(positive)
+      ->capture_default_str();
+  app.add_option("--max-concurrent-upstream", f.max_concurrent_upstream,
+                 "Gateway flights with an upstream call running at once (more: 429)")
+      ->envname("DS_GATEWAY_MAX_CONCURRENT_UPSTREAM")
+      ->check(positive)
+      ->capture_default_str();
   app.add_option("--health-interval-ms", f.health_interval_ms, "Node health probe interval")
-      ->envname("DS_GATEWAY_HEALTH_INTERVAL_MS")->check(positive)->capture_default_str();
+      ->envname("DS_GATEWAY_HEALTH_INTERVAL_MS")
+      ->check(positive)
+      ->capture_default_str();
   app.add_option("--health-timeout-ms", f.health_timeout_ms, "Node health probe timeout")
-      ->envname("DS_GATEWAY_HEALTH_TIMEOUT_MS")->check(positive)->capture_default_str();
+      ->envname("DS_GATEWAY_HEALTH_TIMEOUT_MS")
+      ->check(positive)
+      ->capture_default_str();
   app.add_option("--eject-after", f.eject_after,
                  "Consecutive failures (probes or UNAVAILABLE answers) that eject a node")
-      ->envname("DS_GATEWAY_EJECT_AFTER")->check(positive)->capture_default_str();
+      ->envname("DS_GATEWAY_EJECT_AFTER")
+      ->check(positive)
+      ->capture_default_str();
   app.add_option("--readmit-after", f.readmit_after,
                  "Consecutive successful probes that re-admit an ejected node")
-      ->envname("DS_GATEWAY_READMIT_AFTER")->check(positive)->capture_default_str();
+      ->envname("DS_GATEWAY_READMIT_AFTER")
+      ->check(positive)
+      ->capture_default_str();
   app.add_option("--channels-per-node", f.channels_per_node, "gRPC connections per node")
-      ->envname("DS_GATEWAY_CHANNELS_PER_NODE")->check(CLI::Range(1, 64))->capture_default_str();
+      ->envname("DS_GATEWAY_CHANNELS_PER_NODE")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  app.add_option("--hedge-reads", f.hedge_reads,
+                 "Hedged reads of the routing client: on | off. Off by default: a hedge sends a "
+                 "slow read to a second node, which then reads the channel from the store too "
+                 "(fewer reads coalesced at the channel's owner); a stalled node is already "
+                 "bounded by the per-attempt timeout and outlier ejection (docs/gateway.md)")
+      ->envname("DS_GATEWAY_HEDGE_READS")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
   app.add_option("--seed", f.seed, "Seed for the random routing policy")
-      ->envname("DS_GATEWAY_SEED")->capture_default_str();
+      ->envname("DS_GATEWAY_SEED")
+      ->capture_default_str();
   app.add_option("--wait-healthy-ms", f.wait_healthy_ms,
                  "At startup, wait up to this long for every node to pass a health probe before "
                  "listening (0 = listen at once; /healthz is 503 until a node is healthy)")
-      ->envname("DS_GATEWAY_WAIT_HEALTHY_MS")->check(CLI::NonNegativeNumber)
+      ->envname("DS_GATEWAY_WAIT_HEALTHY_MS")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--shutdown-grace-ms", f.shutdown_grace_ms,
                  "On SIGTERM/SIGINT: how long requests in flight may take to finish")
-      ->envname("DS_GATEWAY_SHUTDOWN_GRACE_MS")->check(CLI::NonNegativeNumber)
+      ->envname("DS_GATEWAY_SHUTDOWN_GRACE_MS")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
 }
 
@@ -181,6 +255,7 @@ int main(int argc, char** argv) {
   routing.readmit_after = f.readmit_after;
   routing.channels_per_node = f.channels_per_node;
   routing.seed = f.seed;
+  routing.gray.hedge_reads = f.hedge_reads == "on";
   auto client = ds::routing::RoutedClient::Create(routing);
   if (!client.ok()) {
     log->error("routing client: {}", std::string(client.status().message()));
@@ -195,13 +270,20 @@ int main(int argc, char** argv) {
   ds::gateway::GatewayOptions options;
   options.http.address = listen->host;
   options.http.port = listen->port;
-  options.http.threads = f.threads;
+  options.http.io_threads = f.io_threads;
   options.http.max_body_bytes = f.max_body_bytes;
   options.http.max_header_bytes = f.max_header_bytes;
-  options.http.read_timeout = absl::Milliseconds(f.read_timeout_ms);
+  options.http.idle_timeout = absl::Milliseconds(f.idle_timeout_ms);
+  options.http.header_timeout = absl::Milliseconds(f.read_timeout_ms);
+  options.http.body_timeout = absl::Milliseconds(f.read_timeout_ms);
   options.http.write_timeout = absl::Milliseconds(f.write_timeout_ms);
   options.http.max_connections = f.max_connections;
+  options.http.max_pipelined_requests = f.max_pipelined;
   options.deadline = absl::Milliseconds(f.deadline_ms);
+  options.reads.coalescing = f.coalescing == "on";
+  options.reads.max_waiters_per_flight = f.max_waiters_per_flight;
+  options.reads.max_total_waiters = f.max_total_waiters;
+  options.reads.max_concurrent_upstream = f.max_concurrent_upstream;
   auto gateway =
       ds::gateway::Gateway::Start(options, ds::gateway::MakeRoutedBackend(routed), registry);
   if (!gateway.ok()) {
@@ -212,9 +294,9 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<ds::metrics::AdminServer> admin;
   if (admin_listen.has_value()) {
-    auto started = ds::metrics::AdminServer::Start(
-        {.address = admin_listen->host, .port = admin_listen->port}, registry,
-        [gateway_ptr] { return gateway_ptr->Healthy(); });
+    auto started =
+        ds::metrics::AdminServer::Start({.address = admin_listen->host, .port = admin_listen->port},
+                                        registry, [gateway_ptr] { return gateway_ptr->Healthy(); });
     if (!started.ok()) {
       log->error("admin server: {}", std::string(started.status().message()));
       return 1;
@@ -223,9 +305,11 @@ int main(int argc, char** argv) {
   }
   const uint16_t port = (*gateway)->port();
   const uint16_t admin_port = admin != nullptr ? admin->port() : port;
-  log->info("nodes={} policy={} threads={} deadline_ms={} max_body_bytes={} admin_port={}",
-            absl::StrJoin(*nodes, ","), ds::routing::PolicyName(*policy),
-            f.threads, f.deadline_ms, f.max_body_bytes, admin_port);
+  log->info(
+      "nodes={} policy={} io_threads={} coalescing={} hedge_reads={} deadline_ms={} "
+      "max_body_bytes={} admin_port={}",
+      absl::StrJoin(*nodes, ","), ds::routing::PolicyName(*policy), (*gateway)->io_threads(),
+      f.coalescing, f.hedge_reads, f.deadline_ms, f.max_body_bytes, admin_port);
   // The port file first: whoever sees the log line may read it at once.
   if (!f.port_file.empty() && !ds::WritePortFile(f.port_file, port, admin_port)) {
     log->error("cannot write port file {}", f.port_file);

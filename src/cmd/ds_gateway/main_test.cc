@@ -143,9 +143,11 @@ TEST(DsGatewayBinaryTest, HelpListsEveryFlagWithItsEnvironmentVariable) {
   EXPECT_EQ(p.Wait(), 0);
   for (const char* text :
        {"--listen", "DS_GATEWAY_LISTEN", "--admin-listen", "--port-file", "--nodes", "DS_NODES",
-        "--nodes-file", "DS_NODES_FILE", "--policy", "--threads", "--deadline-ms",
+        "--nodes-file", "DS_NODES_FILE", "--policy", "--io-threads", "--deadline-ms",
         "DS_GATEWAY_DEADLINE_MS", "--max-body-bytes", "--max-header-bytes", "--read-timeout-ms",
         "--write-timeout-ms", "--max-connections", "--health-interval-ms", "--health-timeout-ms",
+        "--idle-timeout-ms", "--max-pipelined", "--coalescing", "DS_GATEWAY_COALESCING",
+        "--max-waiters-per-flight", "--max-total-waiters", "--max-concurrent-upstream",
         "--eject-after", "--readmit-after", "--channels-per-node", "--seed", "--wait-healthy-ms",
         "--shutdown-grace-ms", "DS_LOG_LEVEL"}) {
     EXPECT_THAT(out, HasSubstr(text));

@@ -1,9 +1,8 @@
 #include "http/internal/worker.h"
 
+#include <boost/asio/post.hpp>
 #include <exception>
 #include <utility>
-
-#include <boost/asio/post.hpp>
 
 #include "http/internal/connection.h"
 #include "http/internal/logger.h"

@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/api_rules.h"
 #include "gateway/json_codec.h"
 #include "live/gateway/frames.h"
 #include "live/gateway/page.h"

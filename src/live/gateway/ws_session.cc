@@ -9,6 +9,7 @@
 
 #include "common/api_rules.h"
 #include "absl/strings/str_cat.h"
+#include "common/api_rules.h"
 #include "gateway/json_codec.h"
 #include "live/gateway/frames.h"
 
