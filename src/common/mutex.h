@@ -80,8 +80,8 @@ class CondVar {
       return true;
     }
     std::unique_lock<std::mutex> lock(mu.mu_, std::adopt_lock);
-    const bool notified = cv_.wait_until(lock, absl::ToChronoTime(deadline)) ==
-                          std::cv_status::no_timeout;
+    const bool notified =
+        cv_.wait_until(lock, absl::ToChronoTime(deadline)) == std::cv_status::no_timeout;
     lock.release();
     return notified;
   }

@@ -19,7 +19,8 @@ const Histogram::BucketBoundaries& LatencyBuckets() {
   return b;
 }
 const Histogram::BucketBoundaries& WaiterBuckets() {
-  static const Histogram::BucketBoundaries b = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 20000};
+  static const Histogram::BucketBoundaries b = {1,   2,   5,   10,   20,   50,
+                                                100, 200, 500, 1000, 5000, 20000};
   return b;
 }
 // The gRPC code's canonical name (absl and gRPC number the codes alike).
@@ -38,18 +39,52 @@ const char* MethodName(Method method) {
 
 NodeMetrics::NodeMetrics(std::shared_ptr<prometheus::Registry> registry)
     : registry_(std::move(registry)),
-      store_errors_(BuildCounter().Name("ds_store_errors_total").Help("Failed store calls, by code").Register(*registry_)) {
-  auto& responses = BuildCounter().Name("ds_responses_total").Help("Responses sent, by gRPC code").Register(*registry_);
-  auto& requests = BuildCounter().Name("ds_requests_total").Help("Requests received").Register(*registry_);
-  auto& queries = BuildCounter().Name("ds_store_queries_total").Help("Store calls issued, retries included").Register(*registry_);
-  auto& store_seconds = BuildHistogram().Name("ds_store_query_seconds").Help("Store call latency").Register(*registry_);
-  auto& retries = BuildCounter().Name("ds_store_retries_total").Help("Store retries inside flights").Register(*registry_);
-  auto& coalesced = BuildCounter().Name("ds_coalesced_requests_total").Help("Requests that joined a running flight").Register(*registry_);
-  auto& waiters = BuildHistogram().Name("ds_flight_waiters").Help("Waiters answered per flight").Register(*registry_);
-  auto& wait = BuildHistogram().Name("ds_wait_seconds").Help("Time from join to answer, by role").Register(*registry_);
-  auto& left = BuildCounter().Name("ds_waiters_left_total").Help("Waiters that left before their answer").Register(*registry_);
-  auto& rejected = BuildCounter().Name("ds_rejected_total").Help("Requests rejected by a cap (RESOURCE_EXHAUSTED)").Register(*registry_);
-  auto& gauges = BuildGauge().Name("ds_inflight").Help("Requests waiting and flights running now").Register(*registry_);
+      store_errors_(BuildCounter()
+                        .Name("ds_store_errors_total")
+                        .Help("Failed store calls, by code")
+                        .Register(*registry_)) {
+  auto& responses = BuildCounter()
+                        .Name("ds_responses_total")
+                        .Help("Responses sent, by gRPC code")
+                        .Register(*registry_);
+  auto& requests =
+      BuildCounter().Name("ds_requests_total").Help("Requests received").Register(*registry_);
+  auto& queries = BuildCounter()
+                      .Name("ds_store_queries_total")
+                      .Help("Store calls issued, retries included")
+                      .Register(*registry_);
+  auto& store_seconds = BuildHistogram()
+                            .Name("ds_store_query_seconds")
+                            .Help("Store call latency")
+                            .Register(*registry_);
+  auto& retries = BuildCounter()
+                      .Name("ds_store_retries_total")
+                      .Help("Store retries inside flights")
+                      .Register(*registry_);
+  auto& coalesced = BuildCounter()
+                        .Name("ds_coalesced_requests_total")
+                        .Help("Requests that joined a running flight")
+                        .Register(*registry_);
+  auto& waiters = BuildHistogram()
+                      .Name("ds_flight_waiters")
+                      .Help("Waiters answered per flight")
+                      .Register(*registry_);
+  auto& wait = BuildHistogram()
+                   .Name("ds_wait_seconds")
+                   .Help("Time from join to answer, by role")
+                   .Register(*registry_);
+  auto& left = BuildCounter()
+                   .Name("ds_waiters_left_total")
+                   .Help("Waiters that left before their answer")
+                   .Register(*registry_);
+  auto& rejected = BuildCounter()
+                       .Name("ds_rejected_total")
+                       .Help("Requests rejected by a cap (RESOURCE_EXHAUSTED)")
+                       .Register(*registry_);
+  auto& gauges = BuildGauge()
+                     .Name("ds_inflight")
+                     .Help("Requests waiting and flights running now")
+                     .Register(*registry_);
   inflight_waiters_ = &gauges.Add({{"what", "waiters"}});
   active_flights_ = &gauges.Add({{"what", "flights"}});
   for (int m = 0; m < kMethodCount; ++m) {
@@ -73,7 +108,8 @@ NodeMetrics::NodeMetrics(std::shared_ptr<prometheus::Registry> registry)
     }
     for (int r = 0; r < coalescer::kRejectReasonCount; ++r) {
       p.rejected[r] = &rejected.Add(
-          {{"method", name}, {"reason", coalescer::RejectReasonName(static_cast<coalescer::RejectReason>(r))}});
+          {{"method", name},
+           {"reason", coalescer::RejectReasonName(static_cast<coalescer::RejectReason>(r))}});
     }
   }
 }
@@ -84,7 +120,9 @@ void NodeMetrics::OnRequest(Method method) {
 }
 
 void NodeMetrics::OnResponse(Method method, int grpc_code) {
-  per_method_[Index(method)].responses[grpc_code >= 0 && grpc_code <= 16 ? grpc_code : 2]->Increment();
+  per_method_[Index(method)]
+      .responses[grpc_code >= 0 && grpc_code <= 16 ? grpc_code : 2]
+      ->Increment();
 }
 
 void NodeMetrics::OnWriteStoreCall(absl::Duration took, const absl::Status& status) {
@@ -114,7 +152,8 @@ void NodeMetrics::OnStoreAttempt(Method method, int attempt) {
 void NodeMetrics::OnStoreResult(Method method, absl::Duration took, const absl::Status& status) {
   per_method_[Index(method)].store_seconds->Observe(absl::ToDoubleSeconds(took));
   if (!status.ok() && status.code() != absl::StatusCode::kNotFound) {
-    store_errors_.Add({{"method", MethodName(method)}, {"code", CodeName(static_cast<int>(status.code()))}})
+    store_errors_
+        .Add({{"method", MethodName(method)}, {"code", CodeName(static_cast<int>(status.code()))}})
         .Increment();
   }
 }
@@ -124,7 +163,8 @@ void NodeMetrics::OnLeft(Method method, coalescer::Role role) {
   inflight_waiters_->Decrement();
 }
 void NodeMetrics::OnDelivered(Method method, coalescer::Role role, absl::Duration waited) {
-  per_method_[Index(method)].wait_seconds[static_cast<int>(role)]->Observe(absl::ToDoubleSeconds(waited));
+  per_method_[Index(method)].wait_seconds[static_cast<int>(role)]->Observe(
+      absl::ToDoubleSeconds(waited));
   inflight_waiters_->Decrement();
 }
 void NodeMetrics::OnFlightDone(Method method, size_t delivered, const absl::Status& status) {

@@ -13,8 +13,8 @@
 //       CqlClient::Connect({.hosts = {"127.0.0.1"}});
 //   if (!client.ok()) return client.status();
 //   if (absl::Status s = (*client)->Query("CREATE TABLE IF NOT EXISTS ..."); !s.ok()) return s;
-//   absl::StatusOr<PreparedStatement> select = (*client)->Prepare("SELECT v FROM ks.t WHERE k = ?");
-//   if (!select.ok()) return select.status();
+//   absl::StatusOr<PreparedStatement> select = (*client)->Prepare("SELECT v FROM ks.t WHERE k =
+//   ?"); if (!select.ok()) return select.status();
 //   (*client)->Execute(*select, {CqlValue::BigInt(42)}, {.page_size = 100},
 //                      [](absl::StatusOr<Rows> rows) { ... });
 //

@@ -77,8 +77,7 @@ absl::StatusOr<std::vector<Message>> Newest(MessageStore& store, uint64_t channe
   });
 }
 absl::StatusOr<size_t> Bulk(MessageStore& store, std::vector<Message> ms) {
-  return Await<size_t>(
-      [&](Callback<size_t> cb) { store.BulkInsert(std::move(ms), {}, cb); });
+  return Await<size_t>([&](Callback<size_t> cb) { store.BulkInsert(std::move(ms), {}, cb); });
 }
 
 std::unique_ptr<SqliteMessageStore> MustOpen(SqliteStoreOptions o) {
@@ -193,10 +192,9 @@ TEST(SqliteMessageStoreTest, OpenRejectsBadOptions) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(SqliteMessageStore::Open({.path = ":memory:"}).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(SqliteMessageStore::Open({.path = dir.File("a.db"), .reader_threads = 0})
-                .status()
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      SqliteMessageStore::Open({.path = dir.File("a.db"), .reader_threads = 0}).status().code(),
+      absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(SqliteMessageStore::Open({.path = dir.File("a.db"), .node_id = 5000}).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(SqliteMessageStore::Open({.path = dir.File("no/such/dir/a.db")}).status().code(),
@@ -290,7 +288,9 @@ TEST(SqliteMessageStoreTest, BulkInsertIsOneFastTransactionAndRejectsUnstorableI
   const uint64_t base = SnowflakeFloor(absl::ToUnixMillis(absl::Now()) - 30LL * 86400 * 1000);
   for (uint64_t c = 1; c <= 20; ++c) {
     for (uint64_t i = 0; i < 10000; ++i) {
-      rows.push_back({.channel_id = c, .message_id = base + (i << 22) + c, .author_id = i % 50,
+      rows.push_back({.channel_id = c,
+                      .message_id = base + (i << 22) + c,
+                      .author_id = i % 50,
                       .content = "seed message"});
     }
   }
@@ -304,8 +304,8 @@ TEST(SqliteMessageStoreTest, BulkInsertIsOneFastTransactionAndRejectsUnstorableI
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(*again, 0u);  // existing ids are left alone
 
-  auto bad = Bulk(*store, {{.channel_id = 1, .message_id = uint64_t{1} << 63, .author_id = 1,
-                           .content = "x"}});
+  auto bad = Bulk(
+      *store, {{.channel_id = 1, .message_id = uint64_t{1} << 63, .author_id = 1, .content = "x"}});
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
@@ -320,10 +320,9 @@ TEST(SqliteMessageStoreTest, PageQueriesSearchThePrimaryKey) {
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
   // The store's own statements, not copies: a change to them is what this
   // test must see.
-  for (sqlite_internal::Sql page : {sqlite_internal::Sql::kPageNewest,
-                                    sqlite_internal::Sql::kPageOldest}) {
-    const std::string sql =
-        absl::StrCat("EXPLAIN QUERY PLAN ", sqlite_internal::SqlText(page));
+  for (sqlite_internal::Sql page :
+       {sqlite_internal::Sql::kPageNewest, sqlite_internal::Sql::kPageOldest}) {
+    const std::string sql = absl::StrCat("EXPLAIN QUERY PLAN ", sqlite_internal::SqlText(page));
     sqlite3_stmt* stmt = nullptr;
     ASSERT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK);
     std::string plan;

@@ -34,13 +34,13 @@ enum class Sql {
   kBeginImmediate = 0,
   kCommit,
   kRollback,
-  kGetOne,          // ?1 channel, ?2 bucket, ?3 id -> author_id, content
-  kPageNewest,      // ?1 channel, (?2 bucket, ?3 id) < row < (?4 bucket, ?5 id), ?6 limit; DESC
-  kPageOldest,      // same bounds, ASC
-  kFindNonce,       // ?1 channel, ?2 nonce -> message_id
-  kInsertMessage,   // ?1 channel, ?2 bucket, ?3 id, ?4 author, ?5 content
-  kInsertNonce,     // ?1 channel, ?2 nonce, ?3 message_id
-  kInsertIgnore,    // as kInsertMessage, keeps an existing row
+  kGetOne,         // ?1 channel, ?2 bucket, ?3 id -> author_id, content
+  kPageNewest,     // ?1 channel, (?2 bucket, ?3 id) < row < (?4 bucket, ?5 id), ?6 limit; DESC
+  kPageOldest,     // same bounds, ASC
+  kFindNonce,      // ?1 channel, ?2 nonce -> message_id
+  kInsertMessage,  // ?1 channel, ?2 bucket, ?3 id, ?4 author, ?5 content
+  kInsertNonce,    // ?1 channel, ?2 nonce, ?3 message_id
+  kInsertIgnore,   // as kInsertMessage, keeps an existing row
   kCount,
 };
 
