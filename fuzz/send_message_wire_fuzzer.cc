@@ -24,7 +24,7 @@
 namespace {
 
 struct Fixture {
-  std::unique_ptr<ds::testing::FakeMessageStore> store;
+  std::unique_ptr<ds::storage::FakeMessageStore> store;
   std::unique_ptr<ds::node::DataServiceNode> node;
   std::unique_ptr<grpc::GenericStub> stub;
 };
@@ -32,7 +32,7 @@ struct Fixture {
 Fixture& Node() {
   static Fixture* fixture = [] {
     auto* f = new Fixture;  // lives for the whole fuzzing process
-    f->store = std::make_unique<ds::testing::FakeMessageStore>();
+    f->store = std::make_unique<ds::storage::FakeMessageStore>();
     ds::node::NodeOptions options;
     options.listen_address = "127.0.0.1:0";
     auto node = ds::node::DataServiceNode::Start(options, f->store.get(),

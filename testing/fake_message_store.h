@@ -151,8 +151,8 @@ class FakeMessageStore final : public MessageStore {
 
   SnowflakeGenerator ids_;
 
-  mutable std::mutex mu_;  // call queue, hooks and counters
-  std::condition_variable work_cv_;   // workers: queue changed / stop
+  mutable std::mutex mu_;                       // call queue, hooks and counters
+  std::condition_variable work_cv_;             // workers: queue changed / stop
   mutable std::condition_variable observe_cv_;  // Wait* observers: counters changed
   std::list<Pending> pending_ ABSL_GUARDED_BY(mu_);
   bool held_ ABSL_GUARDED_BY(mu_) = false;

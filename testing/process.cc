@@ -9,17 +9,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <thread>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -164,8 +163,8 @@ bool ChildProcess::TryReap() {
 
 absl::StatusOr<ExitStatus> ChildProcess::Wait(absl::Duration timeout) {
   if (PollUntil([this] { return TryReap(); }, timeout, absl::Milliseconds(2))) return *exit_;
-  return absl::DeadlineExceededError(absl::StrCat("process ", pid_, " still running after ",
-                                                  absl::FormatDuration(timeout)));
+  return absl::DeadlineExceededError(
+      absl::StrCat("process ", pid_, " still running after ", absl::FormatDuration(timeout)));
 }
 
 bool ChildProcess::Running() { return !TryReap(); }
@@ -260,17 +259,15 @@ struct HttpClient::Impl {
 
   absl::StatusOr<HttpResult> Exchange(http::verb verb, std::string_view target,
                                       std::string_view body, absl::Duration timeout) {
-    const auto deadline =
-        std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(timeout);
+    const auto deadline = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(timeout);
     beast::error_code ec;
     auto fail = [&](const char* what) -> absl::Status {
       stream.reset();
       buffer.clear();
       const beast::string_view method = http::to_string(verb);
-      const std::string message =
-          absl::StrCat("HTTP ", absl::string_view(method.data(), method.size()), " 127.0.0.1:",
-                       port, absl::string_view(target.data(), target.size()), ": ", what, ": ",
-                       ec.message());
+      const std::string message = absl::StrCat(
+          "HTTP ", absl::string_view(method.data(), method.size()), " 127.0.0.1:", port,
+          absl::string_view(target.data(), target.size()), ": ", what, ": ", ec.message());
       if (ec == beast::error::timeout) return absl::DeadlineExceededError(message);
       return absl::UnavailableError(message);
     };
@@ -282,9 +279,8 @@ struct HttpClient::Impl {
       stream.emplace(ioc);
       buffer.clear();
       stream->expires_at(deadline);
-      stream->async_connect(
-          asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
-          [&](beast::error_code e) { ec = e; });
+      stream->async_connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
+                            [&](beast::error_code e) { ec = e; });
       run();
       if (ec) return fail("connect");
     }
@@ -331,8 +327,7 @@ absl::StatusOr<HttpResult> HttpClient::Post(std::string_view target, std::string
   return impl_->Exchange(http::verb::post, target, json_body, timeout);
 }
 
-absl::StatusOr<HttpResult> HttpGet(uint16_t port, std::string_view target,
-                                   absl::Duration timeout) {
+absl::StatusOr<HttpResult> HttpGet(uint16_t port, std::string_view target, absl::Duration timeout) {
   HttpClient client(port);
   return client.Get(target, timeout);
 }

@@ -25,8 +25,8 @@ bool Dead(pid_t pid) {
 
 TEST(ChildProcessTest, ReportsExitCodeAndCapturesOutput) {
   TempDir dir("process_test_");
-  auto child = ChildProcess::Spawn("/bin/sh", {"-c", "echo hello; echo oops >&2; exit 3"},
-                                   dir.File("log"));
+  auto child =
+      ChildProcess::Spawn("/bin/sh", {"-c", "echo hello; echo oops >&2; exit 3"}, dir.File("log"));
   ASSERT_TRUE(child.ok()) << child.status();
   auto exit = (*child)->Wait(absl::Seconds(10));
   ASSERT_TRUE(exit.ok()) << exit.status();
@@ -67,11 +67,11 @@ TEST(ChildProcessTest, DestructorKillsTheWholeProcessGroup) {
   pid_t child_pid = 0;
   pid_t grandchild_pid = 0;
   {
-    auto child = ChildProcess::Spawn(
-        "/bin/sh",
-        {"-c", "sleep 100 & echo \"$! $!\" > " + pid_file + ".tmp && mv " + pid_file + ".tmp " +
-                   pid_file + "; wait"},
-        dir.File("log"));
+    auto child =
+        ChildProcess::Spawn("/bin/sh",
+                            {"-c", "sleep 100 & echo \"$! $!\" > " + pid_file + ".tmp && mv " +
+                                       pid_file + ".tmp " + pid_file + "; wait"},
+                            dir.File("log"));
     ASSERT_TRUE(child.ok()) << child.status();
     child_pid = (*child)->pid();
     auto pids = WaitForPortFile(pid_file, absl::Seconds(10), child->get());
@@ -86,8 +86,9 @@ TEST(ChildProcessTest, DestructorKillsTheWholeProcessGroup) {
 TEST(WaitForPortFileTest, ReadsACompleteLine) {
   TempDir dir("process_test_");
   auto child = ChildProcess::Spawn(
-      "/bin/sh", {"-c", "printf '4242 5353\\n' > " + dir.File("p.tmp") + " && mv " +
-                            dir.File("p.tmp") + " " + dir.File("p") + " && exec sleep 100"},
+      "/bin/sh",
+      {"-c", "printf '4242 5353\\n' > " + dir.File("p.tmp") + " && mv " + dir.File("p.tmp") + " " +
+                 dir.File("p") + " && exec sleep 100"},
       dir.File("log"));
   ASSERT_TRUE(child.ok()) << child.status();
   auto ports = WaitForPortFile(dir.File("p"), absl::Seconds(10), child->get());
@@ -97,8 +98,7 @@ TEST(WaitForPortFileTest, ReadsACompleteLine) {
 
 TEST(WaitForPortFileTest, FailsFastWhenTheProcessDies) {
   TempDir dir("process_test_");
-  auto child = ChildProcess::Spawn("/bin/sh", {"-c", "echo cannot bind; exit 1"},
-                                   dir.File("log"));
+  auto child = ChildProcess::Spawn("/bin/sh", {"-c", "echo cannot bind; exit 1"}, dir.File("log"));
   ASSERT_TRUE(child.ok()) << child.status();
   const absl::Time start = absl::Now();
   auto ports = WaitForPortFile(dir.File("never"), absl::Seconds(30), child->get());

@@ -112,6 +112,11 @@ absl::StatusOr<HostPort> ParseHostPort(std::string_view field, std::string_view 
     }
   }
   if (host.empty()) return error("empty host");
+  // "[[x]:1" would give the host "[x", which formats back to an unparsable
+  // address (found by id_text_fuzzer, crash-495e6479).
+  if (host.find_first_of("[]") != std::string_view::npos) {
+    return error("brackets only around a whole IPv6 host");
+  }
   const uint64_t min_port = zero == PortZero::kAllowed ? 0 : 1;
   absl::StatusOr<uint64_t> number = ParseUintInRange("port", port, min_port, 65535);
   if (!number.ok()) return error(absl::StrCat("port must be ", min_port, "..65535"));

@@ -97,6 +97,20 @@ TEST(HostPortTest, RejectsBadAddressesNamingTheFieldInsteadOfThrowing) {
   EXPECT_TRUE(ParseHostPort("f", "host:0", PortZero::kAllowed).ok());
 }
 
+// id_text_fuzzer, crash-495e6479 (input "[[\xd3\xd3]:0"): a bracket inside the
+// host was accepted, and the parsed address formatted back to text that does
+// not parse. Every accepted address must survive a format/parse round trip.
+TEST(HostPortTest, IdTextFuzzerCrash495e6479BracketInsideTheHostIsRefused) {
+  for (const char* bad : {"[[\xd3\xd3]:0", "[[::1]]:80", "[a[b]:80", "a]b:80", "[a]]:80"}) {
+    absl::StatusOr<HostPort> parsed = ParseHostPort("node address", bad, PortZero::kAllowed);
+    ASSERT_FALSE(parsed.ok()) << bad << " parsed as " << parsed->host;
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  EXPECT_THAT(ParseHostPort("f", "[[\xd3\xd3]:0", PortZero::kAllowed).status().message(),
+              HasSubstr("brackets only around a whole IPv6 host"));
+  EXPECT_EQ(*ParseHostPort("a", "[::1]:80", PortZero::kAllowed), (HostPort{"::1", 80}));
+}
+
 TEST(HostPortTest, FormatIsTheInverse) {
   for (const char* text : {"127.0.0.1:9100", "[::1]:80", "h:0"}) {
     EXPECT_EQ(FormatHostPort(*ParseHostPort("a", text, PortZero::kAllowed)), text);

@@ -8,10 +8,10 @@
 // Thread-safe (spdlog's _mt sinks). Level from DS_LOG_LEVEL (trace..off; default info).
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <memory>
 #include <string>
-
-#include <spdlog/spdlog.h>
 
 namespace ds {
 

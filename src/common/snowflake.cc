@@ -20,7 +20,8 @@ uint64_t SnowflakeGenerator::Next() {
   // State packs (elapsed ms << 12 | sequence). Taking max(now, last + 1) keeps
   // ids strictly increasing; a sequence overflow carries into the ms field,
   // which is exactly "borrow the next millisecond".
-  const uint64_t now = static_cast<uint64_t>(now_ms_() - kSnowflakeEpochMs) << kSnowflakeSequenceBits;
+  const uint64_t now = static_cast<uint64_t>(now_ms_() - kSnowflakeEpochMs)
+                       << kSnowflakeSequenceBits;
   uint64_t last = last_.load(std::memory_order_relaxed);
   uint64_t next;
   do {

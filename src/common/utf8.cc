@@ -33,8 +33,8 @@ bool IsValidUtf8(std::string_view s) {
       cp = (cp << 6) | (p[i] & 0x3F);
     }
     static constexpr uint32_t kMinForLen[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMinForLen[len]) return false;             // overlong
-    if (cp >= 0xD800 && cp <= 0xDFFF) return false;     // surrogate
+    if (cp < kMinForLen[len]) return false;          // overlong
+    if (cp >= 0xD800 && cp <= 0xDFFF) return false;  // surrogate
     if (cp > 0x10FFFF) return false;
     p += len;
   }

@@ -8,9 +8,9 @@ namespace {
 TEST(Utf8Test, AcceptsWellFormed) {
   EXPECT_TRUE(IsValidUtf8(""));
   EXPECT_TRUE(IsValidUtf8("hello"));
-  EXPECT_TRUE(IsValidUtf8("h\xC3\xA9llo"));              // é
-  EXPECT_TRUE(IsValidUtf8("\xE2\x82\xAC"));              // €
-  EXPECT_TRUE(IsValidUtf8("\xF0\x9F\x98\x80"));          // 😀
+  EXPECT_TRUE(IsValidUtf8("h\xC3\xA9llo"));               // é
+  EXPECT_TRUE(IsValidUtf8("\xE2\x82\xAC"));               // €
+  EXPECT_TRUE(IsValidUtf8("\xF0\x9F\x98\x80"));           // 😀
   EXPECT_TRUE(IsValidUtf8(std::string_view("a\0b", 3)));  // NUL is valid UTF-8
 }
 
@@ -22,7 +22,7 @@ TEST(Utf8Test, RejectsMalformed) {
   EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));      // surrogate U+D800
   EXPECT_FALSE(IsValidUtf8("\xF4\x90\x80\x80"));  // > U+10FFFF
   EXPECT_FALSE(IsValidUtf8("\xFF"));
-  EXPECT_FALSE(IsValidUtf8("ok\xE2\x82"));        // truncated at end
+  EXPECT_FALSE(IsValidUtf8("ok\xE2\x82"));  // truncated at end
 }
 
 }  // namespace

@@ -237,10 +237,14 @@ void ApiHandler::HandleRead(const http::Request& request, uint64_t channel_id,
     http::Response res(200);
     res.SetStaticHeader("Content-Type", kJsonContentType);
     res.SetStaticHeader("Cache-Control", "no-store");
-    res.SetStaticHeader(kCoalescedHeader, gateway_joiner     ? "gateway-joiner"
-                                          : read.node_joined ? "node-joiner"
-                                                             : "leader");
+    const char* coalesced = gateway_joiner     ? "gateway-joiner"
+                            : read.node_joined ? "node-joiner"
+                                               : "leader";
+    res.SetStaticHeader(kCoalescedHeader, coalesced);
     res.SetSharedBody(read.body);
+    http::AccessNotes& notes = ex.responder().notes();  // for the access log
+    notes.upstream = read.node;
+    notes.coalesced = coalesced;
     ex.Send(std::move(res));
   };
   absl::StatusOr<ReadFlights::Ticket> ticket;
@@ -289,8 +293,9 @@ void ApiHandler::HandleSend(const http::Request& request, uint64_t channel_id, a
   backend_->SendMessage(
       *req, deadline, call,
       [this, ex, channel_id, sent = absl::Now()](grpc::Status s, SendMessageResponse resp,
-                                                 BackendInfo) {
+                                                 BackendInfo info) {
         probe_.OnUpstreamDone(GatewayRoute::kSendMessage, absl::Now() - sent);
+        ex.responder().notes().upstream = std::move(info.node);  // for the access log
         if (!s.ok()) {
           ex.Send(ErrorResponse(static_cast<absl::StatusCode>(s.error_code()), s.error_message()));
         } else {

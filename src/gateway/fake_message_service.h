@@ -13,6 +13,9 @@
 // Threads: thread-safe; RPCs run on gRPC callback threads.
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -23,9 +26,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 
 #include "dataservice/v1/messages.grpc.pb.h"
 

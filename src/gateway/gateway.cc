@@ -27,9 +27,14 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(
   handler_options.reads = options.reads;
   gateway->handler_ = std::make_shared<ApiHandler>(std::move(handler_options), std::move(backend),
                                                    std::move(registry), std::move(healthy));
+  std::shared_ptr<http::Handler> served = gateway->handler_;
+  if (options.front) {
+    served = options.front(gateway->handler_);
+    if (served == nullptr) return absl::InvalidArgumentError("gateway: front returned null");
+  }
   if (options.http.server_name == "ds") options.http.server_name = "ds-gateway";
   absl::StatusOr<std::unique_ptr<http::Server>> server =
-      http::Server::Start(std::move(options.http), gateway->handler_);
+      http::Server::Start(std::move(options.http), std::move(served));
   if (!server.ok()) return server.status();
   gateway->server_ = std::move(*server);
   return gateway;

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 
 #include "absl/status/statusor.h"
@@ -32,9 +33,15 @@
 namespace ds::gateway {
 
 struct GatewayOptions {
-  http::ServerOptions http;  // listen address/port, I/O threads, size limits, timeouts
+  http::ServerOptions http;  // listen address/port, I/O threads, size limits, timeouts, TLS
   absl::Duration deadline = absl::Seconds(2);  // per request; clients may lower it
   ReadFlightsOptions reads;                    // gateway-level coalescing
+  // Optional: the handlers the server calls in front of the API handler (the
+  // composition root puts the live routes and the security layer there).
+  // Called once with the API handler; returns the handler to serve, which
+  // must pass what it does not answer on to the API handler and must not be
+  // kept elsewhere (the API handler's last reference waits for its flights).
+  std::function<std::shared_ptr<http::Handler>(std::shared_ptr<http::Handler> api)> front;
 };
 
 class Gateway {

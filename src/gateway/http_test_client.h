@@ -11,16 +11,15 @@
 // broken server fails the test instead of hanging it.
 #pragma once
 
-#include <chrono>
-#include <functional>
-#include <string>
-#include <string_view>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
+#include <functional>
+#include <string>
+#include <string_view>
 
 namespace ds::gateway {
 
@@ -29,8 +28,8 @@ class HttpTestClient {
   using Response = boost::beast::http::response<boost::beast::http::string_body>;
 
   explicit HttpTestClient(uint16_t port) : stream_(ioc_) {
-    stream_.connect(boost::asio::ip::tcp::endpoint(
-        boost::asio::ip::make_address("127.0.0.1"), port));
+    stream_.connect(
+        boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
   }
 
   void SendRaw(std::string_view bytes) {
@@ -65,8 +64,7 @@ class HttpTestClient {
     return Read();
   }
 
-  Response Get(std::string target,
-               std::vector<std::pair<std::string, std::string>> headers = {}) {
+  Response Get(std::string target, std::vector<std::pair<std::string, std::string>> headers = {}) {
     return Request(boost::beast::http::verb::get, std::move(target), "", std::move(headers));
   }
   Response Post(std::string target, std::string body,

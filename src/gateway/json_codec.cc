@@ -1,9 +1,8 @@
 #include "gateway/json_codec.h"
 
+#include <boost/json.hpp>
 #include <charconv>
 #include <utility>
-
-#include <boost/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "common/api_rules.h"
@@ -17,14 +16,21 @@ using dataservice::v1::Message;
 
 std::string_view KindName(const json::value& v) {
   switch (v.kind()) {
-    case json::kind::null: return "null";
-    case json::kind::bool_: return "a boolean";
+    case json::kind::null:
+      return "null";
+    case json::kind::bool_:
+      return "a boolean";
     case json::kind::int64:
-    case json::kind::uint64: return "an integer";
-    case json::kind::double_: return "a non-integer number";
-    case json::kind::string: return "a string";
-    case json::kind::array: return "an array";
-    case json::kind::object: return "an object";
+    case json::kind::uint64:
+      return "an integer";
+    case json::kind::double_:
+      return "a non-integer number";
+    case json::kind::string:
+      return "a string";
+    case json::kind::array:
+      return "an array";
+    case json::kind::object:
+      return "an object";
   }
   return "an unknown value";
 }
@@ -65,13 +71,27 @@ void AppendEscaped(std::string& out, std::string_view text) {
     run = 0;
     out.push_back('\\');
     switch (c) {
-      case '"': out.push_back('"'); break;
-      case '\\': out.push_back('\\'); break;
-      case '\b': out.push_back('b'); break;
-      case '\f': out.push_back('f'); break;
-      case '\n': out.push_back('n'); break;
-      case '\r': out.push_back('r'); break;
-      case '\t': out.push_back('t'); break;
+      case '"':
+        out.push_back('"');
+        break;
+      case '\\':
+        out.push_back('\\');
+        break;
+      case '\b':
+        out.push_back('b');
+        break;
+      case '\f':
+        out.push_back('f');
+        break;
+      case '\n':
+        out.push_back('n');
+        break;
+      case '\r':
+        out.push_back('r');
+        break;
+      case '\t':
+        out.push_back('t');
+        break;
       default:
         out.append("u00");
         out.push_back(kHex[c >> 4]);
@@ -123,8 +143,8 @@ absl::StatusOr<dataservice::v1::SendMessageRequest> ParseSendMessageBody(uint64_
   const size_t consumed = parser.write(body.data(), body.size(), ec);
   if (!ec) parser.finish(ec);
   if (ec) {
-    return absl::InvalidArgumentError(absl::StrCat("request body is not valid JSON (",
-                                                   ec.message(), " near byte ", consumed, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("request body is not valid JSON (", ec.message(),
+                                                   " near byte ", consumed, ")"));
   }
   const json::value value = parser.release();
   const json::object* object = value.if_object();
@@ -146,8 +166,7 @@ absl::StatusOr<dataservice::v1::SendMessageRequest> ParseSendMessageBody(uint64_
         absl::StrCat("content must be a string, got ", ToAbsl(KindName(*content))));
   }
   // Boost.JSON has already rejected invalid UTF-8 and lone surrogate escapes.
-  if (absl::Status st = api::CheckContent(std::string_view(text->data(), text->size()));
-      !st.ok()) {
+  if (absl::Status st = api::CheckContent(std::string_view(text->data(), text->size())); !st.ok()) {
     return st;
   }
   req.set_content(text->data(), text->size());
@@ -212,21 +231,33 @@ std::string EncodeError(absl::StatusCode code, std::string_view message) {
 
 int HttpStatusForCode(absl::StatusCode code) {
   switch (code) {
-    case absl::StatusCode::kOk: return 200;
+    case absl::StatusCode::kOk:
+      return 200;
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kOutOfRange: return 400;
-    case absl::StatusCode::kUnauthenticated: return 401;
-    case absl::StatusCode::kPermissionDenied: return 403;
-    case absl::StatusCode::kNotFound: return 404;
+    case absl::StatusCode::kOutOfRange:
+      return 400;
+    case absl::StatusCode::kUnauthenticated:
+      return 401;
+    case absl::StatusCode::kPermissionDenied:
+      return 403;
+    case absl::StatusCode::kNotFound:
+      return 404;
     case absl::StatusCode::kAlreadyExists:
-    case absl::StatusCode::kAborted: return 409;
-    case absl::StatusCode::kResourceExhausted: return 429;
-    case absl::StatusCode::kCancelled: return 499;
-    case absl::StatusCode::kUnimplemented: return 501;
-    case absl::StatusCode::kUnavailable: return 503;
-    case absl::StatusCode::kDeadlineExceeded: return 504;
-    default: return 500;
+    case absl::StatusCode::kAborted:
+      return 409;
+    case absl::StatusCode::kResourceExhausted:
+      return 429;
+    case absl::StatusCode::kCancelled:
+      return 499;
+    case absl::StatusCode::kUnimplemented:
+      return 501;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    case absl::StatusCode::kDeadlineExceeded:
+      return 504;
+    default:
+      return 500;
   }
 }
 

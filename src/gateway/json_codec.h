@@ -9,7 +9,8 @@
 // Usage:
 //   absl::StatusOr<uint64_t> channel = ds::api::ParseId("channel_id", "42");  // common/api_rules.h
 //   absl::StatusOr<dataservice::v1::SendMessageRequest> req =
-//       ds::gateway::ParseSendMessageBody(*channel, R"({"author_id":"7","content":"hi","nonce":1})");
+//       ds::gateway::ParseSendMessageBody(*channel,
+//       R"({"author_id":"7","content":"hi","nonce":1})");
 //   std::string body = ds::gateway::EncodeGetMessagesResponse(resp);
 //   std::string error = ds::gateway::EncodeError(absl::StatusCode::kNotFound, "no such message");
 //

@@ -23,7 +23,8 @@ TEST(ParseSendMessageBodyTest, AcceptsIdsAsStringsOrIntegers) {
   EXPECT_EQ(req->content(), "héllo");
   EXPECT_EQ(req->nonce(), 12345u);
   // A JSON integer above INT64_MAX is still a valid id.
-  auto big = ParseSendMessageBody(9, R"({"author_id":18446744073709551615,"content":"x","nonce":1})");
+  auto big =
+      ParseSendMessageBody(9, R"({"author_id":18446744073709551615,"content":"x","nonce":1})");
   ASSERT_TRUE(big.ok()) << big.status();
   EXPECT_EQ(big->author_id(), 18446744073709551615ull);
 }
@@ -52,14 +53,17 @@ INSTANTIATE_TEST_SUITE_P(
         BadBody{R"({"content":"x","nonce":1})", "author_id is required"},
         BadBody{R"({"author_id":1,"nonce":1})", "content is required"},
         BadBody{R"({"author_id":1,"content":"x"})", "nonce is required"},
-        BadBody{R"({"author_id":true,"content":"x","nonce":1})", "author_id must be a decimal string or an integer, got a boolean"},
+        BadBody{R"({"author_id":true,"content":"x","nonce":1})",
+                "author_id must be a decimal string or an integer, got a boolean"},
         BadBody{R"({"author_id":1.5,"content":"x","nonce":1})", "got a non-integer number"},
         BadBody{R"({"author_id":-3,"content":"x","nonce":1})", "author_id must not be negative"},
         BadBody{R"({"author_id":0,"content":"x","nonce":1})", "author_id must be non-zero"},
         BadBody{R"({"author_id":"0x1","content":"x","nonce":1})", "author_id must be a decimal"},
-        BadBody{R"({"author_id":1,"content":5,"nonce":1})", "content must be a string, got an integer"},
+        BadBody{R"({"author_id":1,"content":5,"nonce":1})",
+                "content must be a string, got an integer"},
         BadBody{R"({"author_id":1,"content":"","nonce":1})", "content: must not be empty"},
-        BadBody{R"({"author_id":1,"content":"x","nonce":null})", "nonce must be a decimal string or an integer, got null"},
+        BadBody{R"({"author_id":1,"content":"x","nonce":null})",
+                "nonce must be a decimal string or an integer, got null"},
         BadBody{R"({"author_id":1,"content":"\ud800","nonce":1})", "not valid JSON"},
         BadBody{"{\"author_id\":1,\"content\":\"\xc3\x28\",\"nonce\":1}", "not valid JSON"},
         BadBody{R"({"a":[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]})", "not valid JSON"}));
@@ -70,7 +74,8 @@ TEST(ParseSendMessageBodyTest, RejectsContentOverLimit) {
   auto req = ParseSendMessageBody(1, body);
   ASSERT_FALSE(req.ok());
   EXPECT_THAT(req.status().message(), HasSubstr("at most 4000"));
-  body = R"({"author_id":1,"nonce":1,"content":")" + std::string(api::kMaxContentBytes, 'a') + "\"}";
+  body =
+      R"({"author_id":1,"nonce":1,"content":")" + std::string(api::kMaxContentBytes, 'a') + "\"}";
   EXPECT_TRUE(ParseSendMessageBody(1, body).ok());
 }
 

@@ -46,6 +46,7 @@ ReadFlights::Flights::Result Encoded(const grpc::Status& s, const Response& resp
   if (!s.ok()) return ToAbsl(s);
   auto encoded = std::make_shared<EncodedRead>();
   encoded->body = std::make_shared<const std::string>(encode(response));
+  encoded->node = info.node;
   encoded->node_joined = info.coalesced == "joiner";
   return std::shared_ptr<const EncodedRead>(std::move(encoded));
 }

@@ -56,10 +56,11 @@ struct ReadFlightsOptions {
 };
 
 // What one flight produces: the JSON body (encoded once, shared by every
-// waiter) and whether the node answered the flight's call from a flight of
-// its own (x-ds-coalesced: joiner).
+// waiter), the node that answered, and whether it answered the flight's call
+// from a flight of its own (x-ds-coalesced: joiner).
 struct EncodedRead {
   std::shared_ptr<const std::string> body;
+  std::string node;
   bool node_joined = false;
 };
 using ReadResult = absl::StatusOr<std::shared_ptr<const EncodedRead>>;

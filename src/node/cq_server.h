@@ -23,8 +23,8 @@
 //   server->Shutdown(deadline);   // then:
 //   cq_server.Stop();             // waits for every call, stops the threads
 //
-// Threads: handlers and cancel hooks run on the polling threads and must not
-// block. UnaryCall::Finish may be called from any thread. AddMethod before
+// Threads: handlers and CallHooks::OnCancel run on the polling threads and
+// must not block. UnaryCall::Finish may be called from any thread. AddMethod before
 // Start; Stop once, after grpc::Server::Shutdown has returned.
 #pragma once
 
@@ -40,10 +40,33 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
 
 namespace ds::node {
 
 class CqServer;
+
+// What every tag on a CqServer queue is: the polling thread calls Fire with
+// the event's `ok`.
+class CqTag {
+ public:
+  virtual void Fire(bool ok) = 0;
+
+ protected:
+  ~CqTag() = default;
+};
+
+// Optional state a handler keeps with its call, destroyed with the call (on
+// a polling thread).
+class CallHooks {
+ public:
+  virtual ~CallHooks() = default;
+  // Runs at most once, on the call's polling thread, when the call ends
+  // without having been answered: the client cancelled, its deadline passed
+  // or the server shut down. Whoever answers the call must still Finish it
+  // (gRPC then drops the answer).
+  virtual void OnCancel() {}
+};
 
 // One unary call. Owned by the CqServer: it is destroyed after it has been
 // finished and gRPC has reported the call complete, never earlier.
@@ -52,25 +75,29 @@ class UnaryCall {
   grpc::ServerContext& context() { return ctx_; }
   const grpc::ByteBuffer& request() const { return request_; }
 
-  // Answers the call: `response` is sent only with an OK status. Exactly once
-  // per call, from any thread (a second call is ignored). Add trailing
-  // metadata to context() before calling it.
-  void Finish(const grpc::ByteBuffer& response, const grpc::Status& status);
-  void FinishWithError(const grpc::Status& status) { Finish(grpc::ByteBuffer(), status); }
+  // Answers the call: `response` is sent only with an OK status. Returns true
+  // for the one Finish that answers the call; any later one does nothing and
+  // returns false. Any thread. Add trailing metadata to context() first.
+  bool Finish(const grpc::ByteBuffer& response, const grpc::Status& status);
+  bool FinishWithError(const grpc::Status& status) { return Finish(grpc::ByteBuffer(), status); }
 
-  // Set by the handler (on the polling thread, before it returns): runs at
-  // most once, on a polling thread, when the call ends without having been
-  // answered — the client cancelled, its deadline passed or the server shut
-  // down. The hook must still make sure Finish is called (it may be by
-  // whoever else answers the call).
-  void set_on_cancel(std::function<void()> hook) { on_cancel_ = std::move(hook); }
+  // By the handler, on the polling thread, before it returns.
+  void set_hooks(std::unique_ptr<CallHooks> hooks) { hooks_ = std::move(hooks); }
+
+  // The completion queue (and so the polling thread) this call belongs to.
+  int cq_index() const { return cq_index_; }
 
  private:
   friend class CqServer;
   enum class Event { kRequested, kFinished, kDone };
-  struct Tag {
-    UnaryCall* call;
-    Event event;
+  class Tag final : public CqTag {
+   public:
+    Tag(UnaryCall* call, Event event) : call_(call), event_(event) {}
+    void Fire(bool ok) override { call_->OnEvent(event_, ok); }
+
+   private:
+    UnaryCall* const call_;
+    const Event event_;
   };
 
   UnaryCall(CqServer* server, int method, int cq_index);
@@ -86,7 +113,7 @@ class UnaryCall {
   Tag requested_tag_{this, Event::kRequested};
   Tag finished_tag_{this, Event::kFinished};
   Tag done_tag_{this, Event::kDone};
-  std::function<void()> on_cancel_;  // polling thread only
+  std::unique_ptr<CallHooks> hooks_;  // written by the handler, read on the same thread
   std::atomic<bool> finish_called_{false};
   // Events still to come before the call may be destroyed: the finish tag
   // and the done tag.
@@ -125,6 +152,14 @@ class CqServer {
   // and destroyed, then shuts the queues down and joins the threads.
   void Stop();
 
+  // Runs `fn` on the polling thread of queue `cq_index` (by way of an alarm
+  // that is due now), or inline if the queues are already shut down. Any
+  // thread. A store thread hands its result over this way so that the
+  // calls it answers are finished on the thread that owns them: one wake-up
+  // per hand-off instead of gRPC's transport lock contended between threads.
+  void RunOn(int cq_index, absl::AnyInvocable<void() &&> fn);
+  int threads() const { return static_cast<int>(cqs_.size()); }
+
   // Calls matched and not yet destroyed.
   int live_calls() const { return live_calls_.load(std::memory_order_relaxed); }
 
@@ -144,6 +179,10 @@ class CqServer {
   std::vector<Method> methods_;  // fixed after Start
   std::vector<std::thread> threads_;
   std::atomic<bool> shutting_down_{false};
+  // RunOn callers between checking `queues_open_` and setting their alarm;
+  // Stop waits for them before shutting the queues down.
+  std::atomic<bool> queues_open_{true};
+  std::atomic<int> posting_{0};
   std::atomic<int> live_calls_{0};
   std::mutex mu_;
   std::condition_variable idle_cv_;

@@ -1,17 +1,18 @@
 #include "node/message_service.h"
 
+#include <grpc/slice.h>
+#include <grpcpp/support/proto_buffer_reader.h>
+
 #include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <utility>
 
-#include <grpc/slice.h>
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/wire_format_lite.h>
-#include <grpcpp/support/proto_buffer_reader.h>
-
 #include "absl/strings/str_cat.h"
 #include "common/snowflake.h"
+#include "dataservice/server/wire.pb.h"
+#include "dataservice/v1/messages.grpc.pb.h"
+#include "messages/messages.grpc.pb.h"
 #include "node/request_validation.h"
 
 namespace ds::node {
@@ -34,39 +35,10 @@ constexpr char kCoalescedKey[] = "x-ds-coalesced";
 constexpr char kTimingRequestKey[] = "x-ds-timing";
 constexpr char kArrivedKey[] = "x-ds-arrived-us";
 
-// SendMessageRequest with the protobuf runtime's UTF-8 check left out: proto3
-// refuses to parse a string field holding invalid UTF-8, which would leave
-// us unable to say which field is wrong. Decodes the four fields by hand
-// (unknown fields skipped) so ValidateSendMessage can name `content`.
-bool ParseSendMessageTolerant(const grpc::ByteBuffer* buffer, v1::SendMessageRequest* req) {
-  grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(buffer));
-  google::protobuf::io::CodedInputStream in(&reader);
-  while (uint32_t tag = in.ReadTag()) {
-    const int field = static_cast<int>(tag >> 3);
-    const auto type = static_cast<google::protobuf::internal::WireFormatLite::WireType>(tag & 7);
-    using WFL = google::protobuf::internal::WireFormatLite;
-    uint64_t fixed = 0;
-    if (type == WFL::WIRETYPE_FIXED64 && field >= 1 && field <= 4 && field != 3) {
-      if (!in.ReadLittleEndian64(&fixed)) return false;
-      if (field == 1) req->set_channel_id(fixed);
-      if (field == 2) req->set_author_id(fixed);
-      if (field == 4) req->set_nonce(fixed);
-    } else if (type == WFL::WIRETYPE_LENGTH_DELIMITED && field == 3) {
-      uint32_t length = 0;
-      if (!in.ReadVarint32(&length) || !in.ReadString(req->mutable_content(), static_cast<int>(length))) {
-        return false;
-      }
-    } else if (!WFL::SkipField(&in, tag)) {
-      return false;
-    }
-  }
-  return in.ConsumedEntireMessage();
-}
-
 template <typename M>
-bool ParseRequest(const grpc::ByteBuffer* buffer, M* message) {
+bool ParseRequest(const grpc::ByteBuffer& buffer, M* message) {
   // ProtoBufferReader only reads; the const_cast is for its older signature.
-  grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(buffer));
+  grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(&buffer));
   return message->ParseFromZeroCopyStream(&reader);
 }
 
@@ -80,6 +52,14 @@ EncodedResponse Encode(const M& message) {
   return std::make_shared<const grpc::Slice>(slice, grpc::Slice::STEAL_REF);
 }
 
+grpc::ByteBuffer EncodeBuffer(const google::protobuf::MessageLite& message) {
+  const size_t size = message.ByteSizeLong();
+  grpc_slice slice = grpc_slice_malloc(size);
+  message.SerializeWithCachedSizesToArray(GRPC_SLICE_START_PTR(slice));
+  grpc::Slice owned(slice, grpc::Slice::STEAL_REF);
+  return grpc::ByteBuffer(&owned, 1);
+}
+
 void Fill(const storage::Message& m, v1::Message* out) {
   out->set_channel_id(m.channel_id);
   out->set_message_id(m.message_id);
@@ -88,82 +68,78 @@ void Fill(const storage::Message& m, v1::Message* out) {
   out->set_created_at_ms(SnowflakeTimestampMs(m.message_id));
 }
 
-absl::Time CallDeadline(const grpc::CallbackServerContext* ctx, absl::Duration fallback) {
-  const auto deadline = ctx->deadline();
+absl::Time CallDeadline(const grpc::ServerContext& ctx, absl::Duration fallback) {
+  const auto deadline = ctx.deadline();
   if (deadline == std::chrono::system_clock::time_point::max()) return absl::Now() + fallback;
   return absl::FromChrono(deadline);
 }
 
-// One read RPC: joins (or starts) a flight and finishes with its result, or
-// leaves the flight when gRPC reports the call cancelled (client cancellation
-// or its deadline). Deletes itself in OnDone.
-class ReadReactor final : public grpc::ServerUnaryReactor {
+// Answers `call` once with `status` (and `response` if OK), counting it.
+// Nothing may touch the call after this returns: it may already be gone.
+void Answer(UnaryCall* call, NodeMetrics* metrics, Method method, const grpc::ByteBuffer& response,
+            const grpc::Status& status) {
+  metrics->OnResponse(method, status.error_code());
+  call->Finish(response, status);
+}
+
+// One read call's state: joins (or starts) a flight and answers with its
+// result, or leaves the flight when gRPC reports the call cancelled (client
+// cancellation or its deadline). Owned by the call (CallHooks).
+class ReadCall final : public CallHooks {
  public:
-  ReadReactor(grpc::CallbackServerContext* ctx, grpc::ByteBuffer* response, ReadCoalescer* coalescer,
-              NodeMetrics* metrics, Method method)
-      : ctx_(ctx), response_(response), coalescer_(coalescer), metrics_(metrics), method_(method) {
-    if (ctx->client_metadata().count(kTimingRequestKey) != 0) arrived_ = absl::Now();
+  ReadCall(UnaryCall* call, ReadCoalescer* coalescer, NodeMetrics* metrics, Method method)
+      : call_(call), coalescer_(coalescer), metrics_(metrics), method_(method) {
+    if (call->context().client_metadata().count(kTimingRequestKey) != 0) arrived_ = absl::Now();
   }
 
+  // On the polling thread, from the handler.
   void Start(ReadCoalescer::Request request, ReadCoalescer::Fetch fetch) {
-    auto ticket = coalescer_->Join(std::move(request), std::move(fetch),
-                                   [this](const ReadCoalescer::Result& r, const WaitInfo& w) {
-                                     Deliver(r, w);
-                                   });
+    auto ticket = coalescer_->Join(
+        std::move(request), std::move(fetch),
+        [this](const ReadCoalescer::Result& r, const WaitInfo& w) { Deliver(r, w); });
     if (!ticket.ok()) {
-      FinishOnce(ToGrpcStatus(ticket.status()));
+      AnswerOnce(grpc::ByteBuffer(), ToGrpcStatus(ticket.status()));
       return;
     }
-    // gRPC does not run OnDone (which deletes this) before the method handler
-    // that called Start() has returned, so `this` is alive here even if the
-    // flight already delivered.
-    std::lock_guard lock(mu_);
+    // The call (and this) lives until its done event, which this polling
+    // thread handles only after the handler returns, so `this` is alive even
+    // if the flight has already delivered. OnCancel reads ticket_ on this
+    // same thread.
     ticket_ = std::move(*ticket);
   }
 
-  void Reject(const absl::Status& status) { FinishOnce(ToGrpcStatus(status)); }
-
   void OnCancel() override {
-    std::optional<ReadCoalescer::Ticket> ticket;
-    {
-      std::lock_guard lock(mu_);
-      ticket = ticket_;
-    }
     // Leave() is true only if the flight will never call Deliver for us.
-    if (ticket && coalescer_->Leave(*ticket)) {
-      FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled or deadline passed"));
+    if (ticket_ && coalescer_->Leave(*ticket_)) {
+      AnswerOnce(grpc::ByteBuffer(),
+                 grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled or deadline passed"));
     }
   }
-
-  void OnDone() override { delete this; }
 
  private:
   void Deliver(const ReadCoalescer::Result& result, const WaitInfo& info) {
-    ctx_->AddTrailingMetadata(kCoalescedKey, coalescer::RoleName(info.role));
-    if (arrived_) ctx_->AddTrailingMetadata(kArrivedKey, absl::StrCat(absl::ToUnixMicros(*arrived_)));
+    grpc::ServerContext& ctx = call_->context();
+    ctx.AddTrailingMetadata(kCoalescedKey, coalescer::RoleName(info.role));
+    if (arrived_) ctx.AddTrailingMetadata(kArrivedKey, absl::StrCat(absl::ToUnixMicros(*arrived_)));
     if (!result.ok()) {
-      FinishOnce(ToGrpcStatus(result.status()));
+      AnswerOnce(grpc::ByteBuffer(), ToGrpcStatus(result.status()));
       return;
     }
-    *response_ = grpc::ByteBuffer(result.value().get(), 1);  // a reference, not a copy
-    FinishOnce(grpc::Status::OK);
+    AnswerOnce(grpc::ByteBuffer(result.value().get(), 1), grpc::Status::OK);  // a reference
   }
 
-  void FinishOnce(const grpc::Status& status) {
-    if (finished_.exchange(true, std::memory_order_acq_rel)) return;
-    metrics_->OnResponse(method_, status.error_code());
-    Finish(status);
+  void AnswerOnce(const grpc::ByteBuffer& response, const grpc::Status& status) {
+    if (answered_.exchange(true, std::memory_order_acq_rel)) return;
+    Answer(call_, metrics_, method_, response, status);  // may destroy this
   }
 
-  grpc::CallbackServerContext* const ctx_;
-  grpc::ByteBuffer* const response_;
+  UnaryCall* const call_;
   ReadCoalescer* const coalescer_;
   NodeMetrics* const metrics_;
   const Method method_;
   std::optional<absl::Time> arrived_;  // set only when the client asked for timing
-  std::atomic<bool> finished_{false};
-  std::mutex mu_;
-  std::optional<ReadCoalescer::Ticket> ticket_;  // guarded by mu_
+  std::atomic<bool> answered_{false};
+  std::optional<ReadCoalescer::Ticket> ticket_;  // polling thread only
 };
 
 // What a valid read request becomes: its flight key, the channel it reads
@@ -174,51 +150,9 @@ struct ReadPlan {
   ReadCoalescer::Fetch fetch;
 };
 
-// The shared path of every read method: count, parse, validate, then join
-// (or start) the flight that `plan` describes.
-template <typename Req, typename Validate, typename Plan>
-grpc::ServerUnaryReactor* ServeRead(Method method, ReadCoalescer* coalescer, NodeMetrics* metrics,
-                                    absl::Duration default_deadline,
-                                    grpc::CallbackServerContext* ctx,
-                                    const grpc::ByteBuffer* request, grpc::ByteBuffer* response,
-                                    Validate validate, Plan plan) {
-  metrics->OnRequest(method);
-  auto* reactor = new ReadReactor(ctx, response, coalescer, metrics, method);
-  Req req;
-  if (!ParseRequest(request, &req)) {
-    reactor->Reject(absl::InvalidArgumentError(
-        absl::StrCat("request: not a valid ", Req::descriptor()->name())));
-    return reactor;
-  }
-  if (absl::Status st = validate(req); !st.ok()) {
-    reactor->Reject(st);
-    return reactor;
-  }
-  ReadPlan p = plan(req);
-  reactor->Start({std::move(p.key), p.channel_id, CallDeadline(ctx, default_deadline), method},
-                 std::move(p.fetch));
-  return reactor;
-}
-
-// A flight fetch reading one message and encoding it with `encode`
-// (storage::Message -> EncodedResponse).
-template <typename Encoder>
-ReadCoalescer::Fetch FetchOneMessage(storage::MessageStore* store, uint64_t channel_id,
-                                     uint64_t message_id, Encoder encode) {
-  return [=](const FetchContext& fc, ReadCoalescer::FetchDone done) {
-    store->GetMessage(channel_id, message_id, {fc.deadline, fc.cancel},
-                      [=, done = std::move(done)](absl::StatusOr<storage::Message> m) {
-                        if (!m.ok()) return done(m.status());
-                        done(encode(*m));
-                      });
-  };
-}
-
 // Counts write callbacks still running, so the services (and the metrics and
-// coalescer they point to) outlive every store callback. gRPC already orders a
-// call's Finish before server shutdown completes, but that ordering is
-// invisible to ThreadSanitizer (the apt gRPC is uninstrumented) and would not
-// cover work a callback does after Finish.
+// coalescer they point to) outlive every store callback, including the work
+// a callback does after answering its call.
 class InFlight {
  public:
   void Enter() {
@@ -237,63 +171,107 @@ class InFlight {
  private:
   std::mutex mu_;
   std::condition_variable cv_;
-  int count_ = 0;
+  int count_ ABSL_GUARDED_BY(mu_) = 0;
 };
+
+// A flight fetch reading one message and encoding it with `encode`
+// (storage::Message -> EncodedResponse).
+template <typename Encoder>
+ReadCoalescer::Fetch FetchOneMessage(storage::MessageStore* store, uint64_t channel_id,
+                                     uint64_t message_id, Encoder encode) {
+  return [=](const FetchContext& fc, ReadCoalescer::FetchDone done) {
+    store->GetMessage(channel_id, message_id, {fc.deadline, fc.cancel},
+                      [=, done = std::move(done)](absl::StatusOr<storage::Message> m) {
+                        if (!m.ok()) return done(m.status());
+                        done(encode(*m));
+                      });
+  };
+}
+
+ReadCoalescer::Fetch FetchPage(storage::MessageStore* store, storage::GetMessagesQuery query) {
+  return [store, query](const FetchContext& fc, ReadCoalescer::FetchDone done) {
+    store->GetMessages(
+        query, {fc.deadline, fc.cancel},
+        [done = std::move(done)](absl::StatusOr<std::vector<storage::Message>> page) {
+          if (!page.ok()) return done(page.status());
+          v1::GetMessagesResponse resp;
+          resp.mutable_messages()->Reserve(static_cast<int>(page->size()));
+          for (const auto& m : *page) Fill(m, resp.add_messages());
+          done(Encode(resp));
+        });
+  };
+}
+
+// `fetch` with its result handed to polling thread `cq` of `server` before
+// the flight sees it, so the fan-out finishes the calls on the thread that
+// owns them (CqServer::RunOn). Retries are issued from the timer thread; their
+// results are handed over the same way.
+ReadCoalescer::Fetch OnPollingThread(CqServer* server, int cq, ReadCoalescer::Fetch fetch) {
+  if (server == nullptr) return fetch;
+  return [server, cq, fetch = std::move(fetch)](const FetchContext& fc,
+                                                ReadCoalescer::FetchDone done) {
+    fetch(fc, [server, cq, done = std::move(done)](ReadCoalescer::Result r) {
+      server->RunOn(cq, [done, r = std::move(r)]() mutable { done(std::move(r)); });
+    });
+  };
+}
+
+using AsyncV1 =
+    v1::MessageService::WithRawMethod_GetMessages<v1::MessageService::WithRawMethod_GetMessage<
+        v1::MessageService::WithRawMethod_SendMessage<v1::MessageService::Service>>>;
+using AsyncRef = messages::MessagesService::WithRawMethod_getMessage<
+    messages::MessagesService::WithRawMethod_getAndResetMetrics<
+        messages::MessagesService::Service>>;
 
 }  // namespace
 
-// ---- dataservice.v1.MessageService -----------------------------------------
-
-// What every service of the node reads from; owned by DataServiceNode.
-struct ServiceDeps {
+struct MessageServices::Impl {
   storage::MessageStore* store;
   ReadCoalescer* coalescer;
   NodeMetrics* metrics;
   MessageServiceOptions options;
-};
+  CqServer* handoff;  // may be null
+  AsyncV1 v1_service;
+  AsyncRef ref_service;
+  InFlight writes;
 
-using V1Base = v1::MessageService::WithRawCallbackMethod_GetMessages<
-    v1::MessageService::WithRawCallbackMethod_GetMessage<
-        v1::MessageService::WithRawCallbackMethod_SendMessage<v1::MessageService::Service>>>;
+  // The shared path of every read method: count, parse, validate, then join
+  // (or start) the flight that `plan` describes.
+  template <typename Req, typename Validate, typename Plan>
+  void ServeRead(Method method, UnaryCall* call, Validate validate, Plan plan) {
+    metrics->OnRequest(method);
+    Req req;
+    if (!ParseRequest(call->request(), &req)) {
+      const auto st = absl::InvalidArgumentError(
+          absl::StrCat("request: not a valid ", Req::descriptor()->name()));
+      return Answer(call, metrics, method, {}, ToGrpcStatus(st));
+    }
+    if (absl::Status st = validate(req); !st.ok()) {
+      return Answer(call, metrics, method, {}, ToGrpcStatus(st));
+    }
+    ReadPlan p = plan(req);
+    auto hooks = std::make_unique<ReadCall>(call, coalescer, metrics, method);
+    ReadCall* read = hooks.get();
+    call->set_hooks(std::move(hooks));
+    read->Start({std::move(p.key), p.channel_id,
+                 CallDeadline(call->context(), options.default_deadline), method},
+                OnPollingThread(handoff, call->cq_index(), std::move(p.fetch)));
+  }
 
-class MessageServices::V1Service final : public V1Base {
- public:
-  explicit V1Service(const ServiceDeps& deps) : deps_(deps) {}
-  ~V1Service() override { writes_.WaitIdle(); }
-
-  grpc::ServerUnaryReactor* GetMessages(grpc::CallbackServerContext* ctx,
-                                        const grpc::ByteBuffer* request,
-                                        grpc::ByteBuffer* response) override {
-    storage::MessageStore* store = deps_.store;
-    return ServeRead<v1::GetMessagesRequest>(
-        kGetMessages, deps_.coalescer, deps_.metrics, deps_.options.default_deadline, ctx, request, response,
-        ValidateGetMessages, [store](const v1::GetMessagesRequest& req) {
+  void GetMessages(UnaryCall* call) {
+    ServeRead<v1::GetMessagesRequest>(
+        kGetMessages, call, ValidateGetMessages, [this](const v1::GetMessagesRequest& req) {
           storage::GetMessagesQuery query{.channel_id = req.channel_id(),
                                           .limit = EffectiveLimit(req)};
           if (req.has_before()) query.before = req.before();
           if (req.has_after()) query.after = req.after();
-          auto fetch = [store, query](const FetchContext& fc, ReadCoalescer::FetchDone done) {
-            store->GetMessages(
-                query, {fc.deadline, fc.cancel},
-                [done = std::move(done)](absl::StatusOr<std::vector<storage::Message>> page) {
-                  if (!page.ok()) return done(page.status());
-                  v1::GetMessagesResponse resp;
-                  resp.mutable_messages()->Reserve(static_cast<int>(page->size()));
-                  for (const auto& m : *page) Fill(m, resp.add_messages());
-                  done(Encode(resp));
-                });
-          };
-          return ReadPlan{GetMessagesKey(req), req.channel_id(), std::move(fetch)};
+          return ReadPlan{GetMessagesKey(req), req.channel_id(), FetchPage(store, query)};
         });
   }
 
-  grpc::ServerUnaryReactor* GetMessage(grpc::CallbackServerContext* ctx,
-                                       const grpc::ByteBuffer* request,
-                                       grpc::ByteBuffer* response) override {
-    storage::MessageStore* store = deps_.store;
-    return ServeRead<v1::GetMessageRequest>(
-        kGetMessage, deps_.coalescer, deps_.metrics, deps_.options.default_deadline, ctx, request, response,
-        ValidateGetMessage, [store](const v1::GetMessageRequest& req) {
+  void GetMessage(UnaryCall* call) {
+    ServeRead<v1::GetMessageRequest>(
+        kGetMessage, call, ValidateGetMessage, [this](const v1::GetMessageRequest& req) {
           const uint64_t channel = req.channel_id(), id = req.message_id();
           return ReadPlan{GetMessageKey(channel, id), channel,
                           FetchOneMessage(store, channel, id, [](const storage::Message& m) {
@@ -304,78 +282,10 @@ class MessageServices::V1Service final : public V1Base {
         });
   }
 
-  grpc::ServerUnaryReactor* SendMessage(grpc::CallbackServerContext* ctx,
-                                        const grpc::ByteBuffer* request,
-                                        grpc::ByteBuffer* response) override {
-    deps_.metrics->OnRequest(kSendMessage);
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    NodeMetrics* metrics = deps_.metrics;
-    auto reject = [&](const absl::Status& st) {
-      metrics->OnResponse(kSendMessage, static_cast<int>(st.code()));
-      reactor->Finish(ToGrpcStatus(st));
-      return reactor;
-    };
-    v1::SendMessageRequest req;
-    if (!ParseSendMessageTolerant(request, &req)) {
-      return reject(absl::InvalidArgumentError("request: not a valid SendMessageRequest"));
-    }
-    if (absl::Status st = ValidateSendMessage(req, deps_.options.max_content_bytes); !st.ok()) {
-      return reject(st);
-    }
-    storage::NewMessage message{.channel_id = req.channel_id(),
-                                .author_id = req.author_id(),
-                                .content = std::move(*req.mutable_content()),
-                                .nonce = req.nonce()};
-    ReadCoalescer* coalescer = deps_.coalescer;
-    InFlight* writes = &writes_;
-    writes->Enter();
-    const absl::Time started = absl::Now();
-    // Writes pass through: never coalesced. The response is sent only after
-    // the store acknowledged the write and the channel's read fence moved.
-    deps_.store->SendMessage(
-        message, {CallDeadline(ctx, deps_.options.default_deadline), nullptr},
-        [=](absl::StatusOr<storage::SendResult> result) {
-          metrics->OnWriteStoreCall(absl::Now() - started, result.status());
-          if (!result.ok()) {
-            metrics->OnResponse(kSendMessage, static_cast<int>(result.status().code()));
-            reactor->Finish(ToGrpcStatus(result.status()));
-            writes->Exit();
-            return;
-          }
-          coalescer->OnWriteAcknowledged(result->message.channel_id);
-          v1::SendMessageResponse resp;
-          Fill(result->message, resp.mutable_message());
-          resp.set_duplicate(result->duplicate);
-          *response = grpc::ByteBuffer(Encode(resp).get(), 1);
-          metrics->OnResponse(kSendMessage, 0);
-          reactor->Finish(grpc::Status::OK);
-          writes->Exit();
-        });
-    return reactor;
-  }
-
- private:
-  const ServiceDeps deps_;
-  InFlight writes_;
-};
-
-// ---- messages.MessagesService (the reference API) --------------------------
-
-using ReferenceBase = messages::MessagesService::WithRawCallbackMethod_getMessage<
-    messages::MessagesService::WithCallbackMethod_getAndResetMetrics<
-        messages::MessagesService::Service>>;
-
-class MessageServices::ReferenceService final : public ReferenceBase {
- public:
-  explicit ReferenceService(const ServiceDeps& deps) : deps_(deps) {}
-
-  grpc::ServerUnaryReactor* getMessage(grpc::CallbackServerContext* ctx,
-                                       const grpc::ByteBuffer* request,
-                                       grpc::ByteBuffer* response) override {
-    storage::MessageStore* store = deps_.store;
-    return ServeRead<messages::MessageRequest>(
-        kRefGetMessage, deps_.coalescer, deps_.metrics, deps_.options.default_deadline, ctx, request, response,
-        ValidateReferenceGetMessage, [store](const messages::MessageRequest& req) {
+  void ReferenceGetMessage(UnaryCall* call) {
+    ServeRead<messages::MessageRequest>(
+        kRefGetMessage, call, ValidateReferenceGetMessage,
+        [this](const messages::MessageRequest& req) {
           const auto channel = static_cast<uint64_t>(req.channel_id());
           const auto id = static_cast<uint64_t>(req.message_id());
           return ReadPlan{ReferenceGetMessageKey(channel, id), channel,
@@ -390,29 +300,94 @@ class MessageServices::ReferenceService final : public ReferenceBase {
         });
   }
 
-  grpc::ServerUnaryReactor* getAndResetMetrics(grpc::CallbackServerContext* ctx,
-                                               const messages::Empty*,
-                                               messages::MetricsReply* reply) override {
-    const NodeMetrics::ReferenceCounters counters = deps_.metrics->GetAndReset();
-    reply->set_total_requests(counters.requests);
-    reply->set_queries_executed(counters.queries);
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
-  }
+  void SendMessage(UnaryCall* call);
 
- private:
-  const ServiceDeps deps_;
+  void GetAndResetMetrics(UnaryCall* call) {
+    const NodeMetrics::ReferenceCounters counters = metrics->GetAndReset();
+    messages::MetricsReply reply;
+    reply.set_total_requests(counters.requests);
+    reply.set_queries_executed(counters.queries);
+    call->Finish(EncodeBuffer(reply), grpc::Status::OK);
+  }
 };
 
+void MessageServices::Impl::SendMessage(UnaryCall* call) {
+  metrics->OnRequest(kSendMessage);
+  auto reject = [&](const absl::Status& st) {
+    Answer(call, metrics, kSendMessage, {}, ToGrpcStatus(st));
+  };
+  // The wire view with `content` as bytes: malformed UTF-8 is then reported
+  // by ValidateSendMessage naming the field, not as an unparsable request.
+  dataservice::server::SendMessageRequestWire req;
+  if (!ParseRequest(call->request(), &req)) {
+    return reject(absl::InvalidArgumentError("request: not a valid SendMessageRequest"));
+  }
+  if (absl::Status st = ValidateSendMessage(req, options.max_content_bytes); !st.ok()) {
+    return reject(st);
+  }
+  storage::NewMessage message{.channel_id = req.channel_id(),
+                              .author_id = req.author_id(),
+                              .content = std::move(*req.mutable_content()),
+                              .nonce = req.nonce()};
+  NodeMetrics* m = metrics;
+  ReadCoalescer* c = coalescer;
+  InFlight* w = &writes;
+  w->Enter();
+  const absl::Time started = absl::Now();
+  // Writes pass through: never coalesced. The response is sent only after
+  // the store acknowledged the write and the channel's read fence moved.
+  storage::Callback<storage::SendResult> finish = [=](absl::StatusOr<storage::SendResult> result) {
+    m->OnWriteStoreCall(absl::Now() - started, result.status());
+    if (!result.ok()) {
+      Answer(call, m, kSendMessage, {}, ToGrpcStatus(result.status()));
+    } else {
+      c->OnWriteAcknowledged(result->message.channel_id);
+      v1::SendMessageResponse resp;
+      Fill(result->message, resp.mutable_message());
+      resp.set_duplicate(result->duplicate);
+      Answer(call, m, kSendMessage, EncodeBuffer(resp), grpc::Status::OK);
+    }
+    w->Exit();
+  };
+  if (handoff != nullptr) {
+    finish = [finish, server = handoff, cq = call->cq_index()](auto result) {
+      server->RunOn(cq,
+                    [finish, result = std::move(result)]() mutable { finish(std::move(result)); });
+    };
+  }
+  store->SendMessage(message, {CallDeadline(call->context(), options.default_deadline), nullptr},
+                     std::move(finish));
+}
+
 MessageServices::MessageServices(storage::MessageStore* store, ReadCoalescer* coalescer,
-                                 NodeMetrics* metrics, MessageServiceOptions options)
-    : v1_(std::make_unique<V1Service>(ServiceDeps{store, coalescer, metrics, options})),
-      reference_(std::make_unique<ReferenceService>(ServiceDeps{store, coalescer, metrics, options})) {}
+                                 NodeMetrics* metrics, MessageServiceOptions options,
+                                 CqServer* handoff)
+    : impl_(new Impl{store, coalescer, metrics, options, handoff, {}, {}, {}}) {}
 
-MessageServices::~MessageServices() = default;
+MessageServices::~MessageServices() { impl_->writes.WaitIdle(); }
 
-grpc::Service* MessageServices::v1() { return v1_.get(); }
-grpc::Service* MessageServices::reference() { return reference_.get(); }
+grpc::Service* MessageServices::v1() { return &impl_->v1_service; }
+grpc::Service* MessageServices::reference() { return &impl_->ref_service; }
+
+void MessageServices::AddMethods(CqServer* server) {
+  Impl* impl = impl_.get();
+  AsyncV1* v1s = &impl->v1_service;
+  AsyncRef* ref = &impl->ref_service;
+  server->AddMethod([v1s](auto* ctx, auto* req, auto* w, auto* cq,
+                          void* tag) { v1s->RequestGetMessages(ctx, req, w, cq, cq, tag); },
+                    [impl](UnaryCall* call) { impl->GetMessages(call); });
+  server->AddMethod([v1s](auto* ctx, auto* req, auto* w, auto* cq,
+                          void* tag) { v1s->RequestGetMessage(ctx, req, w, cq, cq, tag); },
+                    [impl](UnaryCall* call) { impl->GetMessage(call); });
+  server->AddMethod([v1s](auto* ctx, auto* req, auto* w, auto* cq,
+                          void* tag) { v1s->RequestSendMessage(ctx, req, w, cq, cq, tag); },
+                    [impl](UnaryCall* call) { impl->SendMessage(call); });
+  server->AddMethod([ref](auto* ctx, auto* req, auto* w, auto* cq,
+                          void* tag) { ref->RequestgetMessage(ctx, req, w, cq, cq, tag); },
+                    [impl](UnaryCall* call) { impl->ReferenceGetMessage(call); });
+  server->AddMethod([ref](auto* ctx, auto* req, auto* w, auto* cq,
+                          void* tag) { ref->RequestgetAndResetMetrics(ctx, req, w, cq, cq, tag); },
+                    [impl](UnaryCall* call) { impl->GetAndResetMetrics(call); });
+}
 
 }  // namespace ds::node

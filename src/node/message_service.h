@@ -1,34 +1,34 @@
 // The node's gRPC services: dataservice.v1.MessageService and the reference
-// API messages.MessagesService, both on gRPC's callback API.
+// API messages.MessagesService, served on completion queues (CqServer).
 //
-// Reads (GetMessages, GetMessage, getMessage) are raw callback methods: the
-// request bytes are parsed here, the flight's response is serialized once into
-// one refcounted grpc::Slice, and every waiter's response ByteBuffer references
-// that slice (coalescing contract point 8: per-waiter cost is a reference).
-// Writes (SendMessage) are typed callback methods and never coalesced; each
-// acknowledged write fences its channel for read-your-writes before answering.
+// Every method is a raw unary method: the request bytes are parsed here, and a
+// read flight's response is serialized once into one refcounted grpc::Slice
+// that every waiter's response ByteBuffer references (coalescing contract
+// point 8: per-waiter cost is a reference). Writes (SendMessage) are never
+// coalesced; each acknowledged write fences its channel for read-your-writes
+// before answering.
 //
-// Every response carries trailing metadata `x-ds-coalesced: leader|joiner`
-// (reads) so a client can see whether it shared a query.
+// Every read response carries trailing metadata `x-ds-coalesced:
+// leader|joiner` so a client can see whether it shared a query.
 //
 // Usage:
 //   MessageServices services(store, coalescer, metrics, options);
 //   builder.RegisterService(services.v1());
 //   builder.RegisterService(services.reference());
+//   services.AddMethods(&cq_server);   // before cq_server.Start()
 //
-// Threads: gRPC calls the handlers on its callback threads; handlers never
-// block. Completions run on store threads. The services must outlive the
-// grpc::Server (destroy the server first).
+// Threads: handlers run on the CqServer's polling threads and never block;
+// completions run on store threads. The services must outlive the CqServer's
+// Stop() (every call answered).
 #pragma once
-
-#include <memory>
 
 #include <grpcpp/grpcpp.h>
 
+#include <memory>
+
 #include "coalescer/coalescer.h"
 #include "common/api_rules.h"
-#include "dataservice/v1/messages.grpc.pb.h"
-#include "messages/messages.grpc.pb.h"
+#include "node/cq_server.h"
 #include "node/node_metrics.h"
 #include "storage/message_store.h"
 
@@ -46,18 +46,21 @@ struct MessageServiceOptions {
 
 class MessageServices {
  public:
+  // With `handoff` (may be null), store results are handed to the polling
+  // thread of the call that issued the store call (CqServer::RunOn) and
+  // flights fan out there; without it they fan out on the store thread.
   MessageServices(storage::MessageStore* store, ReadCoalescer* coalescer, NodeMetrics* metrics,
-                  MessageServiceOptions options);
-  ~MessageServices();
+                  MessageServiceOptions options, CqServer* handoff = nullptr);
+  ~MessageServices();  // waits for write callbacks still running
 
   grpc::Service* v1();
   grpc::Service* reference();
+  // Registers every method's handler; before `server` starts.
+  void AddMethods(CqServer* server);
 
  private:
-  class V1Service;
-  class ReferenceService;
-  std::unique_ptr<V1Service> v1_;
-  std::unique_ptr<ReferenceService> reference_;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 // gRPC status from an absl::Status (the codes are the same numbers).

@@ -11,22 +11,25 @@
 //   (*node)->Shutdown(absl::Seconds(5));   // stop accepting, drain, stop
 //
 // Thread-safe. The store must outlive the node. Members are destroyed in the
-// order server → services → coalescer (waits for running flights) → metrics
-// → timer, the reverse of construction.
+// order server → services → coalescer (waits for running flights) →
+// completion queues → health → metrics → timer, the reverse of construction.
 #pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <prometheus/registry.h>
 
 #include <functional>
 #include <memory>
 #include <string>
 
-#include <grpcpp/grpcpp.h>
-#include <prometheus/registry.h>
-
 #include "absl/status/statusor.h"
 #include "coalescer/coalescer.h"
 #include "coalescer/timer.h"
+#include "node/cq_server.h"
+#include "node/health_service.h"
 #include "node/message_service.h"
 #include "node/node_metrics.h"
+#include "node/server_tuning.h"
 #include "storage/message_store.h"
 
 namespace ds::node {
@@ -38,11 +41,15 @@ struct NodeOptions {
   // Larger requests are refused by gRPC itself (RESOURCE_EXHAUSTED) before
   // any of our code parses them.
   int max_receive_message_bytes = 64 * 1024;
-  // Fan flights with several waiters out on gRPC's callback threads (see
-  // RunOnGrpcThread in node.cc) instead of on the store thread that
-  // completed the query. Off by default: measured slightly slower here
-  // (docs/benchmarks.md, hot-key ceiling: 0.75 vs 0.80 of the no-op server).
-  bool fan_out_on_grpc_threads = false;
+  // Where a flight's result is fanned out to its waiters: on the polling
+  // thread that took the leader's call (the store thread hands it over, one
+  // wake-up per flight), or on the store thread that completed the query.
+  // Measured in docs/benchmarks.md ("CPU per request").
+  bool fan_out_on_polling_thread = true;
+  // Completion queues, one polling thread each, that read requests and run
+  // the handlers inline (CqServer); 0 = one per core.
+  int server_threads = 0;
+  ServerTuning server_tuning;
   // Registers more services on the node's gRPC server (live channels:
   // src/live/node/live_node.cc). Called once in Start, before the server
   // starts and after the coalescer exists; what it registers must outlive
@@ -63,7 +70,7 @@ class DataServiceNode {
   ReadCoalescer& coalescer() { return *coalescer_; }
   // grpc.health.v1 status of the whole server and of each service.
   void SetServing(bool serving);
-  bool serving() const { return serving_.load(); }
+  bool serving() const;
 
   // Graceful stop: health turns NOT_SERVING, no new calls are accepted,
   // calls in progress (and their flights) get up to `drain` to finish, then
@@ -75,10 +82,13 @@ class DataServiceNode {
 
   std::string host_;
   int port_ = 0;
-  std::atomic<bool> serving_{false};
   std::atomic<bool> shut_down_{false};
   std::unique_ptr<coalescer::ThreadTimer> timer_;
   std::unique_ptr<NodeMetrics> metrics_;
+  std::unique_ptr<HealthService> health_;
+  // Outlives the coalescer: flights still ending hand their results to it
+  // (run inline once its queues are shut down).
+  std::unique_ptr<CqServer> cq_server_;
   std::unique_ptr<ReadCoalescer> coalescer_;
   std::unique_ptr<MessageServices> services_;
   std::unique_ptr<grpc::Server> server_;

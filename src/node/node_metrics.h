@@ -23,16 +23,16 @@
 // Thread-safe; every event is a few atomic adds.
 #pragma once
 
-#include <array>
-#include <atomic>
-#include <memory>
-#include <string>
-
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <string>
 
 #include "coalescer/probe.h"
 

@@ -2,10 +2,9 @@
 // clients, and the FakeMessageStore (for its fault hooks) behind it.
 #include "node/node.h"
 
-#include <gtest/gtest.h>
-
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <gtest/gtest.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -13,6 +12,8 @@
 #include <mutex>
 #include <vector>
 
+#include "dataservice/v1/messages.grpc.pb.h"
+#include "messages/messages.grpc.pb.h"
 #include "testing/fake_message_store.h"
 
 namespace ds::node {
@@ -73,7 +74,8 @@ class NodeTest : public ::testing::Test {
     for (auto& c : calls) {
       std::string role;
       auto it = c->ctx.GetServerTrailingMetadata().find("x-ds-coalesced");
-      if (it != c->ctx.GetServerTrailingMetadata().end()) role = std::string(it->second.data(), it->second.size());
+      if (it != c->ctx.GetServerTrailingMetadata().end())
+        role = std::string(it->second.data(), it->second.size());
       out.push_back({c->status, role, c->resp.message().content()});
     }
     return out;
@@ -271,9 +273,12 @@ TEST_F(NodeTest, BadInputIsInvalidArgumentNamingTheFieldAndNodeStaysUp) {
     std::string field;
   };
   const std::vector<Case> sends = {
-      {0, 1, 1, "x", "channel_id"},         {1, 0, 1, "x", "nonce"},
-      {1, 1, 0, "x", "author_id"},          {1, 1, 1, "", "content"},
-      {1, 1, 1, std::string(4001, 'a'), "content"}, {1, 1, 1, "bad \xC3\x28 utf8", "content"},
+      {0, 1, 1, "x", "channel_id"},
+      {1, 0, 1, "x", "nonce"},
+      {1, 1, 0, "x", "author_id"},
+      {1, 1, 1, "", "content"},
+      {1, 1, 1, std::string(4001, 'a'), "content"},
+      {1, 1, 1, "bad \xC3\x28 utf8", "content"},
   };
   for (const auto& c : sends) {
     grpc::Status s = Send(c.channel, c.nonce, c.content, &r, c.author);
@@ -296,7 +301,8 @@ TEST_F(NodeTest, BadInputIsInvalidArgumentNamingTheFieldAndNodeStaysUp) {
 
   // Bytes that are not a protobuf at all, through the generic stub.
   grpc::GenericStub generic(channel_);
-  for (const std::string& garbage : {std::string("\xff\xff\xff\xff\x0f", 5), std::string("\x0a\xff", 2)}) {
+  for (const std::string& garbage :
+       {std::string("\xff\xff\xff\xff\x0f", 5), std::string("\x0a\xff", 2)}) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     grpc::Slice slice(garbage);

@@ -26,14 +26,26 @@ absl::Status ValidateGetMessage(const dataservice::v1::GetMessageRequest& req) {
   return absl::OkStatus();
 }
 
+namespace {
+absl::Status ValidateSend(uint64_t channel_id, uint64_t author_id, std::string_view content,
+                          uint64_t nonce, size_t max_content_bytes) {
+  if (channel_id == 0) return Invalid("channel_id", "required (a non-zero snowflake)");
+  if (author_id == 0) return Invalid("author_id", "required (a non-zero snowflake)");
+  if (nonce == 0) return Invalid("nonce", "required: a non-zero client-chosen idempotency key");
+  return api::CheckContent(content, max_content_bytes);
+}
+}  // namespace
+
+absl::Status ValidateSendMessage(const dataservice::server::SendMessageRequestWire& req,
+                                 size_t max_content_bytes) {
+  return ValidateSend(req.channel_id(), req.author_id(), req.content(), req.nonce(),
+                      max_content_bytes);
+}
+
 absl::Status ValidateSendMessage(const dataservice::v1::SendMessageRequest& req,
                                  size_t max_content_bytes) {
-  if (req.channel_id() == 0) return Invalid("channel_id", "required (a non-zero snowflake)");
-  if (req.author_id() == 0) return Invalid("author_id", "required (a non-zero snowflake)");
-  if (req.nonce() == 0) {
-    return Invalid("nonce", "required: a non-zero client-chosen idempotency key");
-  }
-  return api::CheckContent(req.content(), max_content_bytes);
+  return ValidateSend(req.channel_id(), req.author_id(), req.content(), req.nonce(),
+                      max_content_bytes);
 }
 
 absl::Status ValidateReferenceGetMessage(const messages::MessageRequest& req) {

@@ -43,10 +43,9 @@ void LatencyMessageStore::Delay(const CallOptions& options, Callback<T> done,
 
 void LatencyMessageStore::GetMessages(const GetMessagesQuery& query, const CallOptions& options,
                                       Callback<std::vector<Message>> done) {
-  Delay<std::vector<Message>>(options, std::move(done),
-                              [inner = inner_, query, options](auto cb) {
-                                inner->GetMessages(query, options, std::move(cb));
-                              });
+  Delay<std::vector<Message>>(options, std::move(done), [inner = inner_, query, options](auto cb) {
+    inner->GetMessages(query, options, std::move(cb));
+  });
 }
 
 void LatencyMessageStore::GetMessage(uint64_t channel_id, uint64_t message_id,

@@ -35,7 +35,6 @@ class TimerThread;
 
 namespace ds::storage {
 
-
 class LatencyMessageStore final : public MessageStore {
  public:
   // `inner` must not be null; `latency` < 0 counts as 0.

@@ -148,8 +148,7 @@ TEST_P(MessageStoreContractTest, MissingMessageIsNotFound) {
 
 TEST_P(MessageStoreContractTest, SameNonceTwiceReturnsTheStoredMessage) {
   const uint64_t channel = NewChannel();
-  auto first =
-      Send({.channel_id = channel, .author_id = 7, .content = "original", .nonce = 555});
+  auto first = Send({.channel_id = channel, .author_id = 7, .content = "original", .nonce = 555});
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_FALSE(first->duplicate);
   // The retry may even carry different content: the stored message wins.
@@ -239,9 +238,8 @@ TEST_P(MessageStoreContractTest, CallbacksNeverRunInline) {
     (void)bulk.Wait();
   }
   std::promise<std::thread::id> where;
-  store().GetMessage(channel, 1, {}, [&](absl::StatusOr<Message>) {
-    where.set_value(std::this_thread::get_id());
-  });
+  store().GetMessage(channel, 1, {},
+                     [&](absl::StatusOr<Message>) { where.set_value(std::this_thread::get_id()); });
   EXPECT_NE(where.get_future().get(), std::this_thread::get_id());
 }
 
@@ -266,8 +264,7 @@ TEST_P(MessageStoreContractTest, CancelledTokenAnswersCancelledAndWritesNothing)
   const NewMessage never{.channel_id = channel, .author_id = 1, .content = "never", .nonce = 1};
   EXPECT_EQ(Send(never, CancelledToken()).status().code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(Get(channel, 1, CancelledToken()).status().code(), absl::StatusCode::kCancelled);
-  EXPECT_EQ(Page(Q(channel, 5), CancelledToken()).status().code(),
-            absl::StatusCode::kCancelled);
+  EXPECT_EQ(Page(Q(channel, 5), CancelledToken()).status().code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(Bulk(SpreadMessages(channel, 3, 3), CancelledToken()).status().code(),
             absl::StatusCode::kCancelled);
   EXPECT_TRUE(All(channel).empty());

@@ -193,7 +193,7 @@ class MessageStoreContractTest : public ::testing::TestWithParam<StoreFactory> {
 // MessageStoreContractTest is visible unqualified: inside namespace
 // ds::storage, or after `using ds::storage::MessageStoreContractTest;`
 // (GoogleTest pastes the fixture name into identifiers).
-#define INSTANTIATE_MESSAGE_STORE_CONTRACT(Name, factory)   \
+#define INSTANTIATE_MESSAGE_STORE_CONTRACT(Name, factory)  \
   INSTANTIATE_TEST_SUITE_P(Name, MessageStoreContractTest, \
                            ::testing::Values(::ds::storage::StoreFactory(factory)))
 

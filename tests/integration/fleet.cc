@@ -83,11 +83,11 @@ std::vector<std::string> Fleet::NodeAddresses() const {
 
 absl::Status Fleet::Start() {
   {
-    auto seed = ChildProcess::Spawn(Bin("ds-seed"),
-                                    {"--store", store_, "--channels",
-                                     std::to_string(options_.channels), "--messages",
-                                     std::to_string(options_.messages)},
-                                    dir_.File("seed.log"));
+    auto seed =
+        ChildProcess::Spawn(Bin("ds-seed"),
+                            {"--store", store_, "--channels", std::to_string(options_.channels),
+                             "--messages", std::to_string(options_.messages)},
+                            dir_.File("seed.log"));
     if (!seed.ok()) return seed.status();
     auto exit = (*seed)->Wait(options_.start_timeout);
     if (!exit.ok()) return exit.status();
@@ -106,10 +106,18 @@ absl::Status Fleet::Start() {
 absl::Status Fleet::StartNode(int i, int grpc_port) {
   Node& node = nodes_[i];
   const std::string port_file = dir_.File(absl::StrCat("node", i, ".", node.generation, ".port"));
-  std::vector<std::string> args = {
-      "--listen", absl::StrCat("127.0.0.1:", grpc_port), "--admin-listen", "127.0.0.1:0",
-      "--store", store_, "--node-id", std::to_string(i + 1), "--drain-timeout-ms",
-      std::to_string(options_.drain_timeout_ms), "--port-file", port_file};
+  std::vector<std::string> args = {"--listen",
+                                   absl::StrCat("127.0.0.1:", grpc_port),
+                                   "--admin-listen",
+                                   "127.0.0.1:0",
+                                   "--store",
+                                   store_,
+                                   "--node-id",
+                                   std::to_string(i + 1),
+                                   "--drain-timeout-ms",
+                                   std::to_string(options_.drain_timeout_ms),
+                                   "--port-file",
+                                   port_file};
   args.insert(args.end(), options_.node_args.begin(), options_.node_args.end());
   auto process =
       ChildProcess::Spawn(Bin("ds-node"), args, dir_.File(absl::StrCat("node", i, ".log")));
@@ -119,14 +127,14 @@ absl::Status Fleet::StartNode(int i, int grpc_port) {
   auto ports = testing::WaitForPortFile(port_file, options_.start_timeout, node.process.get());
   if (!ports.ok()) return ports.status();
   if (ports->size() != 2) {
-    return absl::InternalError(absl::StrCat("port file ", port_file, " has ", ports->size(),
-                                            " numbers, want 2"));
+    return absl::InternalError(
+        absl::StrCat("port file ", port_file, " has ", ports->size(), " numbers, want 2"));
   }
   node.grpc_port = (*ports)[0];
   node.admin_port = (*ports)[1];
   if (grpc_port != 0 && node.grpc_port != grpc_port) {
-    return absl::InternalError(absl::StrCat("node ", i, " restarted on port ", node.grpc_port,
-                                            ", asked for ", grpc_port));
+    return absl::InternalError(
+        absl::StrCat("node ", i, " restarted on port ", node.grpc_port, ", asked for ", grpc_port));
   }
   return AwaitHealthy(node.admin_port, *node.process, options_.start_timeout,
                       absl::StrCat("node ", i));
@@ -135,9 +143,10 @@ absl::Status Fleet::StartNode(int i, int grpc_port) {
 absl::Status Fleet::StartGateway(int port) {
   const std::string port_file = dir_.File(absl::StrCat("gateway.", port, ".port"));
   std::vector<std::string> args = {
-      "--listen", absl::StrCat("127.0.0.1:", port), "--nodes", absl::StrJoin(NodeAddresses(), ","), "--deadline-ms",
-      std::to_string(absl::ToInt64Milliseconds(options_.gateway_deadline)), "--port-file",
-      port_file};
+      "--listen",      absl::StrCat("127.0.0.1:", port),
+      "--nodes",       absl::StrJoin(NodeAddresses(), ","),
+      "--deadline-ms", std::to_string(absl::ToInt64Milliseconds(options_.gateway_deadline)),
+      "--port-file",   port_file};
   if (options_.health_timeout > absl::ZeroDuration()) {
     args.push_back("--health-timeout-ms");
     args.push_back(std::to_string(absl::ToInt64Milliseconds(options_.health_timeout)));

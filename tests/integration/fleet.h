@@ -35,8 +35,8 @@ namespace ds::integration {
 
 struct FleetOptions {
   int nodes = 3;
-  int channels = 30;              // seeded channels 1..channels
-  int messages = 20;              // seeded messages per channel
+  int channels = 30;  // seeded channels 1..channels
+  int messages = 20;  // seeded messages per channel
   bool gateway = true;
   // Gateway → nodes health probe interval; zero keeps the gateway's default.
   absl::Duration health_interval = absl::ZeroDuration();
@@ -44,10 +44,10 @@ struct FleetOptions {
   // does not eject a live node and move its channels mid-test. A killed node
   // still fails its probes at once (connection refused).
   absl::Duration health_timeout = absl::Seconds(1);
-  absl::Duration gateway_deadline = absl::Seconds(2);        // per request
-  int drain_timeout_ms = 2000;                               // node SIGTERM drain
-  std::vector<std::string> node_args;                        // more ds-node flags
-  std::vector<std::string> gateway_args;                     // more ds-gateway flags
+  absl::Duration gateway_deadline = absl::Seconds(2);  // per request
+  int drain_timeout_ms = 2000;                         // node SIGTERM drain
+  std::vector<std::string> node_args;                  // more ds-node flags
+  std::vector<std::string> gateway_args;               // more ds-gateway flags
   absl::Duration start_timeout = absl::Seconds(20);
 };
 

@@ -21,11 +21,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -278,10 +277,9 @@ TEST_F(RoutedFleetTest, WritesRetriedAcrossFailoverAreStoredOnce) {
   ASSERT_NO_FATAL_FAILURE(StartFleet({.nodes = 3, .channels = 10}));
   HttpClient client(static_cast<uint16_t>(fleet_->gateway_port()));
   const std::string content = "retried across a failover";
-  const std::string body = nlohmann::json{{"author_id", "1"},
-                                          {"content", content},
-                                          {"nonce", "8000000000000000001"}}
-                               .dump();
+  const std::string body =
+      nlohmann::json{{"author_id", "1"}, {"content", content}, {"nonce", "8000000000000000001"}}
+          .dump();
   const std::string path = absl::StrCat("/v1/channels/", kChannel, "/messages");
 
   auto before = fleet_->NodeCounters("ds_requests_total", kSendMessage);

@@ -154,21 +154,38 @@ void Summarise(const std::vector<Sample>& samples, absl::Duration first_fault,
   r->warm_p99 = Quantile(warm, 0.99);
   r->fault_p99 = Quantile(during, 0.99);
   const absl::Duration slow = r->warm_p99 * 3;
-  std::map<int64_t, bool> bad;  // bucket index → bad
+  // Per 100 ms bucket (by start time): requests, failures, slow requests.
+  struct Bucket {
+    int n = 0, failed = 0, slow = 0;
+  };
+  std::map<int64_t, Bucket> buckets;
   for (const Sample& s : samples) {
-    if (!s.ok || (slow > absl::ZeroDuration() && s.latency > slow)) {
-      // A slow request disturbs every bucket it spans.
-      const int64_t from = absl::IDivDuration(s.offset, kBucket, nullptr);
-      const int64_t to = absl::IDivDuration(s.offset + s.latency, kBucket, nullptr);
-      for (int64_t b = from; b <= to; ++b) bad[b] = true;
-    }
+    Bucket& b = buckets[s.offset / kBucket];
+    ++b.n;
+    if (!s.ok) ++b.failed;
+    if (slow > absl::ZeroDuration() && s.latency > slow) ++b.slow;
+  }
+  // Bad: a failure, or a tail beyond the usual (>= 5 % of its requests, and at
+  // least 2, slower than 3x the warm p99 — about 1 % exceed the p99 itself).
+  std::map<int64_t, bool> bad;
+  for (const auto& [index, b] : buckets) {
+    if (b.failed > 0 || (b.slow >= 2 && b.slow * 20 >= b.n)) bad[index] = true;
   }
   r->disturbed = kBucket * static_cast<int64_t>(bad.size());
-  r->recovery = absl::ZeroDuration();
-  if (!bad.empty()) {
-    const absl::Duration last_bad_end = kBucket * (bad.rbegin()->first + 1);
-    if (last_bad_end > last_fault) r->recovery = last_bad_end - last_fault;
+  // Recovered at the start of the first clean second (10 good buckets in a
+  // row) from the heal on; an isolated bad bucket later on is noise of a shared
+  // machine, not the fault.
+  const int64_t heal = last_fault / kBucket;
+  const int64_t last = buckets.empty() ? heal : buckets.rbegin()->first;
+  int64_t good_since = heal;
+  for (int64_t b = heal; b <= last; ++b) {
+    if (bad.count(b) != 0) {
+      good_since = b + 1;
+    } else if (b - good_since + 1 >= 10) {
+      break;
+    }
   }
+  r->recovery = std::max(absl::ZeroDuration(), kBucket * good_since - last_fault);
 }
 
 }  // namespace

@@ -15,9 +15,11 @@
 // - lost: an acknowledged write (200 with a message id) that reading back by
 //   id finds missing (404) once the fleet is healthy again.
 // - recovery: from the last fault command (the heal; the only command if
-//   there is one) to the end of the last "bad" 100 ms bucket — one holding a
-//   failed request or a request slower than 3× the p99 of the warm phase
-//   before the first fault. 0 when no bucket after the last command is bad.
+//   there is one) to the start of the first clean second after it: 10
+//   consecutive 100 ms buckets of requests (by start time) none of which is
+//   "bad" — holding a failed request, or with at least 5 % (and at least 2) of
+//   its requests slower than 3× the p99 of the warm phase before the first
+//   fault. 0 when the fleet is clean right from the heal.
 //
 // Threads: Run() blocks; it starts `connections` load threads and one thread
 // for the fault commands and joins them before it returns.

@@ -38,6 +38,10 @@ int main(int argc, char** argv) {
   app.add_option("--verify-timeout", verify, "Read-back of acknowledged writes: give up after");
   app.add_option("--fault", faults, "OFFSET=COMMAND, run with /bin/sh -c at OFFSET (e.g. 3s)");
   app.add_option("--seed", o.seed, "Seed of channels, read/write mix and nonces");
+  // A later flag overrides an earlier one (scripts/chaos passes defaults first).
+  for (CLI::Option* opt : app.get_options()) {
+    if (opt->get_name() != "--fault") opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  }
   CLI11_PARSE(app, argc, argv);
 
   if (!ParseDurationFlag(warmup, &o.warmup) || !ParseDurationFlag(duration, &o.duration) ||

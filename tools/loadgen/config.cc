@@ -12,12 +12,38 @@
 namespace ds::loadgen {
 
 const std::vector<std::string>& SingleDashLongFlags() {
-  static const auto* const kFlags = new std::vector<std::string>{
-      "channels", "requests", "mode", "concurrency", "duration", "rate", "keys", "zipf-s",
-      "hot-fraction", "hot-channel", "seed", "write-ratio", "read-method", "limit",
-      "deadline-ms", "target", "nodes", "policy", "channels-per-node", "health-timeout",
-      "gateway", "connections", "http-threads", "pipeline", "no-discover-ids", "metrics", "no-metrics", "query-time-ms",
-      "json", "quiet", "no-progress", "help"};
+  static const auto* const kFlags = new std::vector<std::string>{"channels",
+                                                                 "requests",
+                                                                 "mode",
+                                                                 "concurrency",
+                                                                 "duration",
+                                                                 "rate",
+                                                                 "keys",
+                                                                 "zipf-s",
+                                                                 "hot-fraction",
+                                                                 "hot-channel",
+                                                                 "seed",
+                                                                 "write-ratio",
+                                                                 "read-method",
+                                                                 "limit",
+                                                                 "deadline-ms",
+                                                                 "target",
+                                                                 "nodes",
+                                                                 "policy",
+                                                                 "channels-per-node",
+                                                                 "health-timeout",
+                                                                 "gateway",
+                                                                 "connections",
+                                                                 "http-threads",
+                                                                 "pipeline",
+                                                                 "no-discover-ids",
+                                                                 "metrics",
+                                                                 "no-metrics",
+                                                                 "query-time-ms",
+                                                                 "json",
+                                                                 "quiet",
+                                                                 "no-progress",
+                                                                 "help"};
   return *kFlags;
 }
 
@@ -32,9 +58,8 @@ std::vector<std::string> NormalizeReferenceFlags(const std::vector<std::string>&
       out.push_back(arg);
       continue;
     }
-    const std::string name = arg.substr(1, arg.find('=') == std::string::npos
-                                               ? std::string::npos
-                                               : arg.find('=') - 1);
+    const std::string name =
+        arg.substr(1, arg.find('=') == std::string::npos ? std::string::npos : arg.find('=') - 1);
     const auto& known = SingleDashLongFlags();
     if (std::find(known.begin(), known.end(), name) != known.end()) {
       out.push_back("-" + arg);
@@ -64,8 +89,8 @@ absl::StatusOr<KeyDistribution> ParseKeyDistribution(absl::string_view s) {
   if (v == "uniform") return KeyDistribution::kUniform;
   if (v == "zipf") return KeyDistribution::kZipf;
   if (v == "hot") return KeyDistribution::kHot;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "--keys: unknown distribution '", s, "' (expected round-robin, uniform, zipf or hot)"));
+  return absl::InvalidArgumentError(absl::StrCat("--keys: unknown distribution '", s,
+                                                 "' (expected round-robin, uniform, zipf or hot)"));
 }
 
 absl::StatusOr<TargetKind> ParseTargetKind(absl::string_view s) {
@@ -73,8 +98,8 @@ absl::StatusOr<TargetKind> ParseTargetKind(absl::string_view s) {
   if (v == "nodes") return TargetKind::kNodes;
   if (v == "gateway") return TargetKind::kGateway;
   if (v == "reference") return TargetKind::kReference;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "--target: unknown target '", s, "' (expected nodes, gateway or reference)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("--target: unknown target '", s, "' (expected nodes, gateway or reference)"));
 }
 
 absl::StatusOr<ReadMethod> ParseReadMethod(absl::string_view s) {
@@ -109,28 +134,38 @@ std::vector<std::string> SplitList(absl::string_view s) {
 
 std::string ModeName(Mode m) {
   switch (m) {
-    case Mode::kBurst: return "burst";
-    case Mode::kClosed: return "closed";
-    case Mode::kOpen: return "open";
+    case Mode::kBurst:
+      return "burst";
+    case Mode::kClosed:
+      return "closed";
+    case Mode::kOpen:
+      return "open";
   }
   return "?";
 }
 
 std::string KeyDistributionName(KeyDistribution k) {
   switch (k) {
-    case KeyDistribution::kRoundRobin: return "round-robin";
-    case KeyDistribution::kUniform: return "uniform";
-    case KeyDistribution::kZipf: return "zipf";
-    case KeyDistribution::kHot: return "hot";
+    case KeyDistribution::kRoundRobin:
+      return "round-robin";
+    case KeyDistribution::kUniform:
+      return "uniform";
+    case KeyDistribution::kZipf:
+      return "zipf";
+    case KeyDistribution::kHot:
+      return "hot";
   }
   return "?";
 }
 
 std::string TargetKindName(TargetKind t) {
   switch (t) {
-    case TargetKind::kNodes: return "nodes";
-    case TargetKind::kGateway: return "gateway";
-    case TargetKind::kReference: return "reference";
+    case TargetKind::kNodes:
+      return "nodes";
+    case TargetKind::kGateway:
+      return "gateway";
+    case TargetKind::kReference:
+      return "reference";
   }
   return "?";
 }
@@ -164,7 +199,8 @@ absl::Status ValidateConfig(const LoadgenConfig& c) {
   if (!(c.write_ratio >= 0 && c.write_ratio <= 1)) {
     return bad("--write-ratio must be within [0, 1] (got ", c.write_ratio, ")");
   }
-  if (c.limit < 1 || c.limit > 100) return bad("--limit must be within [1, 100] (got ", c.limit, ")");
+  if (c.limit < 1 || c.limit > 100)
+    return bad("--limit must be within [1, 100] (got ", c.limit, ")");
   if (c.deadline <= absl::ZeroDuration()) return bad("--deadline-ms must be > 0");
   if (c.target == TargetKind::kReference && c.write_ratio > 0) {
     return bad("--write-ratio: the reference API (--target reference) has no writes");
@@ -177,7 +213,8 @@ absl::Status ValidateConfig(const LoadgenConfig& c) {
     return bad("--policy: unknown policy '", c.policy, "' (expected hash, round-robin or random)");
   }
   if (c.channels_per_node < 1) return bad("--channels-per-node must be >= 1");
-  if (c.target == TargetKind::kGateway && c.gateway.empty()) return bad("--gateway: host:port needed");
+  if (c.target == TargetKind::kGateway && c.gateway.empty())
+    return bad("--gateway: host:port needed");
   if (c.connections < 1) return bad("--connections must be >= 1 (got ", c.connections, ")");
   if (c.http_threads < 1 || c.http_threads > 64) {
     return bad("--http-threads must be in 1..64 (got ", c.http_threads, ")");

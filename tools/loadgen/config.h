@@ -31,19 +31,19 @@ enum class ReadMethod { kMessages, kMessage };
 struct LoadgenConfig {
   // Workload shape.
   Mode mode = Mode::kBurst;
-  int64_t channels = 20;       // channel ids 1..channels
-  int64_t requests = 10000;    // burst mode: requests issued at once
-  int64_t concurrency = 64;    // closed mode: requests kept in flight
+  int64_t channels = 20;                        // channel ids 1..channels
+  int64_t requests = 10000;                     // burst mode: requests issued at once
+  int64_t concurrency = 64;                     // closed mode: requests kept in flight
   absl::Duration duration = absl::Seconds(10);  // closed and open modes
-  double rate = 1000;          // open mode: requests per second
+  double rate = 1000;                           // open mode: requests per second
   KeyDistribution keys = KeyDistribution::kRoundRobin;
   double zipf_s = 1.1;
-  double hot_fraction = 0.9;   // hot: share of requests sent to hot_channel
+  double hot_fraction = 0.9;  // hot: share of requests sent to hot_channel
   int64_t hot_channel = 1;
   uint64_t seed = 1;
-  double write_ratio = 0;      // share of requests that are SendMessage
+  double write_ratio = 0;  // share of requests that are SendMessage
   ReadMethod read_method = ReadMethod::kMessages;
-  int64_t limit = 50;          // GetMessages page size
+  int64_t limit = 50;  // GetMessages page size
   absl::Duration deadline = absl::Milliseconds(10000);
 
   // Target.
@@ -55,19 +55,19 @@ struct LoadgenConfig {
   absl::Duration health_timeout = absl::Seconds(5);
   std::string gateway = "127.0.0.1:8080";
   int64_t connections = 16;
-  int64_t http_threads = 2;    // gateway: I/O threads of the HTTP client
-  int64_t pipeline = 1;        // gateway: requests in flight per connection
-  bool discover_ids = true;    // GetMessage reads: learn each channel's newest id first
+  int64_t http_threads = 2;  // gateway: I/O threads of the HTTP client
+  int64_t pipeline = 1;      // gateway: requests in flight per connection
+  bool discover_ids = true;  // GetMessage reads: learn each channel's newest id first
 
   // Node metrics.
   std::vector<std::string> metrics_urls;
   bool no_metrics = false;
-  double query_time_ms = -1;   // >= 0 overrides the measured mean store query time
+  double query_time_ms = -1;  // >= 0 overrides the measured mean store query time
 
   // Output.
   bool json = false;
   bool quiet = false;
-  bool progress = true;        // still only drawn when stderr is a terminal
+  bool progress = true;  // still only drawn when stderr is a terminal
 };
 
 // Long option names that ds-loadgen also accepts with a single dash, the way

@@ -47,9 +47,10 @@ TEST(GoFormatFloatTest, ShortestRoundTripWithoutExponent) {
 TEST(GoLogPrefixTest, IsGoLogsStandardTimestamp) {
   absl::Time t = absl::FromCivil(absl::CivilSecond(2024, 10, 26, 17, 8, 11), absl::UTCTimeZone());
   EXPECT_EQ(GoLogPrefix(t + absl::Milliseconds(999), absl::UTCTimeZone()), "2024/10/26 17:08:11 ");
-  EXPECT_EQ(GoLogPrefix(absl::FromCivil(absl::CivilSecond(2025, 1, 2, 3, 4, 5), absl::UTCTimeZone()),
-                        absl::UTCTimeZone()),
-            "2025/01/02 03:04:05 ");
+  EXPECT_EQ(
+      GoLogPrefix(absl::FromCivil(absl::CivilSecond(2025, 1, 2, 3, 4, 5), absl::UTCTimeZone()),
+                  absl::UTCTimeZone()),
+      "2025/01/02 03:04:05 ");
 }
 
 }  // namespace

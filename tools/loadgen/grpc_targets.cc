@@ -16,12 +16,23 @@
 namespace ds::loadgen {
 
 std::string GrpcCodeName(int code) {
-  static constexpr const char* kNames[] = {
-      "OK",           "CANCELLED",        "UNKNOWN",           "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",   "ALREADY_EXISTS",    "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",  "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",        "UNAVAILABLE",       "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static constexpr const char* kNames[] = {"OK",
+                                           "CANCELLED",
+                                           "UNKNOWN",
+                                           "INVALID_ARGUMENT",
+                                           "DEADLINE_EXCEEDED",
+                                           "NOT_FOUND",
+                                           "ALREADY_EXISTS",
+                                           "PERMISSION_DENIED",
+                                           "RESOURCE_EXHAUSTED",
+                                           "FAILED_PRECONDITION",
+                                           "ABORTED",
+                                           "OUT_OF_RANGE",
+                                           "UNIMPLEMENTED",
+                                           "INTERNAL",
+                                           "UNAVAILABLE",
+                                           "DATA_LOSS",
+                                           "UNAUTHENTICATED"};
   if (code >= 0 && code < static_cast<int>(std::size(kNames))) return kNames[code];
   return absl::StrCat("CODE_", code);
 }
@@ -54,26 +65,26 @@ class NodesTarget : public Target {
         dataservice::v1::GetMessagesRequest req;
         req.set_channel_id(r.channel_id);
         req.set_limit(r.limit);
-        client_->GetMessages(req, deadline,
-                             [done = std::move(done)](grpc::Status s,
-                                                      dataservice::v1::GetMessagesResponse resp) {
-                               Outcome o = FromGrpc(s);
-                               if (s.ok() && resp.messages_size() > 0) {
-                                 o.newest_message_id = resp.messages(0).message_id();
-                               }
-                               done(std::move(o));
-                             });
+        client_->GetMessages(
+            req, deadline,
+            [done = std::move(done)](grpc::Status s, dataservice::v1::GetMessagesResponse resp) {
+              Outcome o = FromGrpc(s);
+              if (s.ok() && resp.messages_size() > 0) {
+                o.newest_message_id = resp.messages(0).message_id();
+              }
+              done(std::move(o));
+            });
         return;
       }
       case RequestKind::kGetMessage: {
         dataservice::v1::GetMessageRequest req;
         req.set_channel_id(r.channel_id);
         req.set_message_id(r.message_id);
-        client_->GetMessage(req, deadline,
-                            [done = std::move(done)](grpc::Status s,
-                                                     dataservice::v1::GetMessageResponse) {
-                              done(FromGrpc(s));
-                            });
+        client_->GetMessage(
+            req, deadline,
+            [done = std::move(done)](grpc::Status s, dataservice::v1::GetMessageResponse) {
+              done(FromGrpc(s));
+            });
         return;
       }
       case RequestKind::kSendMessage: {
@@ -82,11 +93,11 @@ class NodesTarget : public Target {
         req.set_author_id(r.author_id);
         req.set_content(r.content);
         req.set_nonce(r.nonce);
-        client_->SendMessage(req, deadline,
-                             [done = std::move(done)](grpc::Status s,
-                                                      dataservice::v1::SendMessageResponse) {
-                               done(FromGrpc(s));
-                             });
+        client_->SendMessage(
+            req, deadline,
+            [done = std::move(done)](grpc::Status s, dataservice::v1::SendMessageResponse) {
+              done(FromGrpc(s));
+            });
         return;
       }
     }
@@ -192,9 +203,9 @@ class ReferenceMetricsSource : public MetricsSource {
       messages::MetricsReply reply;
       grpc::Status s = stubs_[i]->getAndResetMetrics(&ctx, req, &reply);
       if (!s.ok()) {
-        return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                            absl::StrCat("getAndResetMetrics on ", nodes_[i], ": ",
-                                         s.error_message()));
+        return absl::Status(
+            static_cast<absl::StatusCode>(s.error_code()),
+            absl::StrCat("getAndResetMetrics on ", nodes_[i], ": ", s.error_message()));
       }
       total.requests += static_cast<double>(reply.total_requests());
       total.store_queries += static_cast<double>(reply.queries_executed());

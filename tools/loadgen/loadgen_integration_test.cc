@@ -7,6 +7,10 @@
 // The fakes count store queries with a rule no client could guess — one query
 // per 4 requests of a key (the 1st, 5th, 9th, ...) — so a summary that matches
 // them came from the nodes' metrics, not the client's arithmetic.
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,16 +22,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 #include <string>
 #include <thread>
-
-#include <gmock/gmock.h>
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -82,8 +81,9 @@ class Counters {
   // Prometheus text: every query took exactly 2 ms.
   std::string Exposition() {
     std::lock_guard<std::mutex> l(mu_);
-    std::string out = "# HELP ds_requests_total Requests received\n"
-                      "# TYPE ds_requests_total counter\n";
+    std::string out =
+        "# HELP ds_requests_total Requests received\n"
+        "# TYPE ds_requests_total counter\n";
     for (const auto& [m, n] : requests_) {
       absl::StrAppend(&out, "ds_requests_total{method=\"", m, "\"} ", n, "\n");
     }
@@ -204,7 +204,8 @@ class FakeDataService final : public dataservice::v1::MessageService::CallbackSe
 //   POST /v1/channels/{id}/messages              200 {"message":{...}}
 class FakeHttpServer {
  public:
-  explicit FakeHttpServer(Counters* c) : c_(c), acceptor_(ioc_, {asio::ip::make_address("127.0.0.1"), 0}) {
+  explicit FakeHttpServer(Counters* c)
+      : c_(c), acceptor_(ioc_, {asio::ip::make_address("127.0.0.1"), 0}) {
     Accept();
     thread_ = std::thread([this] { ioc_.run(); });
   }
@@ -229,10 +230,11 @@ class FakeHttpServer {
       auto res = std::make_shared<http::response<http::string_body>>(server->Handle(req));
       res->keep_alive(req.keep_alive());
       res->prepare_payload();
-      http::async_write(stream, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
-        if (ec || !res->keep_alive()) return;
-        self->Read();
-      });
+      http::async_write(stream, *res,
+                        [self = shared_from_this(), res](beast::error_code ec, size_t) {
+                          if (ec || !res->keep_alive()) return;
+                          self->Read();
+                        });
     }
     FakeHttpServer* server;
     beast::tcp_stream stream;
@@ -268,12 +270,14 @@ class FakeHttpServer {
     }
     if (req.method() == http::verb::post) {
       nlohmann::json body = nlohmann::json::parse(req.body(), nullptr, false);
-      const std::string nonce = body.is_object() && body.contains("nonce") && body["nonce"].is_string()
-                                    ? body["nonce"].get<std::string>()
-                                    : "";
+      const std::string nonce =
+          body.is_object() && body.contains("nonce") && body["nonce"].is_string()
+              ? body["nonce"].get<std::string>()
+              : "";
       c_->Request("SendMessage", nonce);
       c_->Record("http nonce " + nonce);
-      res.body() = absl::StrCat(R"({"message":{"channel_id":")", channel, R"("},"duplicate":false})");
+      res.body() =
+          absl::StrCat(R"({"message":{"channel_id":")", channel, R"("},"duplicate":false})");
       return res;
     }
     if (path.size() == 6) {
@@ -420,7 +424,8 @@ TEST(LoadgenIntegrationTest, NodesTargetJsonUsesPrometheusDeltas) {
   EXPECT_EQ(j["unique_requests"], 4);
   EXPECT_EQ(j["total_requests"], 400);
   // Hash routing keeps each channel on one node: 100 requests per key, 25 queries each.
-  const int64_t queries = a.counters().queries("GetMessages") + b.counters().queries("GetMessages") - 300;
+  const int64_t queries =
+      a.counters().queries("GetMessages") + b.counters().queries("GetMessages") - 300;
   EXPECT_EQ(queries, 100);
   EXPECT_EQ(j["total_queries_executed"], queries);
   EXPECT_EQ(j["saved_queries"], 400 - queries);
@@ -468,9 +473,10 @@ TEST(LoadgenIntegrationTest, WritesCarryUniqueNoncesAndGetMessageUsesDiscoveredI
 
 TEST(LoadgenIntegrationTest, ClosedAndOpenModes) {
   FakeNode a;
-  RunOutput closed = RunLoadgen(absl::StrCat("--mode closed --concurrency 8 --duration 300ms "
-                                             "--nodes ", a.address(), " --metrics ",
-                                             a.metrics_url(), " --json"));
+  RunOutput closed =
+      RunLoadgen(absl::StrCat("--mode closed --concurrency 8 --duration 300ms "
+                              "--nodes ",
+                              a.address(), " --metrics ", a.metrics_url(), " --json"));
   ASSERT_EQ(closed.exit_code, 0) << closed.out;
   nlohmann::json c = nlohmann::json::parse(closed.out, nullptr, false);
   ASSERT_TRUE(c.is_object()) << closed.out;
@@ -509,8 +515,9 @@ TEST(LoadgenIntegrationTest, GatewayTargetCountsHttpStatuses) {
 }
 
 TEST(LoadgenIntegrationTest, BadFlagsExitTwoWithAMessage) {
-  for (const char* args : {"-channels 0", "--mode sideways", "--bogus", "-requests abc",
-                           "--target reference --write-ratio 0.5", "--duration forever --mode open"}) {
+  for (const char* args :
+       {"-channels 0", "--mode sideways", "--bogus", "-requests abc",
+        "--target reference --write-ratio 0.5", "--duration forever --mode open"}) {
     std::string err;
     RunOutput r = RunLoadgen(args, &err);
     EXPECT_EQ(r.exit_code, 2) << args;
@@ -531,9 +538,9 @@ TEST(LoadgenIntegrationTest, HelpListsTheReferenceFlags) {
 TEST(LoadgenIntegrationTest, UnreachableMetricsExitOne) {
   FakeNode a;
   std::string err;
-  RunOutput r = RunLoadgen(absl::StrCat("--requests 10 --nodes ", a.address(),
-                                        " --metrics http://127.0.0.1:1/metrics"),
-                           &err);
+  RunOutput r = RunLoadgen(
+      absl::StrCat("--requests 10 --nodes ", a.address(), " --metrics http://127.0.0.1:1/metrics"),
+      &err);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(err, HasSubstr("node metrics unavailable"));
   EXPECT_THAT(r.out, HasSubstr("Total queries executed: n/a"));

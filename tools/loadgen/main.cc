@@ -71,69 +71,99 @@ void DefineFlags(CLI::App& app, LoadgenConfig& c, RawFlags& raw) {
   const char* kWorkload = "Workload";
   app.add_option("--channels", c.channels,
                  "Distinct channels 1..N to spread requests over (the reference's -channels)")
-      ->capture_default_str()->group(kWorkload);
+      ->capture_default_str()
+      ->group(kWorkload);
   app.add_option("--requests", c.requests,
                  "Burst mode: total requests, all issued at once (the reference's -requests)")
-      ->capture_default_str()->group(kWorkload);
+      ->capture_default_str()
+      ->group(kWorkload);
   app.add_option("--mode", raw.mode, "burst | closed | open | subscribe (live channels)")
-      ->capture_default_str()->group(kWorkload);
+      ->capture_default_str()
+      ->group(kWorkload);
   app.add_option("--concurrency", c.concurrency, "Closed mode: requests kept in flight")
-      ->capture_default_str()->group(kWorkload);
+      ->capture_default_str()
+      ->group(kWorkload);
   app.add_option("--duration", raw.duration, "Closed/open mode: run time (10s, 1m30s, 500ms)")
-      ->capture_default_str()->group(kWorkload);
+      ->capture_default_str()
+      ->group(kWorkload);
   app.add_option("--rate", c.rate, "Open mode: requests per second (fixed schedule)")
-      ->capture_default_str()->group(kWorkload);
+      ->capture_default_str()
+      ->group(kWorkload);
   app.add_option("--keys", raw.keys,
                  "Channel choice: round-robin (the reference: (i % channels)+1) | uniform | "
                  "zipf | hot")
-      ->capture_default_str()->group(kWorkload);
+      ->capture_default_str()
+      ->group(kWorkload);
   app.add_option("--zipf-s", c.zipf_s, "zipf: exponent s (> 0; larger = more skewed)")
-      ->capture_default_str()->group(kWorkload);
+      ->capture_default_str()
+      ->group(kWorkload);
   app.add_option("--hot-fraction", c.hot_fraction,
                  "hot: share of requests for the hot channel, rest uniform")
-      ->capture_default_str()->group(kWorkload);
+      ->capture_default_str()
+      ->group(kWorkload);
   app.add_option("--hot-channel", c.hot_channel, "hot: the hot channel id")
-      ->capture_default_str()->group(kWorkload);
+      ->capture_default_str()
+      ->group(kWorkload);
   app.add_option("--seed", c.seed, "Seed of every random choice (keys, read/write mix)")
-      ->capture_default_str()->group(kWorkload);
+      ->capture_default_str()
+      ->group(kWorkload);
   app.add_option("--write-ratio", c.write_ratio,
                  "Share of requests that are SendMessage writes (unique nonces), 0..1")
-      ->capture_default_str()->group(kWorkload);
+      ->capture_default_str()
+      ->group(kWorkload);
   app.add_option("--read-method", raw.read_method,
                  "Reads: messages (GetMessages, --limit) | message (GetMessage)")
-      ->capture_default_str()->group(kWorkload);
+      ->capture_default_str()
+      ->group(kWorkload);
   app.add_option("--limit", c.limit, "GetMessages page size (1..100)")
-      ->capture_default_str()->group(kWorkload);
+      ->capture_default_str()
+      ->group(kWorkload);
   app.add_option("--deadline-ms", raw.deadline_ms, "Per-request deadline in milliseconds")
-      ->capture_default_str()->group(kWorkload);
+      ->capture_default_str()
+      ->group(kWorkload);
 
   const char* kTarget = "Target";
   app.add_option("--target", raw.target,
                  "nodes (dataservice.v1 gRPC, routed) | gateway (HTTP/JSON) | reference "
                  "(messages.MessagesService/getMessage, like the reference client)")
-      ->capture_default_str()->group(kTarget);
+      ->capture_default_str()
+      ->group(kTarget);
   app.add_option("--nodes", raw.nodes, "Data-service nodes, host:port,... (nodes, reference)")
-      ->capture_default_str()->envname("DS_NODES")->group(kTarget);
+      ->capture_default_str()
+      ->envname("DS_NODES")
+      ->group(kTarget);
   app.add_option("--policy", c.policy, "nodes: routing policy hash | round-robin | random")
-      ->capture_default_str()->group(kTarget);
+      ->capture_default_str()
+      ->group(kTarget);
   app.add_option("--channels-per-node", c.channels_per_node,
                  "gRPC connections per node (nodes, reference)")
-      ->capture_default_str()->group(kTarget);
-  app.add_option("--hedge", raw.hedge, "nodes: hedged reads of the routing client on | off (off by default: a benchmark measures the fleet; hedges add store queries; docs/reliability.md measures their cost)")
-      ->capture_default_str()->group(kTarget);
+      ->capture_default_str()
+      ->group(kTarget);
+  app.add_option(
+         "--hedge", raw.hedge,
+         "nodes: hedged reads of the routing client on | off (off by default: a benchmark measures "
+         "the fleet; hedges add store queries; docs/reliability.md measures their cost)")
+      ->capture_default_str()
+      ->group(kTarget);
   app.add_option("--health-timeout", raw.health_timeout,
                  "nodes: how long to wait for healthy nodes before starting")
-      ->capture_default_str()->group(kTarget);
+      ->capture_default_str()
+      ->group(kTarget);
   app.add_option("--gateway", c.gateway, "gateway: host:port of the HTTP gateway")
-      ->capture_default_str()->envname("DS_GATEWAY")->group(kTarget);
+      ->capture_default_str()
+      ->envname("DS_GATEWAY")
+      ->group(kTarget);
   app.add_option("--connections", c.connections, "gateway: keep-alive HTTP connections")
-      ->capture_default_str()->group(kTarget);
+      ->capture_default_str()
+      ->group(kTarget);
   app.add_option("--http-threads", c.http_threads,
                  "gateway: I/O threads of the HTTP client (the connections are split among them)")
-      ->capture_default_str()->group(kTarget);
+      ->capture_default_str()
+      ->group(kTarget);
   app.add_option("--pipeline", c.pipeline,
                  "gateway: requests in flight per connection (HTTP/1.1 pipelining; 1 = none)")
-      ->capture_default_str()->group(kTarget);
+      ->capture_default_str()
+      ->group(kTarget);
   app.add_flag("--no-discover-ids", raw.no_discover_ids,
                "GetMessage reads: skip learning each channel's newest id first and read "
                "message channel_id*1000 (the reference's convention)")
@@ -143,7 +173,8 @@ void DefineFlags(CLI::App& app, LoadgenConfig& c, RawFlags& raw) {
   app.add_option("--metrics", raw.metrics,
                  "Nodes' Prometheus endpoints, http://HOST:ADMIN/metrics,... (host:port means "
                  "/metrics); scraped before and after the run")
-      ->envname("DS_METRICS_URLS")->group(kMetrics);
+      ->envname("DS_METRICS_URLS")
+      ->group(kMetrics);
   app.add_flag("--no-metrics", c.no_metrics, "Do not read node metrics (query figures: n/a)")
       ->group(kMetrics);
   app.add_option("--query-time-ms", c.query_time_ms,
@@ -151,35 +182,44 @@ void DefineFlags(CLI::App& app, LoadgenConfig& c, RawFlags& raw) {
                  "nodes' ds_store_query_seconds (default: measured)")
       ->group(kMetrics);
 
-  const char* kSubscribe = "Subscribe mode (--mode subscribe; also --channels, --rate, --duration, "
-                           "--gateway, --metrics)";
+  const char* kSubscribe =
+      "Subscribe mode (--mode subscribe; also --channels, --rate, --duration, "
+      "--gateway, --metrics)";
   SubscribeConfig& sub = raw.subscribe;
   app.add_option("--subscribers", sub.subscribers, "Live subscribers in this process")
-      ->capture_default_str()->group(kSubscribe);
+      ->capture_default_str()
+      ->group(kSubscribe);
   app.add_option("--transport", raw.transport, "sse | websocket")
-      ->capture_default_str()->group(kSubscribe);
+      ->capture_default_str()
+      ->group(kSubscribe);
   app.add_option("--first-channel", sub.first_channel,
                  "Subscribers and writers use channels first..first+channels-1")
-      ->capture_default_str()->group(kSubscribe);
+      ->capture_default_str()
+      ->group(kSubscribe);
   app.add_option("--after", raw.after,
                  "Every subscriber resumes after this message id (a mass reconnect with one "
                  "Last-Event-ID); default: start at the newest message")
       ->group(kSubscribe);
   app.add_option("--writers", sub.writers, "Writer connections (REST POST through the gateway)")
-      ->capture_default_str()->group(kSubscribe);
+      ->capture_default_str()
+      ->group(kSubscribe);
   app.add_option("--source-addresses", raw.source_addresses,
                  "Local addresses to connect from, round robin (127.0.0.2,127.0.0.3,...)")
       ->group(kSubscribe);
   app.add_option("--connect-rate", sub.connect_rate, "New subscriber connections per second")
-      ->capture_default_str()->group(kSubscribe);
+      ->capture_default_str()
+      ->group(kSubscribe);
   app.add_option("--io-threads", sub.io_threads, "Subscriber I/O threads")
-      ->capture_default_str()->group(kSubscribe);
+      ->capture_default_str()
+      ->group(kSubscribe);
   app.add_option("--settle", raw.settle,
                  "Messages younger than this when the run stops are not counted as expected")
-      ->capture_default_str()->group(kSubscribe);
+      ->capture_default_str()
+      ->group(kSubscribe);
   app.add_option("--connect-timeout", raw.connect_timeout,
                  "How long every subscriber may take to join before writes start")
-      ->capture_default_str()->group(kSubscribe);
+      ->capture_default_str()
+      ->group(kSubscribe);
 
   const char* kOutput = "Output";
   app.add_flag("--json", c.json, "Print one JSON object with every figure instead of text")
@@ -206,7 +246,8 @@ absl::Status Finish(const RawFlags& raw, LoadgenConfig& c) {
   if (!read.ok()) return read.status();
   c.read_method = *read;
   absl::StatusOr<absl::Duration> d = ParseDurationFlag(raw.duration);
-  if (!d.ok()) return absl::InvalidArgumentError(absl::StrCat("--duration: ", d.status().message()));
+  if (!d.ok())
+    return absl::InvalidArgumentError(absl::StrCat("--duration: ", d.status().message()));
   c.duration = *d;
   absl::StatusOr<absl::Duration> h = ParseDurationFlag(raw.health_timeout);
   if (!h.ok()) {
@@ -253,8 +294,7 @@ int Run(const LoadgenConfig& c) {
   absl::StatusOr<std::unique_ptr<Target>> target = MakeTarget(c);
   if (!target.ok()) {
     Warn(std::string(target.status().message()));
-    return target.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage
-                                                                        : kExitRuntime;
+    return target.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage : kExitRuntime;
   }
   if (c.target == TargetKind::kNodes) {
     if (absl::Status s = (*target)->WaitReady(c.health_timeout); !s.ok()) {
@@ -299,8 +339,9 @@ int Run(const LoadgenConfig& c) {
     metrics = MakePrometheusMetricsSource(c.metrics_urls, absl::Seconds(5));
     node.origin = MetricsOrigin::kPrometheus;
   } else {
-    warn("no --metrics (or DS_METRICS_URLS) given: node query figures will be n/a "
-         "(pass --no-metrics to silence this)");
+    warn(
+        "no --metrics (or DS_METRICS_URLS) given: node query figures will be n/a "
+        "(pass --no-metrics to silence this)");
     node.origin = MetricsOrigin::kDisabled;
   }
   if (metrics) {
@@ -409,10 +450,10 @@ int main(int argc, char** argv) {
       if (!absl::SimpleAtoi(raw.after, &after)) return UsageError("--after: a message id");
       sub.after = after;
     }
-    for (auto [flag, text, out] : {std::tuple{"--duration", &raw.duration, &sub.duration},
-                                   std::tuple{"--settle", &raw.settle, &sub.settle},
-                                   std::tuple{"--connect-timeout", &raw.connect_timeout,
-                                              &sub.connect_timeout}}) {
+    for (auto [flag, text, out] :
+         {std::tuple{"--duration", &raw.duration, &sub.duration},
+          std::tuple{"--settle", &raw.settle, &sub.settle},
+          std::tuple{"--connect-timeout", &raw.connect_timeout, &sub.connect_timeout}}) {
       absl::StatusOr<absl::Duration> d = ParseDurationFlag(*text);
       if (!d.ok()) return UsageError(absl::StrCat(flag, ": ", d.status().message()));
       *out = *d;

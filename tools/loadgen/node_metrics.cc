@@ -118,8 +118,7 @@ absl::StatusOr<std::string> HttpGet(const std::string& url, absl::Duration timeo
   // exchange is bounded by `timeout` (sync Beast calls would ignore it).
   stream.expires_after(expiry);
   resolver.async_resolve(
-      parsed->host, parsed->port,
-      [&](beast::error_code ec, tcp::resolver::results_type results) {
+      parsed->host, parsed->port, [&](beast::error_code ec, tcp::resolver::results_type results) {
         if (ec) return finish(ec);
         stream.async_connect(results, [&](beast::error_code ec, const tcp::endpoint&) {
           if (ec) return finish(ec);

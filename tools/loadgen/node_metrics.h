@@ -31,12 +31,12 @@
 namespace ds::loadgen {
 
 // Metric names exported by a data-service node.
-inline constexpr char kRequestsMetric[] = "ds_requests_total";              // {method}
-inline constexpr char kStoreQueriesMetric[] = "ds_store_queries_total";     // {method}
-inline constexpr char kCoalescedMetric[] = "ds_coalesced_requests_total";   // {method}
-inline constexpr char kQuerySecondsSum[] = "ds_store_query_seconds_sum";    // {method}
+inline constexpr char kRequestsMetric[] = "ds_requests_total";             // {method}
+inline constexpr char kStoreQueriesMetric[] = "ds_store_queries_total";    // {method}
+inline constexpr char kCoalescedMetric[] = "ds_coalesced_requests_total";  // {method}
+inline constexpr char kQuerySecondsSum[] = "ds_store_query_seconds_sum";   // {method}
 inline constexpr char kQuerySecondsCount[] = "ds_store_query_seconds_count";
-inline constexpr char kRejectedMetric[] = "ds_rejected_total";              // {reason}
+inline constexpr char kRejectedMetric[] = "ds_rejected_total";  // {reason}
 // Exported by ds-gateway (scrape http://GATEWAY/metrics with the nodes).
 inline constexpr char kGatewayUpstreamCalls[] = "ds_gateway_upstream_calls_total";  // {route}
 inline constexpr char kGatewayCoalesced[] = "ds_gateway_coalesced_requests_total";  // {route,level}
@@ -52,8 +52,8 @@ struct NodeCounters {
   double query_seconds_sum = 0;
   double query_seconds_count = 0;
   std::map<std::string, double> rejected_by_reason;
-  bool has_query_time = false;    // false for the reference API (it has none)
-  bool has_coalesced = false;     // coalesced/rejected known (not from the reference API)
+  bool has_query_time = false;  // false for the reference API (it has none)
+  bool has_coalesced = false;   // coalesced/rejected known (not from the reference API)
   // Gateway level (when a gateway's metrics were scraped too).
   bool has_gateway = false;
   double gateway_read_calls = 0;        // upstream calls for reads: one per gateway flight

@@ -62,8 +62,8 @@ TEST(SubtractCountersTest, DeltasOfEveryField) {
 }
 
 TEST(CountersFromSamplesTest, FallsBackToAllMethodsForQueryTime) {
-  NodeCounters c = CountersFromSamples(*ParsePrometheusText(
-      "ds_store_query_seconds_sum 0.5\nds_store_query_seconds_count 10\n"));
+  NodeCounters c = CountersFromSamples(
+      *ParsePrometheusText("ds_store_query_seconds_sum 0.5\nds_store_query_seconds_count 10\n"));
   EXPECT_DOUBLE_EQ(c.query_seconds_sum, 0.5);
   EXPECT_EQ(c.query_seconds_count, 10);
   EXPECT_FALSE(c.has_coalesced);

@@ -34,10 +34,9 @@ std::string RenderProgressLine(const Progress& p, const ProgressBar::Goal& goal,
   bar.append(static_cast<size_t>(width - filled), '-');
   const double secs = absl::ToDoubleSeconds(elapsed);
   const double rps = secs > 0 ? static_cast<double>(p.completed) / secs : 0;
-  std::string done = goal.requests > 0
-                         ? absl::StrFormat("%d/%d done", p.completed, goal.requests)
-                         : absl::StrFormat("%d done, %d in flight", p.completed,
-                                           p.issued - p.completed);
+  std::string done = goal.requests > 0 ? absl::StrFormat("%d/%d done", p.completed, goal.requests)
+                                       : absl::StrFormat("%d done, %d in flight", p.completed,
+                                                         p.issued - p.completed);
   return absl::StrFormat("[%s] %3d%%  %s  %s req/s  %d errors%s", bar,
                          static_cast<int>(fraction * 100), done, HumanRate(rps), p.errors,
                          draining ? "  draining" : "");

@@ -116,7 +116,8 @@ absl::StatusOr<MetricFamilySamples> ParsePrometheusText(absl::string_view text) 
     SkipSpaces(rest);
     std::vector<absl::string_view> fields =
         absl::StrSplit(rest, absl::ByAnyChar(" \t"), absl::SkipEmpty());
-    if (fields.empty() || fields.size() > 2) return error("expected a value and optional timestamp");
+    if (fields.empty() || fields.size() > 2)
+      return error("expected a value and optional timestamp");
     if (!ParseValue(fields[0], &sample.value)) return error("bad value");
     out.push_back(std::move(sample));
   }

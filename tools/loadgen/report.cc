@@ -20,10 +20,14 @@ std::string FormatMs(absl::Duration d) { return absl::StrFormat("%.3fms", Ms(d))
 
 std::string OriginName(MetricsOrigin o) {
   switch (o) {
-    case MetricsOrigin::kPrometheus: return "prometheus";
-    case MetricsOrigin::kReferenceApi: return "reference";
-    case MetricsOrigin::kDisabled: return "disabled";
-    case MetricsOrigin::kFailed: return "failed";
+    case MetricsOrigin::kPrometheus:
+      return "prometheus";
+    case MetricsOrigin::kReferenceApi:
+      return "reference";
+    case MetricsOrigin::kDisabled:
+      return "disabled";
+    case MetricsOrigin::kFailed:
+      return "failed";
   }
   return "?";
 }
@@ -36,8 +40,8 @@ Report BuildReport(const LoadgenConfig& config, const RunResult& result,
   r.mode = ModeName(config.mode);
   r.target = TargetKindName(config.target);
   r.keys = KeyDistributionName(config.keys);
-  r.read_method = config.target == TargetKind::kReference ? "message"
-                                                          : ReadMethodName(config.read_method);
+  r.read_method =
+      config.target == TargetKind::kReference ? "message" : ReadMethodName(config.read_method);
   r.policy = config.target == TargetKind::kNodes ? config.policy : "";
   r.channels = config.channels;
   r.write_ratio = config.write_ratio;
@@ -138,7 +142,8 @@ Report BuildReport(const LoadgenConfig& config, const RunResult& result,
     r.gateway_upstream_calls = Round(c.gateway_read_calls);
     r.gateway_coalesced = Round(c.gateway_coalesced);
     if (c.gateway_call_seconds_count > 0) {
-      r.mean_upstream_time = absl::Seconds(c.gateway_call_seconds_sum / c.gateway_call_seconds_count);
+      r.mean_upstream_time =
+          absl::Seconds(c.gateway_call_seconds_sum / c.gateway_call_seconds_count);
     }
   }
   if (r.mean_upstream_time.has_value()) {
@@ -147,7 +152,8 @@ Report BuildReport(const LoadgenConfig& config, const RunResult& result,
     for (const auto& key_calls : calls) n += static_cast<int64_t>(key_calls.size());
     r.ideal_upstream_calls = n;
     if (n > 0) {
-      r.gateway_ideal_ratio = static_cast<double>(r.gateway_upstream_calls) / static_cast<double>(n);
+      r.gateway_ideal_ratio =
+          static_cast<double>(r.gateway_upstream_calls) / static_cast<double>(n);
     }
     arrivals = std::move(calls);  // the node level sees the gateway's calls
   }
@@ -166,9 +172,9 @@ std::string RenderText(const Report& r, absl::Time now, absl::TimeZone tz, bool 
   std::string out;
   auto line = [&](const std::string& text) { absl::StrAppend(&out, prefix, text, "\n"); };
   const std::string na = "n/a";
-  line(absl::StrCat("Unique requests: ", r.unique_requests, ", Total requests: ", r.total_requests,
-                    ", Total queries executed: ",
-                    r.have_node_counts ? absl::StrCat(r.queries_executed) : na));
+  line(absl::StrCat(
+      "Unique requests: ", r.unique_requests, ", Total requests: ", r.total_requests,
+      ", Total queries executed: ", r.have_node_counts ? absl::StrCat(r.queries_executed) : na));
   line(absl::StrCat("Average queries per request: ",
                     r.have_node_counts ? GoFormatFloat(r.average_queries_per_request) : na));
   line(absl::StrCat("Saved queries by coalescing: ",
@@ -180,8 +186,8 @@ std::string RenderText(const Report& r, absl::Time now, absl::TimeZone tz, bool 
   line(absl::StrCat("Latency: p50 ", FormatMs(l.p50), ", p90 ", FormatMs(l.p90), ", p99 ",
                     FormatMs(l.p99), ", p999 ", FormatMs(l.p999), " (min ", FormatMs(l.min),
                     ", mean ", FormatMs(l.mean), ", max ", FormatMs(l.max), ")"));
-  line(absl::StrFormat("Throughput: %.1f req/s (%d completed in %s)", r.throughput_rps,
-                       r.completed, FormatMs(r.total_time)));
+  line(absl::StrFormat("Throughput: %.1f req/s (%d completed in %s)", r.throughput_rps, r.completed,
+                       FormatMs(r.total_time)));
   line(absl::StrCat("Requests: ", r.issued, " issued, ", r.ok, " ok, ", r.failed, " failed, ",
                     r.unfinished, " unfinished (", r.reads, " reads, ", r.writes, " writes)"));
   if (r.errors.empty()) {
@@ -196,27 +202,29 @@ std::string RenderText(const Report& r, absl::Time now, absl::TimeZone tz, bool 
   }
   if (r.have_node_counts) {
     std::vector<std::string> rejected;
-    for (const auto& [reason, n] : r.node_rejected) rejected.push_back(absl::StrCat(reason, "=", n));
-    line(absl::StrCat("Node metrics (", r.metrics_origin, "): ", r.node_requests, " requests, ",
-                      r.queries_executed, " store queries (", r.node_read_queries, " for reads), ",
-                      r.node_coalesced ? absl::StrCat(*r.node_coalesced) : "n/a",
-                      " coalesced, rejected: ",
-                      rejected.empty() ? "none" : absl::StrJoin(rejected, ", ")));
+    for (const auto& [reason, n] : r.node_rejected)
+      rejected.push_back(absl::StrCat(reason, "=", n));
+    line(absl::StrCat(
+        "Node metrics (", r.metrics_origin, "): ", r.node_requests, " requests, ",
+        r.queries_executed, " store queries (", r.node_read_queries, " for reads), ",
+        r.node_coalesced ? absl::StrCat(*r.node_coalesced) : "n/a",
+        " coalesced, rejected: ", rejected.empty() ? "none" : absl::StrJoin(rejected, ", ")));
   } else if (!r.metrics_error.empty()) {
     line(absl::StrCat("Node metrics: unavailable (", r.metrics_error, ")"));
   } else {
     line("Node metrics: disabled");
   }
-  line(absl::StrCat("Mean store query time: ",
-                    r.mean_query_time ? absl::StrCat(FormatMs(*r.mean_query_time),
-                                                     r.query_time_source == "flag"
-                                                         ? " (from --query-time-ms)"
-                                                         : "")
-                                      : na));
+  line(absl::StrCat(
+      "Mean store query time: ",
+      r.mean_query_time
+          ? absl::StrCat(FormatMs(*r.mean_query_time),
+                         r.query_time_source == "flag" ? " (from --query-time-ms)" : "")
+          : na));
   line(absl::StrCat("Arrival window: ", FormatMs(r.arrival_window),
-                    r.arrival_source == "node"      ? " (first to last request arriving at the nodes)"
-                    : r.arrival_source == "gateway" ? " (first to last request arriving at the gateway)"
-                                                    : " (first to last request issued)"));
+                    r.arrival_source == "node" ? " (first to last request arriving at the nodes)"
+                    : r.arrival_source == "gateway"
+                        ? " (first to last request arriving at the gateway)"
+                        : " (first to last request issued)"));
   if (r.have_gateway) {
     line(absl::StrCat("Gateway metrics: ", r.gateway_upstream_calls,
                       " upstream calls for reads (one per gateway flight), ", r.gateway_coalesced,
@@ -230,10 +238,9 @@ std::string RenderText(const Report& r, absl::Time now, absl::TimeZone tz, bool 
                       "); ideal store queries below are over those calls"));
   }
   if (r.ideal_queries) {
-    line(absl::StrCat("Ideal queries: ", *r.ideal_queries, " (measured/ideal ratio: ",
-                      r.measured_ideal_ratio ? absl::StrFormat("%.2f", *r.measured_ideal_ratio)
-                                             : na,
-                      ")"));
+    line(absl::StrCat(
+        "Ideal queries: ", *r.ideal_queries, " (measured/ideal ratio: ",
+        r.measured_ideal_ratio ? absl::StrFormat("%.2f", *r.measured_ideal_ratio) : na, ")"));
   } else {
     line("Ideal queries: n/a (needs the mean store query time: node metrics or --query-time-ms)");
   }
@@ -273,7 +280,7 @@ std::string RenderJson(const Report& r) {
   j["reads"] = r.reads;
   j["writes"] = r.writes;
   const LatencySummary& l = r.latency;
-  j["latency_ms"] = {{"p50", Ms(l.p50)}, {"p90", Ms(l.p90)},   {"p99", Ms(l.p99)},
+  j["latency_ms"] = {{"p50", Ms(l.p50)},   {"p90", Ms(l.p90)}, {"p99", Ms(l.p99)},
                      {"p999", Ms(l.p999)}, {"min", Ms(l.min)}, {"mean", Ms(l.mean)},
                      {"max", Ms(l.max)}};
   j["throughput_rps"] = r.throughput_rps;
@@ -303,7 +310,8 @@ std::string RenderJson(const Report& r) {
   j["gateway_upstream_calls"] = r.have_gateway ? json(r.gateway_upstream_calls) : json(nullptr);
   j["gateway_coalesced"] = r.have_gateway ? json(r.gateway_coalesced) : json(nullptr);
   j["mean_upstream_call_ms"] = opt_ms(r.mean_upstream_time);
-  j["ideal_upstream_calls"] = r.ideal_upstream_calls ? json(*r.ideal_upstream_calls) : json(nullptr);
+  j["ideal_upstream_calls"] =
+      r.ideal_upstream_calls ? json(*r.ideal_upstream_calls) : json(nullptr);
   j["gateway_ideal_ratio"] = r.gateway_ideal_ratio ? json(*r.gateway_ideal_ratio) : json(nullptr);
   j["measured_ideal_ratio"] =
       r.measured_ideal_ratio ? json(*r.measured_ideal_ratio) : json(nullptr);

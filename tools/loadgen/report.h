@@ -48,8 +48,8 @@ struct Report {
   // The reference client's four lines.
   int64_t unique_requests = 0;  // distinct read keys issued
   bool have_node_counts = false;
-  int64_t total_requests = 0;   // the nodes' count (client's issued if !have_node_counts)
-  int64_t queries_executed = 0; // the nodes' store queries; valid if have_node_counts
+  int64_t total_requests = 0;    // the nodes' count (client's issued if !have_node_counts)
+  int64_t queries_executed = 0;  // the nodes' store queries; valid if have_node_counts
   double average_queries_per_request = 0;
   int64_t saved_queries = 0;
   absl::Duration total_time;
@@ -58,16 +58,16 @@ struct Report {
   int64_t issued = 0, completed = 0, ok = 0, failed = 0, unfinished = 0;
   int64_t reads = 0, writes = 0;
   LatencySummary latency;
-  double throughput_rps = 0;    // completed / total_time
-  std::map<std::string, int64_t> errors;               // by status code
-  std::map<std::string, std::string> error_examples;   // first message per code
+  double throughput_rps = 0;                          // completed / total_time
+  std::map<std::string, int64_t> errors;              // by status code
+  std::map<std::string, std::string> error_examples;  // first message per code
   absl::Duration arrival_window;
   // "node" when every read reported its node arrival time (x-ds-arrived-us),
   // else "client" (send times). The ideal-queries figure uses the same source.
   std::string arrival_source = "client";
 
   // Node side.
-  std::string metrics_origin;   // "prometheus", "reference", "disabled", "failed"
+  std::string metrics_origin;  // "prometheus", "reference", "disabled", "failed"
   std::string metrics_error;
   int64_t node_requests = 0;  // requests the nodes saw (through a gateway: its calls)
   int64_t node_read_queries = 0;

@@ -66,12 +66,13 @@ std::vector<std::string> Lines(const std::string& text) {
 TEST(ReportTest, ReferenceLinesUseTheNodesCountsAndGoFormatting) {
   LoadgenConfig config;
   Report r = BuildReport(config, MakeResult(), MakeNodeCounters());
-  const absl::Time now = absl::FromCivil(absl::CivilSecond(2024, 10, 26, 17, 8, 11),
-                                         absl::UTCTimeZone());
+  const absl::Time now =
+      absl::FromCivil(absl::CivilSecond(2024, 10, 26, 17, 8, 11), absl::UTCTimeZone());
   std::vector<std::string> lines = Lines(RenderText(r, now, absl::UTCTimeZone(), false));
   ASSERT_GE(lines.size(), 4u);
-  EXPECT_EQ(lines[0],
-            "2024/10/26 17:08:11 Unique requests: 2, Total requests: 12, Total queries executed: 5");
+  EXPECT_EQ(
+      lines[0],
+      "2024/10/26 17:08:11 Unique requests: 2, Total requests: 12, Total queries executed: 5");
   EXPECT_EQ(lines[1], "2024/10/26 17:08:11 Average queries per request: 0.4166666666666667");
   EXPECT_EQ(lines[2], "2024/10/26 17:08:11 Saved queries by coalescing: 7");
   EXPECT_EQ(lines[3], "2024/10/26 17:08:11 Total time taken: 1.5s");
@@ -139,7 +140,8 @@ TEST(ReportTest, ThroughAGatewayTheIdealHasTwoLevelsAndRequestsAreTheClients) {
   EXPECT_THAT(text, HasSubstr("Gateway metrics: 3 upstream calls for reads (one per gateway "
                               "flight), 8 reads coalesced at the gateway, mean upstream call "
                               "10.000ms"));
-  EXPECT_THAT(text, HasSubstr("Ideal upstream calls (gateway level): 3 (measured/ideal ratio: 1.00)"));
+  EXPECT_THAT(text,
+              HasSubstr("Ideal upstream calls (gateway level): 3 (measured/ideal ratio: 1.00)"));
   EXPECT_THAT(text, HasSubstr("Node metrics (prometheus): 3 requests, 3 store queries"));
   nlohmann::json j = nlohmann::json::parse(RenderJson(r));
   EXPECT_EQ(j["ideal_upstream_calls"], 3);

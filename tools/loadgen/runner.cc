@@ -146,8 +146,7 @@ RunResult Runner::Run() {
           absl::MutexLock lock(&shared_->mu);
           if (shared_->in_flight >= options_.concurrency) {
             // Real-time wait, capped so that the end of the run is noticed.
-            shared_->cv.WaitWithTimeout(&shared_->mu,
-                                        std::min(end - now, absl::Milliseconds(50)));
+            shared_->cv.WaitWithTimeout(&shared_->mu, std::min(end - now, absl::Milliseconds(50)));
           }
           slot_free = shared_->in_flight < options_.concurrency;
         }
@@ -199,9 +198,8 @@ std::vector<uint64_t> DiscoverNewestMessageIds(Target* target, int64_t channels,
     absl::MutexLock lock(&state->mu);
     state->ids.assign(static_cast<size_t>(channels), 0);
   }
-  auto below = [state, window]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu) {
-    return state->in_flight < window;
-  };
+  auto below = [state, window]()
+                   ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu) { return state->in_flight < window; };
   for (int64_t ch = 1; ch <= channels; ++ch) {
     {
       absl::MutexLock lock(&state->mu);

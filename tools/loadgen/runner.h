@@ -61,23 +61,23 @@ struct RunOptions {
 
 // One completed request.
 struct RequestRecord {
-  int32_t key = -1;       // index into RunResult::read_keys; -1 for writes
+  int32_t key = -1;  // index into RunResult::read_keys; -1 for writes
   RequestKind kind = RequestKind::kGetMessages;
-  uint16_t code = 0;      // index into RunResult::codes; 0 is "OK"
-  int64_t issue_ns = 0;   // actual send time, since RunResult::start
-  int64_t latency_ns = 0; // from the send (open mode: scheduled) time
+  uint16_t code = 0;            // index into RunResult::codes; 0 is "OK"
+  int64_t issue_ns = 0;         // actual send time, since RunResult::start
+  int64_t latency_ns = 0;       // from the send (open mode: scheduled) time
   int64_t node_arrived_us = 0;  // Outcome::node_arrived_us (0 = not reported)
 };
 
 struct RunResult {
-  std::vector<RequestRecord> records;  // completed requests, completion order
-  std::vector<std::string> codes;      // codes[0] == "OK"
+  std::vector<RequestRecord> records;                      // completed requests, completion order
+  std::vector<std::string> codes;                          // codes[0] == "OK"
   std::map<std::string, std::string> first_error_message;  // by code
   std::vector<std::string> read_keys;  // distinct read keys, e.g. "GetMessages/7/50"
   int64_t issued = 0;
-  int64_t unfinished = 0;  // issued but not completed when Run() gave up
-  absl::Time start;        // just before the first request
-  absl::Duration elapsed;  // start → every request completed (or gave up)
+  int64_t unfinished = 0;         // issued but not completed when Run() gave up
+  absl::Time start;               // just before the first request
+  absl::Duration elapsed;         // start → every request completed (or gave up)
   absl::Duration arrival_window;  // first → last request issued
 };
 

@@ -39,7 +39,8 @@ class FakeClock : public Clock {
 // advance a fake clock per request (a slow, synchronous send).
 class InlineTarget : public Target {
  public:
-  void Issue(const RequestSpec& r, absl::Time deadline, std::function<void(Outcome)> done) override {
+  void Issue(const RequestSpec& r, absl::Time deadline,
+             std::function<void(Outcome)> done) override {
     specs.push_back(r);
     deadlines.push_back(deadline);
     if (clock != nullptr) clock->Advance(cost);
@@ -169,8 +170,7 @@ TEST(RunnerTest, OpenModeKeepsItsScheduleAndMeasuresFromScheduledTime) {
   target.cost = absl::Milliseconds(25);
   Workload workload = MakeWorkload(3);
   Runner runner(&target, &workload,
-                RunOptions{.mode = Mode::kOpen, .duration = absl::Seconds(1), .rate = 100},
-                &clock);
+                RunOptions{.mode = Mode::kOpen, .duration = absl::Seconds(1), .rate = 100}, &clock);
   RunResult r = runner.Run();
   ASSERT_EQ(r.issued, 100);
   ASSERT_EQ(r.records.size(), 100u);
@@ -201,11 +201,10 @@ TEST(RunnerTest, ClosedModeNeverExceedsItsConcurrency) {
   ThreadedTarget target;
   Workload workload = MakeWorkload(4);
   FakeClock clock(/*step_per_now=*/absl::Microseconds(100));
-  Runner runner(&target, &workload,
-                RunOptions{.mode = Mode::kClosed,
-                           .concurrency = 4,
-                           .duration = absl::Milliseconds(200)},
-                &clock);
+  Runner runner(
+      &target, &workload,
+      RunOptions{.mode = Mode::kClosed, .concurrency = 4, .duration = absl::Milliseconds(200)},
+      &clock);
   RunResult r = runner.Run();
   EXPECT_GT(r.issued, 4);
   EXPECT_EQ(static_cast<int64_t>(r.records.size()), r.issued);

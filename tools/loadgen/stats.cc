@@ -62,7 +62,8 @@ std::vector<std::vector<int64_t>> IdealStarts(std::vector<std::vector<int64_t>>&
   return starts;
 }
 
-int64_t IdealQueries(std::vector<std::vector<int64_t>>& arrivals_by_key, absl::Duration query_time) {
+int64_t IdealQueries(std::vector<std::vector<int64_t>>& arrivals_by_key,
+                     absl::Duration query_time) {
   const int64_t q = absl::ToInt64Nanoseconds(query_time);
   int64_t total = 0;
   for (auto& arrivals : arrivals_by_key) total += IdealQueriesForKey(arrivals, q);

@@ -36,9 +36,7 @@ KeySampler::KeySampler(const Options& options) : options_(options), rng_(options
   }
 }
 
-double KeySampler::NextUnit() {
-  return static_cast<double>(rng_() >> 11) * 0x1.0p-53;
-}
+double KeySampler::NextUnit() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
 
 uint64_t KeySampler::Next(uint64_t index) {
   const auto channels = static_cast<uint64_t>(options_.channels);

@@ -7,6 +7,7 @@
 // of gRPC itself; `--model` and the tuning flags measure the floors of the
 // alternative server models (docs/architecture.md, "Server model").
 #include <grpc/slice.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
@@ -20,6 +21,7 @@
 #include "dataservice/v1/messages.grpc.pb.h"
 #include "messages/messages.grpc.pb.h"
 #include "node/cq_server.h"
+#include "node/health_service.h"
 #include "node/server_tuning.h"
 
 namespace {
@@ -161,6 +163,8 @@ struct Flags {
   bool deadlock_detection = false;
   bool keep_freed_memory = true;
   int max_concurrent_streams = 0;
+  bool default_health = false;
+  bool reflection = false;
 };
 
 void AddFlags(CLI::App* app, Flags* f) {
@@ -190,6 +194,13 @@ void AddFlags(CLI::App* app, Flags* f) {
   app->add_option("--max-concurrent-streams", f->max_concurrent_streams,
                   "HTTP/2 streams per connection (0 = gRPC's default)")
       ->capture_default_str();
+  app->add_option("--default-health-service", f->default_health,
+                  "gRPC's own grpc.health.v1 service (a callback service: its threads poll too); "
+                  "otherwise the cq model serves ds-node's HealthService")
+      ->capture_default_str();
+  app->add_option("--reflection", f->reflection,
+                  "gRPC server reflection (a sync service: its threads poll too)")
+      ->capture_default_str();
 }
 
 }  // namespace
@@ -210,7 +221,8 @@ int main(int argc, char** argv) {
   ds::node::ApplyProcessTuning(
       {.mutex_deadlock_detection = f.deadlock_detection, .keep_freed_memory = f.keep_freed_memory});
 
-  grpc::EnableDefaultHealthCheckService(true);
+  grpc::EnableDefaultHealthCheckService(f.default_health || f.model == "callback");
+  if (f.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   const Canned canned(f.messages, f.content_bytes);
   grpc::ServerBuilder builder;
   int port = 0;
@@ -219,6 +231,7 @@ int main(int argc, char** argv) {
                               &builder);
   std::unique_ptr<grpc::Service> v1s, ref;
   std::unique_ptr<ds::node::CqServer> cq;
+  std::unique_ptr<ds::node::HealthService> health;
   if (f.model == "callback") {
     v1s = std::make_unique<NoopCallbackV1>(&canned);
     ref = std::make_unique<NoopCallbackRef>(&canned);
@@ -231,6 +244,12 @@ int main(int argc, char** argv) {
                                               ds::node::CqServerOptions{.threads = threads});
     AddCannedMethods(cq.get(), static_cast<AsyncV1*>(v1s.get()), static_cast<AsyncRef*>(ref.get()),
                      &canned);
+    if (!f.default_health) {
+      health = std::make_unique<ds::node::HealthService>(std::vector<std::string>{});
+      health->AddMethods(cq.get());
+      health->SetServing(true);
+      builder.RegisterService(health->service());
+    }
   }
   builder.RegisterService(v1s.get());
   builder.RegisterService(ref.get());

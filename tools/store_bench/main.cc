@@ -5,6 +5,7 @@
 //
 //   ds-store-bench --cassandra-hosts 127.0.0.1,127.0.0.2,127.0.0.3 --channel 1 \
 //       --concurrency 64 --duration-s 5
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -13,8 +14,6 @@
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "absl/strings/str_split.h"
 #include "storage/cassandra/cassandra_message_store.h"
@@ -26,13 +25,16 @@ int main(int argc, char** argv) {
   int concurrency = 64, limit = 50;
   double duration_s = 5;
   CLI::App app{"ds-store-bench: closed-loop GetMessages straight on the Cassandra store"};
-  app.add_option("--cassandra-hosts", hosts, "contact points, comma-separated")->capture_default_str();
+  app.add_option("--cassandra-hosts", hosts, "contact points, comma-separated")
+      ->capture_default_str();
   app.add_option("--cassandra-keyspace", keyspace, "keyspace")->capture_default_str();
   app.add_option("--channel", channel, "the (hot) channel read")->capture_default_str();
   app.add_option("--limit", limit, "page size")->check(CLI::Range(1, 100))->capture_default_str();
-  app.add_option("--concurrency", concurrency, "calls in flight")->check(CLI::Range(1, 4096))
+  app.add_option("--concurrency", concurrency, "calls in flight")
+      ->check(CLI::Range(1, 4096))
       ->capture_default_str();
-  app.add_option("--duration-s", duration_s, "run time in seconds")->check(CLI::PositiveNumber)
+  app.add_option("--duration-s", duration_s, "run time in seconds")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -84,12 +86,14 @@ int main(int argc, char** argv) {
   const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
   std::sort(latencies_ms.begin(), latencies_ms.end());
   auto pct = [&](double p) {
-    return latencies_ms.empty() ? 0.0
-                                : latencies_ms[std::min(latencies_ms.size() - 1,
-                                                        static_cast<size_t>(p * latencies_ms.size()))];
+    return latencies_ms.empty()
+               ? 0.0
+               : latencies_ms[std::min(latencies_ms.size() - 1,
+                                       static_cast<size_t>(p * latencies_ms.size()))];
   };
   std::string errs;
-  for (const auto& [code, n] : errors) errs += (errs.empty() ? "" : ",") + ("\"" + code + "\":" + std::to_string(n));
+  for (const auto& [code, n] : errors)
+    errs += (errs.empty() ? "" : ",") + ("\"" + code + "\":" + std::to_string(n));
   printf("{\"throughput_rps\":%.1f,\"ok\":%zu,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"errors\":{%s}}\n",
          latencies_ms.size() / elapsed, latencies_ms.size(), pct(0.5), pct(0.99), errs.c_str());
   return 0;

@@ -4,22 +4,22 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <memory>
 #include <string>
 
-#include <CLI/CLI.hpp>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/api_rules.h"
 #include "common/log.h"
 #include "common/port_file.h"
-#include "metrics/admin_server.h"
 #include "live/node/live_node.h"
+#include "metrics/admin_server.h"
 #include "node/node.h"
+#include "node/server_tuning.h"
 #include "storage/embedded/sqlite_message_store.h"
 #include "storage/latency_message_store.h"
 #ifdef DS_HAVE_CASSANDRA
@@ -54,7 +54,8 @@ struct Flags {
   int drain_timeout_ms = 5'000;
   double bench_store_latency_ms = 0;
   std::string port_file;
-  std::string fan_out = kNodeDefaults.fan_out_on_grpc_threads ? "grpc" : "store";
+  std::string fan_out = kNodeDefaults.fan_out_on_polling_thread ? "polling" : "store";
+  int server_threads = kNodeDefaults.server_threads;
   std::string backend = "sqlite";
   std::string cassandra_hosts = "127.0.0.1";
   std::string cassandra_keyspace = "chat";
@@ -76,7 +77,7 @@ struct Flags {
 
 // Opens the store chosen by --backend.
 absl::StatusOr<std::unique_ptr<ds::storage::MessageStore>> OpenStore(const Flags& f,
-                                                                      uint32_t node_id) {
+                                                                     uint32_t node_id) {
   if (f.backend == "sqlite") {
     std::function<int64_t()> now_ms = nullptr;
     if (f.clock_skew_ms != 0) {
@@ -108,10 +109,10 @@ absl::StatusOr<std::unique_ptr<ds::storage::MessageStore>> OpenStore(const Flags
   if (!cassandra.ok()) return cassandra.status();
   return std::unique_ptr<ds::storage::MessageStore>(std::move(*cassandra));
 #else
-  return absl::UnimplementedError("this ds-node was built without Cassandra (DS_WITH_CASSANDRA=OFF)");
+  return absl::UnimplementedError(
+      "this ds-node was built without Cassandra (DS_WITH_CASSANDRA=OFF)");
 #endif
 }
-
 
 // --bench-store-latency-ms: the store behind a LatencyMessageStore.
 std::unique_ptr<ds::storage::MessageStore> WithBenchLatency(
@@ -135,7 +136,8 @@ ds::node::NodeOptions ToNodeOptions(const Flags& f) {
   options.coalescer.retry.initial_backoff = absl::Milliseconds(f.retry_initial_backoff_ms);
   options.coalescer.retry.max_backoff = absl::Milliseconds(f.retry_max_backoff_ms);
   options.coalescer.retry.budget_tokens = f.retry_budget;
-  options.fan_out_on_grpc_threads = f.fan_out == "grpc";
+  options.fan_out_on_polling_thread = f.fan_out == "polling";
+  options.server_threads = f.server_threads;
   options.service.max_content_bytes = f.max_content_bytes;
   options.service.default_deadline = absl::Milliseconds(f.default_deadline_ms);
   return options;
@@ -144,102 +146,163 @@ ds::node::NodeOptions ToNodeOptions(const Flags& f) {
 // Serving, coalescing and limits flags.
 void AddFlags(CLI::App& app, Flags& f) {
   app.add_option("--listen", f.listen, "gRPC listen address host:port (port 0 picks a free port)")
-      ->envname("DS_LISTEN")->capture_default_str();
+      ->envname("DS_LISTEN")
+      ->capture_default_str();
   app.add_option("--admin-listen", f.admin_listen,
                  "Admin HTTP address for /metrics and /healthz (port 0 picks one)")
-      ->envname("DS_ADMIN_LISTEN")->capture_default_str();
+      ->envname("DS_ADMIN_LISTEN")
+      ->capture_default_str();
   app.add_option("--store", f.store_path,
                  "Embedded store file (SQLite, WAL mode; several nodes may share it)")
-      ->envname("DS_STORE")->capture_default_str();
+      ->envname("DS_STORE")
+      ->capture_default_str();
   app.add_option("--node-id", f.node_id,
                  "Snowflake node bits 0..1023 for ids this node assigns (default: pid % 1024)")
-      ->envname("DS_NODE_ID")->check(CLI::Range(-1, 1023));
+      ->envname("DS_NODE_ID")
+      ->check(CLI::Range(-1, 1023));
   app.add_option("--store-threads", f.store_threads, "Store reader threads")
-      ->envname("DS_STORE_THREADS")->check(CLI::Range(1, 256))->capture_default_str();
+      ->envname("DS_STORE_THREADS")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
   app.add_option("--coalescing", f.coalescing, "Coalesce identical concurrent reads: on|off")
-      ->envname("DS_COALESCING")->check(CLI::IsMember({"on", "off"}))->capture_default_str();
+      ->envname("DS_COALESCING")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
   app.add_option("--max-waiters-per-flight", f.max_waiters_per_flight,
                  "Cap on requests sharing one query; beyond it RESOURCE_EXHAUSTED")
-      ->envname("DS_MAX_WAITERS_PER_FLIGHT")->check(CLI::PositiveNumber)->capture_default_str();
+      ->envname("DS_MAX_WAITERS_PER_FLIGHT")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--max-total-waiters", f.max_total_waiters,
                  "Cap on requests waiting on this node; beyond it RESOURCE_EXHAUSTED")
-      ->envname("DS_MAX_TOTAL_WAITERS")->check(CLI::PositiveNumber)->capture_default_str();
+      ->envname("DS_MAX_TOTAL_WAITERS")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--max-concurrent-queries", f.max_concurrent_queries,
                  "Cap on store queries in flight; beyond it new flights get RESOURCE_EXHAUSTED")
-      ->envname("DS_MAX_CONCURRENT_QUERIES")->check(CLI::PositiveNumber)->capture_default_str();
+      ->envname("DS_MAX_CONCURRENT_QUERIES")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--max-query-timeout-ms", f.max_query_timeout_ms,
                  "Cap on one store query's deadline (it otherwise follows the longest waiter)")
-      ->envname("DS_MAX_QUERY_TIMEOUT_MS")->check(CLI::PositiveNumber)->capture_default_str();
+      ->envname("DS_MAX_QUERY_TIMEOUT_MS")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--retry-max-attempts", f.retry_max_attempts,
                  "Store attempts per flight for transient errors, including the first")
-      ->envname("DS_RETRY_MAX_ATTEMPTS")->check(CLI::Range(1, 10))->capture_default_str();
+      ->envname("DS_RETRY_MAX_ATTEMPTS")
+      ->check(CLI::Range(1, 10))
+      ->capture_default_str();
   app.add_option("--retry-initial-backoff-ms", f.retry_initial_backoff_ms, "First retry backoff")
-      ->envname("DS_RETRY_INITIAL_BACKOFF_MS")->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->envname("DS_RETRY_INITIAL_BACKOFF_MS")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--retry-max-backoff-ms", f.retry_max_backoff_ms, "Largest retry backoff")
-      ->envname("DS_RETRY_MAX_BACKOFF_MS")->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->envname("DS_RETRY_MAX_BACKOFF_MS")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--retry-budget", f.retry_budget,
                  "Retry token bucket size; each success refunds 0.1 token")
-      ->envname("DS_RETRY_BUDGET")->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->envname("DS_RETRY_BUDGET")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--max-content-bytes", f.max_content_bytes, "Largest message content accepted")
-      ->envname("DS_MAX_CONTENT_BYTES")->check(CLI::Range(1, 60000))->capture_default_str();
+      ->envname("DS_MAX_CONTENT_BYTES")
+      ->check(CLI::Range(1, 60000))
+      ->capture_default_str();
   app.add_option("--default-deadline-ms", f.default_deadline_ms,
                  "Deadline for requests that arrive without one")
-      ->envname("DS_DEFAULT_DEADLINE_MS")->check(CLI::PositiveNumber)->capture_default_str();
+      ->envname("DS_DEFAULT_DEADLINE_MS")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--drain-timeout-ms", f.drain_timeout_ms,
                  "On SIGTERM: how long running calls may take to finish")
-      ->envname("DS_DRAIN_TIMEOUT_MS")->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->envname("DS_DRAIN_TIMEOUT_MS")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--bench-store-latency-ms", f.bench_store_latency_ms,
                  "BENCHMARKS ONLY: add this latency to every store call, standing in for a "
                  "remote database (LatencyMessageStore). 0 = off")
-      ->envname("DS_BENCH_STORE_LATENCY_MS")->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->envname("DS_BENCH_STORE_LATENCY_MS")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--fan-out", f.fan_out,
-                 "Where a flight with several waiters answers them: grpc (a gRPC callback thread) "
-                 "or store (the store thread that completed the query)")
-      ->envname("DS_FAN_OUT")->check(CLI::IsMember({"grpc", "store"}))->capture_default_str();
+                 "Where store results answer their calls: polling (handed to the gRPC polling "
+                 "thread that took the call, one wake-up per flight) or store (the store thread "
+                 "that completed the query)")
+      ->envname("DS_FAN_OUT")
+      ->check(CLI::IsMember({"polling", "store"}))
+      ->capture_default_str();
+  app.add_option("--server-threads", f.server_threads,
+                 "gRPC polling threads, each with its own completion queue; handlers run inline "
+                 "on them (0 = one per core)")
+      ->envname("DS_SERVER_THREADS")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
 }
 
 // The storage backend's flags.
 void AddStoreFlags(CLI::App& app, Flags& f) {
   app.add_option("--backend", f.backend,
                  "Storage backend: sqlite (the --store file) or cassandra (--cassandra-*)")
-      ->envname("DS_BACKEND")->check(CLI::IsMember({"sqlite", "cassandra"}))->capture_default_str();
+      ->envname("DS_BACKEND")
+      ->check(CLI::IsMember({"sqlite", "cassandra"}))
+      ->capture_default_str();
   app.add_option("--cassandra-hosts", f.cassandra_hosts,
                  "Cassandra contact points, comma-separated host[:port]")
-      ->envname("DS_CASSANDRA_HOSTS")->capture_default_str();
+      ->envname("DS_CASSANDRA_HOSTS")
+      ->capture_default_str();
   app.add_option("--cassandra-keyspace", f.cassandra_keyspace,
                  "Cassandra keyspace (created with its tables if missing)")
-      ->envname("DS_CASSANDRA_KEYSPACE")->capture_default_str();
+      ->envname("DS_CASSANDRA_KEYSPACE")
+      ->capture_default_str();
   app.add_option("--cassandra-replication-factor", f.cassandra_replication_factor,
                  "Replication factor if the keyspace must be created; 0 = number of hosts, max 3")
-      ->envname("DS_CASSANDRA_REPLICATION_FACTOR")->check(CLI::Range(0, 10))->capture_default_str();
+      ->envname("DS_CASSANDRA_REPLICATION_FACTOR")
+      ->check(CLI::Range(0, 10))
+      ->capture_default_str();
   app.add_option("--cassandra-consistency", f.cassandra_consistency,
                  "Consistency of reads and writes: LOCAL_QUORUM, QUORUM, ONE, LOCAL_ONE, ALL, ...")
-      ->envname("DS_CASSANDRA_CONSISTENCY")->capture_default_str();
+      ->envname("DS_CASSANDRA_CONSISTENCY")
+      ->capture_default_str();
   app.add_option("--cassandra-timeout-ms", f.cassandra_timeout_ms,
                  "Cap on one CQL request (a call's own deadline may cut it shorter)")
-      ->envname("DS_CASSANDRA_TIMEOUT_MS")->check(CLI::PositiveNumber)->capture_default_str();
+      ->envname("DS_CASSANDRA_TIMEOUT_MS")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--cassandra-username", f.cassandra_username,
                  "Cassandra PasswordAuthenticator user (password from DS_CASSANDRA_PASSWORD)")
       ->envname("DS_CASSANDRA_USERNAME");
   app.add_option("--cassandra-password", f.cassandra_password,
                  "Cassandra password (prefer the environment variable)")
       ->envname("DS_CASSANDRA_PASSWORD");
-  app.add_option("--live-poll-interval-ms", f.live_poll_interval_ms,
-                 "Live channels: how often a subscribed channel's tail is read (writes acknowledged "
-                 "by other nodes arrive within this)")
-      ->envname("DS_LIVE_POLL_INTERVAL_MS")->check(CLI::Range(10, 600'000))->capture_default_str();
+  app.add_option(
+         "--live-poll-interval-ms", f.live_poll_interval_ms,
+         "Live channels: how often a subscribed channel's tail is read (writes acknowledged "
+         "by other nodes arrive within this)")
+      ->envname("DS_LIVE_POLL_INTERVAL_MS")
+      ->check(CLI::Range(10, 600'000))
+      ->capture_default_str();
   app.add_option("--live-heartbeat-interval-ms", f.live_heartbeat_interval_ms,
                  "Live channels: heartbeat interval of Subscribe streams")
-      ->envname("DS_LIVE_HEARTBEAT_INTERVAL_MS")->check(CLI::Range(10, 600'000))->capture_default_str();
+      ->envname("DS_LIVE_HEARTBEAT_INTERVAL_MS")
+      ->check(CLI::Range(10, 600'000))
+      ->capture_default_str();
   app.add_option("--live-late-window-ms", f.live_late_window_ms,
                  "Live channels: how far below the newest id sent a late write is still delivered")
-      ->envname("DS_LIVE_LATE_WINDOW_MS")->check(CLI::Range(0, 600'000))->capture_default_str();
+      ->envname("DS_LIVE_LATE_WINDOW_MS")
+      ->check(CLI::Range(0, 600'000))
+      ->capture_default_str();
   app.add_option("--live-max-subscribers", f.live_max_subscribers,
                  "Live channels: Subscribe streams this node serves at most")
-      ->envname("DS_LIVE_MAX_SUBSCRIBERS")->check(CLI::PositiveNumber)->capture_default_str();
+      ->envname("DS_LIVE_MAX_SUBSCRIBERS")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--live-max-backlog", f.live_max_backlog,
                  "Live channels: messages a resuming stream may need before it is told to reload")
-      ->envname("DS_LIVE_MAX_BACKLOG")->check(CLI::PositiveNumber)->capture_default_str();
+      ->envname("DS_LIVE_MAX_BACKLOG")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--peers", f.peers,
                  "The fleet's node addresses (comma-separated, as the gateways list them): a write "
                  "to a channel another node owns pokes that node. Empty: no pokes")
@@ -267,6 +330,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   auto log = ds::Logger("node");
+  ds::node::ApplyProcessTuning({});
   using ds::api::PortZero;
   absl::StatusOr<ds::api::HostPort> admin_address =
       ds::api::ParseHostPort("--admin-listen", f.admin_listen, PortZero::kAllowed);
@@ -288,12 +352,11 @@ int main(int argc, char** argv) {
 
   auto registry = std::make_shared<prometheus::Registry>();
 
-  const uint32_t node_id = f.node_id >= 0 ? static_cast<uint32_t>(f.node_id)
-                                          : static_cast<uint32_t>(getpid() % 1024);
-  const std::string store_name = f.backend == "sqlite"
-                                     ? f.store_path
-                                     : "cassandra://" + f.cassandra_hosts + "/" +
-                                           f.cassandra_keyspace;
+  const uint32_t node_id =
+      f.node_id >= 0 ? static_cast<uint32_t>(f.node_id) : static_cast<uint32_t>(getpid() % 1024);
+  const std::string store_name =
+      f.backend == "sqlite" ? f.store_path
+                            : "cassandra://" + f.cassandra_hosts + "/" + f.cassandra_keyspace;
   auto opened = OpenStore(f, node_id);
   if (!opened.ok()) {
     log->error("cannot open store {}: {}", store_name, opened.status().ToString());
@@ -318,9 +381,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   ds::node::DataServiceNode* node_ptr = &(*live_node)->node();
-  auto admin = ds::metrics::AdminServer::Start(
-      {.address = admin_address->host, .port = admin_address->port}, registry,
-      [node_ptr] { return node_ptr->serving(); });
+  auto admin =
+      ds::metrics::AdminServer::Start({.address = admin_address->host, .port = admin_address->port},
+                                      registry, [node_ptr] { return node_ptr->serving(); });
   if (!admin.ok()) {
     log->error("cannot start admin server on {}: {}", f.admin_listen, admin.status().ToString());
     return 1;
@@ -336,9 +399,9 @@ int main(int argc, char** argv) {
   sigwait(&signals, &sig);
   log->info("signal {} received: draining for up to {} ms", sig, f.drain_timeout_ms);
   (*live_node)->Shutdown(absl::Milliseconds(f.drain_timeout_ms));
-  live_node->reset();   // waits for every flight to end
+  live_node->reset();  // waits for every flight to end
   (*admin)->Stop();
-  store.reset();   // drains the store's threads
+  store.reset();  // drains the store's threads
   log->info("stopped");
   return 0;
 }

@@ -1,8 +1,11 @@
 // ds-gateway: the HTTP/JSON API server in front of the data-service fleet.
 // Composition root: flags → logger → metrics registry → routing client →
-// gateway (HTTP) → optional admin server; stopped in reverse on SIGTERM/SIGINT
+// handlers (security layer, when configured → live routes → API) on the
+// shared HTTP server (HTTPS with --tls-cert) → optional admin server.
+// SIGHUP reloads the TLS certificate and key; SIGTERM/SIGINT stop in reverse
 // (stop accepting, finish requests in flight, exit 0).
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -20,6 +23,12 @@
 #include "common/port_file.h"
 #include "gateway/gateway.h"
 #include "gateway/routed_backend.h"
+#include "gateway/secure_handler.h"
+#include "gateway/security_config.h"
+#include "gateway/security_flags.h"
+#include "live/gateway/fanout.h"
+#include "live/gateway/live_handler.h"
+#include "live/gateway/routed_upstream.h"
 #include "metrics/admin_server.h"
 #include "routing/membership.h"
 #include "routing/policy.h"
@@ -62,6 +71,7 @@ struct Flags {
   // Off by default, unlike RoutedClientOptions (see the flag's help).
   std::string hedge_reads = "off";
   int wait_healthy_ms = 0;
+  int live_max_streams = 0;  // 0: from the open-file limit
   int shutdown_grace_ms = 10'000;
 };
 
@@ -193,6 +203,12 @@ void AddFlags(CLI::App& app, Flags& f) {
       ->envname("DS_GATEWAY_WAIT_HEALTHY_MS")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--live-max-streams", f.live_max_streams,
+                 "SSE responses plus WebSocket connections at once (more: 503 with Retry-After); "
+                 "0 = the open-file limit minus 512 (docs/live.md)")
+      ->envname("DS_GATEWAY_LIVE_MAX_STREAMS")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--shutdown-grace-ms", f.shutdown_grace_ms,
                  "On SIGTERM/SIGINT: how long requests in flight may take to finish")
       ->envname("DS_GATEWAY_SHUTDOWN_GRACE_MS")
@@ -200,55 +216,20 @@ void AddFlags(CLI::App& app, Flags& f) {
       ->capture_default_str();
 }
 
-}  // namespace
+// The default of --live-max-streams: below the process's open-file limit, so
+// the gateway refuses a stream cleanly before accept() runs out of descriptors.
+size_t LiveMaxStreams(int flag) {
+  if (flag > 0) return static_cast<size_t>(flag);
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 10'000;
+  return limit.rlim_cur > 1024 ? limit.rlim_cur - 512 : limit.rlim_cur / 2;
+}
 
-int main(int argc, char** argv) {
-  Flags f;
-  CLI::App app{
-      "ds-gateway: the Data Services HTTP/JSON API server. Routes each request by consistent\n"
-      "hashing on channel_id to a data-service node over gRPC. Serves /metrics and /healthz on\n"
-      "the API port. Every option can also be set by the environment variable shown\n"
-      "(logging: DS_LOG_LEVEL=trace|debug|info|warn|error)."};
-  AddFlags(app, f);
-  CLI11_PARSE(app, argc, argv);
-
-  auto log = ds::Logger("gateway");
-
-  absl::StatusOr<std::vector<std::string>> nodes = ds::routing::ResolveNodes(f.nodes, f.nodes_file);
-  absl::StatusOr<ds::routing::Policy> policy = ds::routing::ParsePolicy(f.policy);
-  using ds::api::PortZero;
-  absl::StatusOr<ds::api::HostPort> listen =
-      ds::api::ParseHostPort("--listen", f.listen, PortZero::kAllowed);
-  std::optional<ds::api::HostPort> admin_listen;
-  for (const absl::Status& s : {nodes.status(), policy.status(), listen.status()}) {
-    if (!s.ok()) {
-      log->error("{}", std::string(s.message()));
-      return 2;
-    }
-  }
-  if (!f.admin_listen.empty()) {
-    absl::StatusOr<ds::api::HostPort> admin =
-        ds::api::ParseHostPort("--admin-listen", f.admin_listen, PortZero::kAllowed);
-    if (!admin.ok()) {
-      log->error("{}", std::string(admin.status().message()));
-      return 2;
-    }
-    admin_listen = *admin;
-  }
-
-  // Block SIGTERM/SIGINT before any thread starts so that every thread
-  // inherits the mask and only sigwait() below receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  auto registry = std::make_shared<prometheus::Registry>();
-
+ds::routing::RoutedClientOptions RoutingOptions(const Flags& f, std::vector<std::string> nodes,
+                                                ds::routing::Policy policy) {
   ds::routing::RoutedClientOptions routing;
-  routing.nodes = *nodes;
-  routing.policy = *policy;
+  routing.nodes = std::move(nodes);
+  routing.policy = policy;
   routing.health_interval = absl::Milliseconds(f.health_interval_ms);
   routing.health_timeout = absl::Milliseconds(f.health_timeout_ms);
   routing.eject_after = f.eject_after;
@@ -256,20 +237,14 @@ int main(int argc, char** argv) {
   routing.channels_per_node = f.channels_per_node;
   routing.seed = f.seed;
   routing.gray.hedge_reads = f.hedge_reads == "on";
-  auto client = ds::routing::RoutedClient::Create(routing);
-  if (!client.ok()) {
-    log->error("routing client: {}", std::string(client.status().message()));
-    return 2;
-  }
-  std::shared_ptr<ds::routing::RoutedClient> routed(std::move(*client));
-  if (f.wait_healthy_ms > 0) {
-    absl::Status healthy = routed->WaitForHealthy(absl::Milliseconds(f.wait_healthy_ms));
-    if (!healthy.ok()) log->warn("starting anyway: {}", std::string(healthy.message()));
-  }
+  return routing;
+}
 
+ds::gateway::GatewayOptions GatewayOptionsFrom(const Flags& f, const ds::api::HostPort& listen,
+                                               const ds::gateway::LoadedSecurity& security) {
   ds::gateway::GatewayOptions options;
-  options.http.address = listen->host;
-  options.http.port = listen->port;
+  options.http.address = listen.host;
+  options.http.port = listen.port;
   options.http.io_threads = f.io_threads;
   options.http.max_body_bytes = f.max_body_bytes;
   options.http.max_header_bytes = f.max_header_bytes;
@@ -279,13 +254,159 @@ int main(int argc, char** argv) {
   options.http.write_timeout = absl::Milliseconds(f.write_timeout_ms);
   options.http.max_connections = f.max_connections;
   options.http.max_pipelined_requests = f.max_pipelined;
+  options.http.tls = security.tls;                     // null: plain HTTP
+  options.http.access_observer = security.access_log;  // null: no access log
   options.deadline = absl::Milliseconds(f.deadline_ms);
   options.reads.coalescing = f.coalescing == "on";
   options.reads.max_waiters_per_flight = f.max_waiters_per_flight;
   options.reads.max_total_waiters = f.max_total_waiters;
   options.reads.max_concurrent_upstream = f.max_concurrent_upstream;
-  auto gateway =
-      ds::gateway::Gateway::Start(options, ds::gateway::MakeRoutedBackend(routed), registry);
+  return options;
+}
+
+// The security layer runs when anything of it is configured: authentication,
+// a rate limit or the access log (whose route and principal it notes). Off, a
+// request costs nothing extra (the default: the demo needs no set-up).
+bool RateLimited(const ds::gateway::LoadedSecurity& s) {
+  return !s.options.rate_limits.reads.unlimited() || !s.options.rate_limits.writes.unlimited();
+}
+bool SecurityOn(const ds::gateway::LoadedSecurity& s) {
+  return s.options.verifier != nullptr || RateLimited(s) || s.access_log != nullptr;
+}
+
+// Handlers in front of the API: [security layer →] live routes → API.
+std::function<std::shared_ptr<ds::http::Handler>(std::shared_ptr<ds::http::Handler>)> Front(
+    const ds::gateway::LoadedSecurity& security, size_t live_max_streams,
+    std::shared_ptr<ds::live::LiveFanout> fanout, std::shared_ptr<prometheus::Registry> registry) {
+  return [security, live_max_streams, fanout = std::move(fanout),
+          registry = std::move(registry)](std::shared_ptr<ds::http::Handler> api) {
+    ds::live::LiveHandlerOptions live;
+    live.max_streams = live_max_streams;
+    std::shared_ptr<ds::http::Handler> front =
+        std::make_shared<ds::live::LiveHandler>(live, fanout, std::move(api));
+    if (SecurityOn(security)) {
+      front = std::make_shared<ds::gateway::SecureHandler>(security.options, std::move(front),
+                                                           registry);
+    }
+    return front;
+  };
+}
+
+// Waits for SIGTERM or SIGINT (returned); a SIGHUP meanwhile reloads the TLS
+// certificate and key (new connections get them; open ones keep theirs).
+int WaitForStop(const sigset_t& signals, const std::shared_ptr<ds::http::TlsCredentials>& tls,
+                const std::shared_ptr<spdlog::logger>& log) {
+  for (;;) {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) return sig;
+    if (tls == nullptr) {
+      log->info("SIGHUP: no TLS credentials to reload (no --tls-cert)");
+      continue;
+    }
+    if (absl::Status s = tls->Reload(); !s.ok()) {
+      log->error("SIGHUP: TLS reload failed, the current credentials stay: {}",
+                 std::string(s.message()));
+    } else {
+      log->info("SIGHUP: TLS credentials reloaded (generation {})", tls->generation());
+    }
+  }
+}
+
+// What main parsed from the flags, or the exit code 2 after logging why.
+struct Parsed {
+  std::vector<std::string> nodes;
+  ds::routing::Policy policy;
+  ds::api::HostPort listen;
+  std::optional<ds::api::HostPort> admin_listen;
+  ds::gateway::LoadedSecurity security;
+};
+
+absl::StatusOr<Parsed> Parse(const Flags& f, const ds::gateway::SecurityConfig& sec) {
+  using ds::api::PortZero;
+  absl::StatusOr<std::vector<std::string>> nodes = ds::routing::ResolveNodes(f.nodes, f.nodes_file);
+  if (!nodes.ok()) return nodes.status();
+  absl::StatusOr<ds::routing::Policy> policy = ds::routing::ParsePolicy(f.policy);
+  if (!policy.ok()) return policy.status();
+  absl::StatusOr<ds::api::HostPort> listen =
+      ds::api::ParseHostPort("--listen", f.listen, PortZero::kAllowed);
+  if (!listen.ok()) return listen.status();
+  Parsed p{.nodes = *std::move(nodes), .policy = *policy, .listen = *listen};
+  if (!f.admin_listen.empty()) {
+    absl::StatusOr<ds::api::HostPort> admin =
+        ds::api::ParseHostPort("--admin-listen", f.admin_listen, PortZero::kAllowed);
+    if (!admin.ok()) return admin.status();
+    p.admin_listen = *admin;
+  }
+  absl::StatusOr<ds::gateway::LoadedSecurity> security = ds::gateway::LoadSecurity(sec);
+  if (!security.ok()) return security.status();
+  p.security = *std::move(security);
+  return p;
+}
+
+// The start-up line: what this gateway runs with.
+void LogConfig(spdlog::logger& log, const Flags& f, const ds::gateway::SecurityConfig& sec,
+               const Parsed& p, const ds::gateway::Gateway& gateway, uint16_t admin_port) {
+  const size_t live_max_streams = LiveMaxStreams(f.live_max_streams);
+  log.info(
+      "nodes={} policy={} io_threads={} coalescing={} hedge_reads={} deadline_ms={} "
+      "max_body_bytes={} admin_port={} live_max_streams={} tls={} auth={} rate_limits={} "
+      "access_log={}",
+      absl::StrJoin(p.nodes, ","), ds::routing::PolicyName(p.policy), gateway.io_threads(),
+      f.coalescing, f.hedge_reads, f.deadline_ms, f.max_body_bytes, admin_port, live_max_streams,
+      p.security.tls ? "on" : "off", p.security.options.verifier ? "on" : "off",
+      RateLimited(p.security) ? "on" : "off", p.security.access_log ? sec.access_log : "off");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags f;
+  ds::gateway::SecurityConfig sec;
+  CLI::App app{
+      "ds-gateway: the Data Services HTTP/JSON API server. Routes each request by consistent\n"
+      "hashing on channel_id to a data-service node over gRPC. Serves /metrics and /healthz on\n"
+      "the API port, live channels (SSE, WebSocket, the page at /), and optionally HTTPS, JWT\n"
+      "authentication, rate limits and an access log (all off by default). Every option can\n"
+      "also be set by the environment variable shown (logging: DS_LOG_LEVEL=...)."};
+  AddFlags(app, f);
+  ds::gateway::AddSecurityFlags(app, sec);
+  CLI11_PARSE(app, argc, argv);
+
+  auto log = ds::Logger("gateway");
+  absl::StatusOr<Parsed> parsed = Parse(f, sec);
+  if (!parsed.ok()) {
+    log->error("{}", std::string(parsed.status().message()));
+    return 2;
+  }
+
+  // Block SIGTERM/SIGINT/SIGHUP before any thread starts so that every thread
+  // inherits the mask and only sigwait() receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, sig);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto client = ds::routing::RoutedClient::Create(RoutingOptions(f, parsed->nodes, parsed->policy));
+  if (!client.ok()) {
+    log->error("routing client: {}", std::string(client.status().message()));
+    return 2;
+  }
+  std::shared_ptr<ds::routing::RoutedClient> routed(std::move(*client));
+  if (f.wait_healthy_ms > 0) {
+    absl::Status healthy = routed->WaitForHealthy(absl::Milliseconds(f.wait_healthy_ms));
+    if (!healthy.ok()) log->warn("starting anyway: {}", std::string(healthy.message()));
+  }
+  auto upstream = std::make_shared<ds::live::RoutedUpstream>(routed);
+  auto fanout =
+      std::make_shared<ds::live::LiveFanout>(ds::live::FanoutOptions{}, upstream, *registry);
+
+  const size_t live_max_streams = LiveMaxStreams(f.live_max_streams);
+  ds::gateway::GatewayOptions options = GatewayOptionsFrom(f, parsed->listen, parsed->security);
+  options.front = Front(parsed->security, live_max_streams, fanout, registry);
+  auto gateway = ds::gateway::Gateway::Start(std::move(options),
+                                             ds::gateway::MakeRoutedBackend(routed), registry);
   if (!gateway.ok()) {
     log->error("{}", std::string(gateway.status().message()));
     return 1;
@@ -293,10 +414,10 @@ int main(int argc, char** argv) {
   ds::gateway::Gateway* gateway_ptr = gateway->get();
 
   std::unique_ptr<ds::metrics::AdminServer> admin;
-  if (admin_listen.has_value()) {
-    auto started =
-        ds::metrics::AdminServer::Start({.address = admin_listen->host, .port = admin_listen->port},
-                                        registry, [gateway_ptr] { return gateway_ptr->Healthy(); });
+  if (parsed->admin_listen.has_value()) {
+    auto started = ds::metrics::AdminServer::Start(
+        {.address = parsed->admin_listen->host, .port = parsed->admin_listen->port}, registry,
+        [gateway_ptr] { return gateway_ptr->Healthy(); });
     if (!started.ok()) {
       log->error("admin server: {}", std::string(started.status().message()));
       return 1;
@@ -305,24 +426,23 @@ int main(int argc, char** argv) {
   }
   const uint16_t port = (*gateway)->port();
   const uint16_t admin_port = admin != nullptr ? admin->port() : port;
-  log->info(
-      "nodes={} policy={} io_threads={} coalescing={} hedge_reads={} deadline_ms={} "
-      "max_body_bytes={} admin_port={}",
-      absl::StrJoin(*nodes, ","), ds::routing::PolicyName(*policy), (*gateway)->io_threads(),
-      f.coalescing, f.hedge_reads, f.deadline_ms, f.max_body_bytes, admin_port);
+  const ds::gateway::LoadedSecurity& security = parsed->security;
+  LogConfig(*log, f, sec, *parsed, **gateway, admin_port);
   // The port file first: whoever sees the log line may read it at once.
   if (!f.port_file.empty() && !ds::WritePortFile(f.port_file, port, admin_port)) {
     log->error("cannot write port file {}", f.port_file);
     return 1;
   }
-  log->info("listening on {}:{}", listen->host, port);
+  log->info("listening on {}:{}", parsed->listen.host, port);
 
-  int sig = 0;
-  sigwait(&signals, &sig);
+  const int sig = WaitForStop(signals, security.tls, log);
   log->info("signal {} received: draining for up to {} ms", sig, f.shutdown_grace_ms);
+  fanout->Close();  // live streams end at once; their clients reconnect elsewhere
   (*gateway)->Shutdown(absl::Milliseconds(f.shutdown_grace_ms));
   if (admin != nullptr) admin->Stop();
   gateway->reset();
+  fanout.reset();
+  upstream.reset();  // waits until every Subscribe stream has ended
   routed.reset();
   log->info("stopped");
   return 0;

@@ -1,6 +1,7 @@
 // Integration: the real ds-gateway binary (from $DS_BIN_DIR) on port 0 in
 // front of an in-process fake data-service node: flags, environment, port
-// file, log line, serving, and graceful SIGTERM.
+// file, log line, serving, graceful SIGTERM, the live page, and the security
+// wiring (JWT authentication, access log, HTTPS with reload on SIGHUP).
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -8,20 +9,25 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/json.hpp>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <boost/json.hpp>
-
 #include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
+#include "auth/token_minter.h"
 #include "gateway/fake_message_service.h"
 #include "gateway/http_test_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "http/test_certs.h"
+#include "http/tls.h"
 
 extern char** environ;
 
@@ -141,15 +147,47 @@ TEST(DsGatewayBinaryTest, HelpListsEveryFlagWithItsEnvironmentVariable) {
   Process p({Gateway(), "--help"}, {});
   const std::string out = p.DrainOutput();
   EXPECT_EQ(p.Wait(), 0);
-  for (const char* text :
-       {"--listen", "DS_GATEWAY_LISTEN", "--admin-listen", "--port-file", "--nodes", "DS_NODES",
-        "--nodes-file", "DS_NODES_FILE", "--policy", "--io-threads", "--deadline-ms",
-        "DS_GATEWAY_DEADLINE_MS", "--max-body-bytes", "--max-header-bytes", "--read-timeout-ms",
-        "--write-timeout-ms", "--max-connections", "--health-interval-ms", "--health-timeout-ms",
-        "--idle-timeout-ms", "--max-pipelined", "--coalescing", "DS_GATEWAY_COALESCING",
-        "--max-waiters-per-flight", "--max-total-waiters", "--max-concurrent-upstream",
-        "--eject-after", "--readmit-after", "--channels-per-node", "--seed", "--wait-healthy-ms",
-        "--shutdown-grace-ms", "DS_LOG_LEVEL"}) {
+  for (const char* text : {"--listen",
+                           "DS_GATEWAY_LISTEN",
+                           "--admin-listen",
+                           "--port-file",
+                           "--nodes",
+                           "DS_NODES",
+                           "--nodes-file",
+                           "DS_NODES_FILE",
+                           "--policy",
+                           "--io-threads",
+                           "--deadline-ms",
+                           "DS_GATEWAY_DEADLINE_MS",
+                           "--max-body-bytes",
+                           "--max-header-bytes",
+                           "--read-timeout-ms",
+                           "--write-timeout-ms",
+                           "--max-connections",
+                           "--health-interval-ms",
+                           "--health-timeout-ms",
+                           "--idle-timeout-ms",
+                           "--max-pipelined",
+                           "--coalescing",
+                           "DS_GATEWAY_COALESCING",
+                           "--max-waiters-per-flight",
+                           "--max-total-waiters",
+                           "--max-concurrent-upstream",
+                           "--eject-after",
+                           "--readmit-after",
+                           "--channels-per-node",
+                           "--seed",
+                           "--wait-healthy-ms",
+                           "--shutdown-grace-ms",
+                           "DS_LOG_LEVEL",
+                           "--hedge-reads",
+                           "DS_GATEWAY_HEDGE_READS",
+                           "--live-max-streams",
+                           "--tls-cert",
+                           "--tls-key",
+                           "--jwt-hs256-secret-file",
+                           "--access-log",
+                           "--read-rate"}) {
     EXPECT_THAT(out, HasSubstr(text));
   }
 }
@@ -220,9 +258,9 @@ TEST(DsGatewayBinaryTest, NodesFileAndSeparateAdminPort) {
     std::ofstream out(nodes_file);
     out << "# the fleet\n" << fake.address() << "  # only node\n\n";
   }
-  Process p({Gateway(), "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
-             "--nodes-file", nodes_file, "--port-file", port_file, "--wait-healthy-ms", "10000",
-             "--policy", "round-robin"},
+  Process p({Gateway(), "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--nodes-file",
+             nodes_file, "--port-file", port_file, "--wait-healthy-ms", "10000", "--policy",
+             "round-robin"},
             {});
   ASSERT_TRUE(p.WaitForLine("listening on").has_value()) << p.DrainOutput();
   std::ifstream in(port_file);
@@ -242,6 +280,116 @@ TEST(DsGatewayBinaryTest, NodesFileAndSeparateAdminPort) {
   EXPECT_EQ(p.Wait(), 0);
   std::remove(nodes_file.c_str());
   std::remove(port_file.c_str());
+}
+
+TEST(DsGatewayBinaryTest, AuthOnRefusesARequestWithoutATokenAndLogsEveryRequest) {
+  FakeMessageServer fake;
+  ASSERT_TRUE(fake.ok());
+  const std::string secret = "binary-test-secret-of-at-least-32-bytes";
+  const std::string secret_file = TempPath("secret");
+  const std::string access_log = TempPath("access.log");
+  std::ofstream(secret_file) << secret;
+  Process p({Gateway(), "--listen", "127.0.0.1:0", "--nodes", fake.address(), "--wait-healthy-ms",
+             "10000", "--jwt-hs256-secret-file", secret_file, "--access-log", access_log},
+            {});
+  std::optional<std::string> line = p.WaitForLine("listening on");
+  ASSERT_TRUE(line.has_value()) << p.DrainOutput();
+  HttpTestClient client(PortFromListeningLine(*line));
+
+  auto refused = client.Get("/v1/channels/7/messages");
+  EXPECT_EQ(refused.result(), http::status::unauthorized) << refused.body();
+  EXPECT_THAT(std::string(refused[http::field::www_authenticate]), HasSubstr("Bearer"));
+  EXPECT_EQ(fake.service().calls(), 0u) << "a refused request reached the node";
+  const std::string token = *auth::MintToken(
+      {.key = secret},
+      {.subject = "7", .issuer = "ds", .audience = "ds-api", .issued_at = absl::Now()});
+  auto ok = client.Get("/v1/channels/7/messages", {{"authorization", "Bearer " + token}});
+  EXPECT_EQ(ok.result(), http::status::ok) << ok.body();
+  // Open without a token: health, and the live page (the live routes are wired).
+  EXPECT_EQ(client.Get("/healthz").result(), http::status::ok);
+  auto page = client.Get("/");
+  EXPECT_EQ(page.result(), http::status::ok);
+  EXPECT_THAT(std::string(page[http::field::content_type]), HasSubstr("text/html"));
+
+  p.Signal(SIGTERM);
+  EXPECT_EQ(p.Wait(), 0);
+  std::ifstream in(access_log);
+  std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(log, HasSubstr(R"("status":401)"));
+  EXPECT_THAT(log, HasSubstr(R"("principal":"sub:7")"));
+  EXPECT_THAT(log, HasSubstr(R"("upstream":")" + fake.address()));  // noted by the API
+  EXPECT_THAT(log, HasSubstr(R"("coalesced":"leader")"));
+  EXPECT_EQ(log.find(token), std::string::npos) << "the token leaked into the access log";
+  std::remove(secret_file.c_str());
+  std::remove(access_log.c_str());
+}
+
+// One HTTPS GET on a fresh connection: the status (0 if the handshake or the
+// exchange failed) and the common name of the server's certificate.
+std::pair<int, std::string> HttpsGet(uint16_t port, const std::string& ca,
+                                     const std::string& target) {
+  namespace net = boost::asio;
+  namespace ssl = boost::asio::ssl;
+  auto ctx = ds::http::MakeClientTlsContext(ca);
+  if (!ctx.ok()) return {0, std::string(ctx.status().message())};
+  net::io_context ioc;
+  ssl::stream<net::ip::tcp::socket> stream(ioc, **ctx);
+  boost::system::error_code ec;
+  stream.next_layer().connect({net::ip::make_address("127.0.0.1"), port}, ec);
+  SSL_set_tlsext_host_name(stream.native_handle(), "localhost");
+  if (!ec) stream.handshake(ssl::stream_base::client, ec);
+  if (ec) return {0, ec.message()};
+  std::string name(256, '\0');
+  X509* cert = SSL_get1_peer_certificate(stream.native_handle());
+  if (cert != nullptr) {
+    X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, name.data(),
+                              static_cast<int>(name.size()));
+    X509_free(cert);
+  }
+  name.resize(name.find('\0'));
+  boost::beast::http::request<boost::beast::http::string_body> req(boost::beast::http::verb::get,
+                                                                   target, 11);
+  req.set(boost::beast::http::field::host, "localhost");
+  boost::beast::http::write(stream, req, ec);
+  boost::beast::flat_buffer buffer;
+  boost::beast::http::response<boost::beast::http::string_body> res;
+  if (!ec) boost::beast::http::read(stream, buffer, res, ec);
+  return {ec ? 0 : res.result_int(), name};
+}
+
+TEST(DsGatewayBinaryTest, ServesHttpsAndReloadsTheCertificateOnSighup) {
+  FakeMessageServer fake;
+  ASSERT_TRUE(fake.ok());
+  ds::http::testing::TestCerts certs;
+  const std::string cert = certs.Path("gateway.crt"), key = certs.Path("gateway.key");
+  auto install = [&](const ds::http::testing::TestCerts::Pair& pair) {
+    std::filesystem::copy_file(pair.cert, cert, std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::copy_file(pair.key, key, std::filesystem::copy_options::overwrite_existing);
+  };
+  install(certs.Issue("gateway-1"));
+  Process p({Gateway(), "--listen", "127.0.0.1:0", "--nodes", fake.address(), "--wait-healthy-ms",
+             "10000", "--tls-cert", cert, "--tls-key", key},
+            {});
+  std::optional<std::string> line = p.WaitForLine("listening on");
+  ASSERT_TRUE(line.has_value()) << p.DrainOutput();
+  const uint16_t port = PortFromListeningLine(*line);
+  EXPECT_EQ(HttpsGet(port, certs.ca_cert(), "/healthz"),
+            std::make_pair(200, std::string("gateway-1")));
+  // Plain HTTP on the HTTPS port gets no HTTP answer.
+  HttpTestClient plain(port);
+  boost::beast::error_code ec;
+  plain.SendRaw("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  plain.Read(&ec);
+  EXPECT_TRUE(ec) << "plain HTTP was answered on the HTTPS port";
+
+  install(certs.Issue("gateway-2"));
+  p.Signal(SIGHUP);
+  ASSERT_TRUE(p.WaitForLine("TLS credentials reloaded (generation 2)").has_value())
+      << p.DrainOutput();
+  EXPECT_EQ(HttpsGet(port, certs.ca_cert(), "/healthz"),
+            std::make_pair(200, std::string("gateway-2")));
+  p.Signal(SIGTERM);
+  EXPECT_EQ(p.Wait(), 0);
 }
 
 }  // namespace

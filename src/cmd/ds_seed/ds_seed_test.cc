@@ -73,7 +73,7 @@ TEST_F(DsSeedTest, SeedsOnceAndTheSecondRunAddsNothing) {
   const size_t at = first.output.find(final_line);
   ASSERT_NE(at, std::string::npos) << first.output;
   const std::string tail = first.output.substr(at + final_line.size());
-  EXPECT_GT(std::stoll(tail), -1) << tail;  // a number of milliseconds ...
+  EXPECT_GT(std::stoll(tail), -1) << tail;                   // a number of milliseconds ...
   EXPECT_NE(tail.find(" ms\n"), std::string::npos) << tail;  // ... then " ms" ending the line
 
   SeedRun second = RunSeed(args);

@@ -9,6 +9,7 @@
 //   => seeded 20 channels x 10000 messages into data-services.db in 812 ms
 //   ds-seed --backend cassandra --cassandra-hosts 127.0.0.1,127.0.0.2,127.0.0.3
 //           --replication-factor 3 --channels 20 --messages 200
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -16,8 +17,6 @@
 #include <limits>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "absl/time/clock.h"
 #include "cmd/ds_seed/seed_data.h"
@@ -48,7 +47,7 @@ struct Flags {
 
 // Opens the store chosen by --backend; `name` says where the rows go.
 absl::StatusOr<std::unique_ptr<ds::storage::MessageStore>> OpenStore(const Flags& f,
-                                                                      std::string& name) {
+                                                                     std::string& name) {
   if (f.backend == "sqlite") {
     name = f.store;
     auto sqlite = ds::storage::SqliteMessageStore::Open(
@@ -144,10 +143,8 @@ int main(int argc, char** argv) {
   const auto start = std::chrono::steady_clock::now();
   const int64_t end_ms =
       f.end_ms >= 0 ? f.end_ms : ds::seed::DefaultEndMs(absl::ToUnixMillis(absl::Now()));
-  ds::seed::SeedOptions options{.messages_per_channel = f.messages,
-                                .end_ms = end_ms,
-                                .node_id = f.node_id,
-                                .seed = f.seed};
+  ds::seed::SeedOptions options{
+      .messages_per_channel = f.messages, .end_ms = end_ms, .node_id = f.node_id, .seed = f.seed};
   if (options.end_ms - options.span_ms < ds::kSnowflakeEpochMs) {
     std::fprintf(stderr, "error: --end-ms must be at least 30 days after 2015-01-01\n");
     return 2;

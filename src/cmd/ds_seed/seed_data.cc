@@ -16,9 +16,9 @@ uint64_t Mix(uint64_t x) {
 }
 
 constexpr const char* kWords[] = {
-    "hello", "everyone", "the", "server", "is", "live", "new", "patch", "notes", "tonight",
-    "gg",    "who",      "is",  "up",     "for", "a",   "raid", "at",   "nine", "check",
-    "the",   "pinned",   "post", "thanks", "lol", "brb", "ship", "it",  "today", "announcement"};
+    "hello", "everyone", "the",  "server", "is",  "live", "new",  "patch", "notes", "tonight",
+    "gg",    "who",      "is",   "up",     "for", "a",    "raid", "at",    "nine",  "check",
+    "the",   "pinned",   "post", "thanks", "lol", "brb",  "ship", "it",    "today", "announcement"};
 constexpr uint64_t kWordCount = sizeof(kWords) / sizeof(kWords[0]);
 
 std::string Content(uint64_t h) {

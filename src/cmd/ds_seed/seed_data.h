@@ -26,10 +26,10 @@ inline constexpr int64_t kDayMs = 24LL * 60 * 60 * 1000;
 
 struct SeedOptions {
   uint64_t messages_per_channel = 1000;  // <= span_ms (one slot per ms at most)
-  int64_t end_ms = 0;             // Unix ms; newest message is just before it
-  int64_t span_ms = 30 * kDayMs;  // messages spread over [end_ms - span_ms, end_ms)
-  uint32_t node_id = 0;           // snowflake node bits of the seeded ids
-  uint64_t seed = 1;              // varies authors, contents and jitter
+  int64_t end_ms = 0;                    // Unix ms; newest message is just before it
+  int64_t span_ms = 30 * kDayMs;         // messages spread over [end_ms - span_ms, end_ms)
+  uint32_t node_id = 0;                  // snowflake node bits of the seeded ids
+  uint64_t seed = 1;                     // varies authors, contents and jitter
 };
 
 // Today's UTC midnight: the default end of the window, stable for a whole day

@@ -46,10 +46,9 @@ TEST(SeedDataTest, IdsIncreaseAndSpreadOverSeveralBucketsOfTheWindow) {
 
 TEST(SeedDataTest, EveryChannelHasTheReferenceClientsMessage) {
   const auto rows = ChannelMessages(Options(10), 42);
-  EXPECT_EQ(rows.back(), (Message{.channel_id = 42,
-                                  .message_id = 42000,
-                                  .author_id = 4042,
-                                  .content = "Channel 42"}));
+  EXPECT_EQ(
+      rows.back(),
+      (Message{.channel_id = 42, .message_id = 42000, .author_id = 4042, .content = "Channel 42"}));
   EXPECT_EQ(ChannelMessages(Options(0), 5).size(), 1u);
 }
 

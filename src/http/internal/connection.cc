@@ -351,9 +351,7 @@ void Connection::CancelExchange(Exchange& ex, const absl::Status& why) {
   }
 }
 
-void Connection::Shutdown(bool force) {
-  if (closed_) return;
-  if (force) return Close(absl::UnavailableError("server shut down"));
+void Connection::StopReading() {
   read_closed_ = true;
   discard_left_ = kDiscardMax;
   if (parser_) {
@@ -361,6 +359,12 @@ void Connection::Shutdown(bool force) {
     in_.consume(in_.size());
     continue_pending_ = false;
   }
+}
+
+void Connection::Shutdown(bool force) {
+  if (closed_) return;
+  if (force) return Close(absl::UnavailableError("server shut down"));
+  StopReading();
   for (const auto& ex : std::deque<std::shared_ptr<Exchange>>(pipeline_)) {
     if (ex->kind == Exchange::Kind::kStream) ex->stream->OnDrain();
   }

@@ -71,6 +71,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Read();
   void OnRead(const boost::system::error_code& ec, size_t n);
   void ParseInput();
+  // Reads no more requests (draining): drops a partial one; answers still go out.
+  void StopReading();
   void Dispatch();
   void OnBadRequest(const boost::system::error_code& ec);
   void OnPeerGone(const boost::system::error_code& ec);

@@ -114,6 +114,9 @@ bool Connection::SerializeStream(Exchange& ex, bool close) {
 
 void Connection::MaybeWrite() {
   if (writing_ || closed_ || handing_off_ || in_parse_) return;
+  // Shutdown reaches each connection on its own I/O thread; an answer written
+  // before that must already be this connection's last (Connection: close).
+  if (!read_closed_ && server_->draining.load(std::memory_order_acquire)) StopReading();
   out_.clear();
   pieces_.clear();
   bool closing = false;

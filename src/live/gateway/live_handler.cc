@@ -4,7 +4,6 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <utility>
 
-#include "common/api_rules.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"

@@ -7,7 +7,6 @@
 #include <optional>
 #include <utility>
 
-#include "common/api_rules.h"
 #include "absl/strings/str_cat.h"
 #include "common/api_rules.h"
 #include "gateway/json_codec.h"

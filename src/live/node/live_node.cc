@@ -12,7 +12,6 @@
 #include "common/log.h"
 #include "common/snowflake.h"
 #include "dataservice/v1/live.grpc.pb.h"
-#include "common/api_rules.h"
 #include "node/request_validation.h"
 #include "routing/hash_ring.h"
 

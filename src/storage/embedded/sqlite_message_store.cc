@@ -10,8 +10,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "storage/embedded/internal/sqlite_connection.h"
 #include "common/timer_thread.h"
+#include "storage/embedded/internal/sqlite_connection.h"
 
 namespace ds::storage {
 namespace sqlite_internal {
@@ -383,8 +383,7 @@ absl::StatusOr<std::vector<Message>> SqliteMessageStore::DoGetMessages(SqliteCon
 }
 
 absl::StatusOr<Message> SqliteMessageStore::DoGetMessage(SqliteConnection& conn,
-                                                         uint64_t channel_id,
-                                                         uint64_t message_id) {
+                                                         uint64_t channel_id, uint64_t message_id) {
   if (message_id > static_cast<uint64_t>(kMaxSqlId)) {
     return absl::NotFoundError("no such message");
   }
@@ -437,8 +436,8 @@ absl::StatusOr<SendResult> SqliteMessageStore::DoSendMessage(SqliteConnection& c
   // 2. Store the message and its nonce.
   auto insert = conn.Prepared(Sql::kInsertMessage);
   if (!insert.ok()) return insert.status();
-  Message stored{.channel_id = m.channel_id, .message_id = 0, .author_id = m.author_id,
-                 .content = m.content};
+  Message stored{
+      .channel_id = m.channel_id, .message_id = 0, .author_id = m.author_id, .content = m.content};
   for (int attempt = 0;; ++attempt) {
     stored.message_id = ids_.Next();
     Statement st(*insert);

@@ -131,8 +131,8 @@ class SqliteMessageStore final : public MessageStore {
   // The work itself, on a worker thread, inside a CallScope.
   absl::StatusOr<std::vector<Message>> DoGetMessages(sqlite_internal::SqliteConnection& conn,
                                                      const GetMessagesQuery& q);
-  absl::StatusOr<Message> DoGetMessage(sqlite_internal::SqliteConnection& conn,
-                                       uint64_t channel_id, uint64_t message_id);
+  absl::StatusOr<Message> DoGetMessage(sqlite_internal::SqliteConnection& conn, uint64_t channel_id,
+                                       uint64_t message_id);
   absl::StatusOr<SendResult> DoSendMessage(sqlite_internal::SqliteConnection& conn,
                                            const NewMessage& m);
   absl::StatusOr<size_t> DoBulkInsert(sqlite_internal::SqliteConnection& conn,
