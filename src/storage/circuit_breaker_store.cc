@@ -1,6 +1,8 @@
 #include "storage/circuit_breaker_store.h"
 
 #include <algorithm>
+#include <atomic>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -23,34 +25,70 @@ std::string_view BreakerStateName(BreakerState state) {
 
 // ---------------------------------------------------------------- Breaker
 
-absl::Status CircuitBreakerStore::Breaker::Admit(bool* probe) {
-  *probe = false;
-  if (options_.failures_to_open <= 0) return absl::OkStatus();
+CircuitBreakerStore::Breaker::Decision CircuitBreakerStore::Breaker::Admit(
+    absl::Duration budget, std::function<void(const absl::Status&)> fail) {
+  Decision d;
+  if (options_.failures_to_open <= 0) return d;
   const absl::Time now = options_.clock->Now();
   bool half_opened = false;
-  absl::Status refusal;
+  bool opened = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (state_ == BreakerState::kClosed) return absl::OkStatus();
+    if (state_ == BreakerState::kClosed) {
+      OpenOnStalls(now, d);
+      opened = state_ == BreakerState::kOpen;
+    }
     if (state_ == BreakerState::kOpen && now >= open_until_) {
       state_ = BreakerState::kHalfOpen;
       half_opened = true;
     }
-    if (state_ == BreakerState::kHalfOpen && !probe_in_flight_) {
-      probe_in_flight_ = true;
-      *probe = true;
+    const bool admit =
+        state_ == BreakerState::kClosed || (state_ == BreakerState::kHalfOpen && !probe_in_flight_);
+    if (admit) {
+      if (state_ == BreakerState::kHalfOpen) probe_in_flight_ = d.probe = true;
+      d.id = next_id_++;
+      in_flight_.emplace(d.id, InFlight{now, budget >= options_.slow_call_budget, std::move(fail)});
+      ArmWatchdog();
     } else {
-      const absl::Duration left = std::max(open_until_ - now, absl::ZeroDuration());
-      refusal = absl::UnavailableError(absl::StrCat(
-          "store circuit open (", name_, "s): ", failures_,
-          " store failures in a row, last: ", last_failure_.message(),
-          state_ == BreakerState::kHalfOpen
-              ? "; a probe is in flight"
-              : absl::StrCat("; next probe in ", absl::ToInt64Milliseconds(left), " ms")));
+      d.refusal = Refusal(now);
     }
   }
+  if (opened && on_change_) on_change_(name_, BreakerState::kOpen, d.stalled);
   if (half_opened && on_change_) on_change_(name_, BreakerState::kHalfOpen, absl::OkStatus());
-  return refusal;
+  return d;
+}
+
+void CircuitBreakerStore::Breaker::OpenOnStalls(absl::Time now, Decision& d) {
+  if (now - last_answer_ < options_.slow_call_budget) return;  // the store is answering
+  const InFlight* oldest = nullptr;
+  for (const auto& [id, call] : in_flight_) {
+    if (now - call.started < options_.slow_call_budget) break;  // the rest are younger
+    if (call.counts) {
+      oldest = &call;
+      break;
+    }
+  }
+  if (oldest == nullptr) return;
+  const int stalled = static_cast<int>(in_flight_.size());
+  d.stalled = absl::UnavailableError(absl::StrCat("store circuit open (", name_,
+                                                  "s): the store answered nothing for ",
+                                                  absl::FormatDuration(now - oldest->started),
+                                                  " with ", stalled, " calls in flight (stalled)"));
+  last_failure_ = d.stalled;
+  state_ = BreakerState::kOpen;
+  period_ = options_.open_for;
+  open_until_ = now + period_;
+  for (auto& [id, call] : in_flight_) d.to_fail.push_back(std::move(call.fail));
+  in_flight_.clear();
+}
+
+absl::Status CircuitBreakerStore::Breaker::Refusal(absl::Time now) const {
+  const absl::Duration left = std::max(open_until_ - now, absl::ZeroDuration());
+  return absl::UnavailableError(
+      absl::StrCat("store circuit open (", name_, "s), last failure: ", last_failure_.message(),
+                   state_ == BreakerState::kHalfOpen
+                       ? "; a probe is in flight"
+                       : absl::StrCat("; next probe in ", absl::ToInt64Milliseconds(left), " ms")));
 }
 
 CircuitBreakerStore::Breaker::Outcome CircuitBreakerStore::Breaker::Classify(
@@ -72,12 +110,14 @@ CircuitBreakerStore::Breaker::Outcome CircuitBreakerStore::Breaker::Classify(
 }
 
 void CircuitBreakerStore::Breaker::Record(const absl::Status& status, absl::Duration budget,
-                                          bool probe) {
+                                          bool probe, uint64_t id) {
   if (options_.failures_to_open <= 0) return;
   const Outcome outcome = Classify(status, budget);
   std::optional<BreakerState> changed;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    in_flight_.erase(id);
+    last_answer_ = options_.clock->Now();
     if (probe) probe_in_flight_ = false;
     if (outcome == Outcome::kNeutral) return;
     if (outcome == Outcome::kSuccess) {
@@ -106,6 +146,34 @@ void CircuitBreakerStore::Breaker::Record(const absl::Status& status, absl::Dura
   if (changed && on_change_) on_change_(name_, *changed, status);
 }
 
+void CircuitBreakerStore::Breaker::ArmWatchdog() {
+  if (watchdog_armed_ || stopped_ || in_flight_.empty()) return;
+  watchdog_armed_ = true;
+  std::weak_ptr<Breaker> weak = weak_from_this();
+  timers_->Schedule(absl::Now() + options_.slow_call_budget, [weak] {
+    if (std::shared_ptr<Breaker> self = weak.lock()) self->CheckStalls();
+  });
+}
+
+void CircuitBreakerStore::Breaker::CheckStalls() {
+  Decision d;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    watchdog_armed_ = false;
+    if (stopped_) return;
+    if (state_ == BreakerState::kClosed) OpenOnStalls(options_.clock->Now(), d);
+    ArmWatchdog();
+  }
+  if (d.to_fail.empty()) return;
+  if (on_change_) on_change_(name_, BreakerState::kOpen, d.stalled);
+  for (const auto& fail : d.to_fail) fail(d.stalled);  // on the timer thread
+}
+
+void CircuitBreakerStore::Breaker::Stop() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stopped_ = true;
+}
+
 BreakerState CircuitBreakerStore::Breaker::state() const {
   std::lock_guard<std::mutex> lock(mu_);
   return state_;
@@ -117,28 +185,55 @@ CircuitBreakerStore::CircuitBreakerStore(std::shared_ptr<MessageStore> inner,
                                          CircuitBreakerOptions options, BreakerListener on_change)
     : inner_(std::move(inner)),
       options_(options),
-      reads_(std::make_shared<Breaker>("read", options_, on_change)),
-      writes_(std::make_shared<Breaker>("write", options_, on_change)),
-      timers_(std::make_unique<TimerThread>()) {}
+      timers_(std::make_unique<TimerThread>()),
+      reads_(std::make_shared<Breaker>("read", options_, on_change, timers_.get())),
+      writes_(std::make_shared<Breaker>("write", options_, on_change, timers_.get())) {}
 
-CircuitBreakerStore::~CircuitBreakerStore() = default;
+CircuitBreakerStore::~CircuitBreakerStore() {
+  reads_->Stop();
+  writes_->Stop();
+  timers_.reset();  // runs what is pending (refusals, early answers) now
+}
+
+namespace {
+
+// One call's callback, answered once: by the store, or early by the breaker.
+template <typename T>
+class OnceAnswer {
+ public:
+  explicit OnceAnswer(Callback<T> done) : done_(std::move(done)) {}
+  void Answer(absl::StatusOr<T> result) {
+    if (!answered_.exchange(true)) done_(std::move(result));
+  }
+
+ private:
+  Callback<T> done_;
+  std::atomic<bool> answered_{false};
+};
+
+}  // namespace
 
 template <typename T, typename Call>
 void CircuitBreakerStore::Guard(const std::shared_ptr<Breaker>& breaker, const CallOptions& options,
                                 Callback<T> done, Call call) {
-  bool probe = false;
-  absl::Status refusal = breaker->Admit(&probe);
-  if (!refusal.ok()) {
+  auto answer = std::make_shared<OnceAnswer<T>>(std::move(done));
+  const absl::Duration budget = options.deadline - options_.clock->Now();
+  Breaker::Decision d =
+      breaker->Admit(budget, [answer](const absl::Status& why) { answer->Answer(why); });
+  if (!d.to_fail.empty()) {
     timers_->Schedule(absl::InfinitePast(),
-                      [done = std::move(done), refusal = std::move(refusal)]() mutable {
-                        done(std::move(refusal));
+                      [fails = std::move(d.to_fail), why = std::move(d.stalled)] {
+                        for (const auto& fail : fails) fail(why);
                       });
+  }
+  if (!d.refusal.ok()) {
+    timers_->Schedule(absl::InfinitePast(),
+                      [answer, why = std::move(d.refusal)] { answer->Answer(why); });
     return;
   }
-  const absl::Duration budget = options.deadline - options_.clock->Now();
-  call([breaker, budget, probe, done = std::move(done)](absl::StatusOr<T> result) mutable {
-    breaker->Record(result.status(), budget, probe);
-    done(std::move(result));
+  call([breaker, budget, probe = d.probe, id = d.id, answer](absl::StatusOr<T> result) {
+    breaker->Record(result.status(), budget, probe, id);
+    answer->Answer(std::move(result));
   });
 }
 

@@ -23,6 +23,17 @@
 //   succeeds closes the breaker (and resets the period); one that fails opens
 //   it again.
 //
+// Stalls count too: a store that hangs (a locked SQLite file, a frozen
+// database) answers nothing until the callers' deadlines, so waiting for
+// failures would cost every caller in flight its whole deadline first. When a
+// call issued with at least `slow_call_budget` has waited that long and the
+// store has answered no call of its kind meanwhile, the breaker opens (seen by
+// a watchdog on the timer thread, or by the next call) and answers every call
+// in flight UNAVAILABLE at once; the store's later answers to them are
+// dropped. (A write answered so may still be committed by the store: an
+// unacknowledged write's outcome is unknown, and the client's retry with the
+// same nonce is idempotent.)
+//
 // What counts: a store failure is UNAVAILABLE, INTERNAL, UNKNOWN, DATA_LOSS or
 // RESOURCE_EXHAUSTED, or DEADLINE_EXCEEDED for a call that had at least
 // `slow_call_budget` of time when it was issued (a store that cannot answer
@@ -40,11 +51,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -100,24 +113,53 @@ class CircuitBreakerStore final : public MessageStore {
  private:
   // One breaker (reads or writes). Shared with the callbacks of calls in
   // flight, which may outlive the decorator.
-  class Breaker {
+  class Breaker : public std::enable_shared_from_this<Breaker> {
    public:
-    Breaker(std::string name, const CircuitBreakerOptions& options, BreakerListener on_change)
-        : name_(std::move(name)),
+    Breaker(std::string name, const CircuitBreakerOptions& options, BreakerListener on_change,
+            TimerThread* timers)
+        : timers_(timers),
+          name_(std::move(name)),
           options_(options),
           on_change_(std::move(on_change)),
           period_(options.open_for) {}
 
-    // OK: forward the call (`probe` says whether it is the half-open probe);
-    // otherwise the refusal to answer with.
-    absl::Status Admit(bool* probe);
-    // The answer of a forwarded call issued with `budget` of time.
-    void Record(const absl::Status& status, absl::Duration budget, bool probe);
+    // What Admit decided.
+    struct Decision {
+      absl::Status refusal;  // not OK: answer the call with it, do not forward
+      bool probe = false;    // forwarded as the half-open probe
+      uint64_t id = 0;       // the forwarded call's entry among the calls in flight
+      // Calls in flight to answer with `stalled` (the breaker opened on them).
+      std::vector<std::function<void(const absl::Status&)>> to_fail;
+      absl::Status stalled;
+    };
+    // Decides on a call issued with `budget` of time; a forwarded call is
+    // registered as in flight with `fail`, which answers it early.
+    Decision Admit(absl::Duration budget, std::function<void(const absl::Status&)> fail);
+    // The answer of forwarded call `id`.
+    void Record(const absl::Status& status, absl::Duration budget, bool probe, uint64_t id);
     BreakerState state() const;
+    // The watchdog: opens on a stall and answers the calls in flight.
+    void CheckStalls();
+    // The store is going away: the watchdog stops re-arming.
+    void Stop();
 
    private:
     enum class Outcome { kSuccess, kFailure, kNeutral };
+    struct InFlight {
+      absl::Time started;
+      bool counts;  // issued with at least slow_call_budget
+      std::function<void(const absl::Status&)> fail;
+    };
     Outcome Classify(const absl::Status& status, absl::Duration budget) const;
+    // Closed and `failures_to_open` calls stalled: opens, hands back the
+    // calls in flight to fail.
+    void OpenOnStalls(absl::Time now, Decision& decision) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+    // Schedules CheckStalls one slow_call_budget from now, if calls are in
+    // flight and none is scheduled.
+    void ArmWatchdog() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+    TimerThread* const timers_;  // the store's; used only while not stopped_
+    absl::Status Refusal(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
     const std::string name_;
     const CircuitBreakerOptions options_;
@@ -129,6 +171,11 @@ class CircuitBreakerStore final : public MessageStore {
     absl::Time open_until_ ABSL_GUARDED_BY(mu_);
     bool probe_in_flight_ ABSL_GUARDED_BY(mu_) = false;
     absl::Status last_failure_ ABSL_GUARDED_BY(mu_);
+    uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+    std::map<uint64_t, InFlight> in_flight_ ABSL_GUARDED_BY(mu_);  // oldest first
+    absl::Time last_answer_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+    bool watchdog_armed_ ABSL_GUARDED_BY(mu_) = false;
+    bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   };
 
   // Forwards `call` through `breaker`, or answers `done` with the refusal on
@@ -139,9 +186,10 @@ class CircuitBreakerStore final : public MessageStore {
 
   const std::shared_ptr<MessageStore> inner_;
   const CircuitBreakerOptions options_;
+  // Answers refusals off the caller's thread; runs the breakers' watchdogs.
+  std::unique_ptr<TimerThread> timers_;
   const std::shared_ptr<Breaker> reads_;
   const std::shared_ptr<Breaker> writes_;
-  std::unique_ptr<TimerThread> timers_;  // answers refusals off the caller's thread
 };
 
 }  // namespace ds::storage

@@ -192,6 +192,53 @@ TEST_F(CircuitBreakerStoreTest, RefusalsAreNeverAnsweredInline) {
   EXPECT_NE(answered_on.get_future().get(), std::this_thread::get_id());
 }
 
+TEST_F(CircuitBreakerStoreTest, StalledCallsOpenItAndAreAnsweredAtOnce) {
+  // The store hangs: three reads with a real budget wait in it.
+  fake_->Hold();
+  std::vector<Answer<std::vector<Message>>> waiting(3);
+  for (auto& a : waiting) {
+    store_.GetMessages({.channel_id = 1, .limit = 10}, Budget(absl::Seconds(30)), a.callback());
+  }
+  ASSERT_TRUE(fake_->WaitForParked(3, absl::Seconds(10)));
+  // Not yet stalled: a fourth call is still forwarded.
+  clock_.Advance(absl::Milliseconds(249));
+  Answer<std::vector<Message>> fourth;
+  store_.GetMessages({.channel_id = 1, .limit = 10}, Budget(absl::Seconds(30)), fourth.callback());
+  ASSERT_TRUE(fake_->WaitForParked(4, absl::Seconds(10)));
+  EXPECT_EQ(store_.read_state(), BreakerState::kClosed);
+  // 250 ms on, the first three have stalled: the next call opens the breaker,
+  // is refused, and every call in flight is answered now, not at its deadline.
+  clock_.Advance(absl::Milliseconds(1));
+  const absl::Status refused = Read();
+  EXPECT_TRUE(IsRefusal(refused)) << refused;
+  EXPECT_EQ(store_.read_state(), BreakerState::kOpen);
+  for (auto* a : {&waiting[0], &waiting[1], &waiting[2], &fourth}) {
+    const absl::Status s = a->get().status();
+    EXPECT_TRUE(IsRefusal(s)) << s;
+    EXPECT_TRUE(absl::StrContains(s.message(), "stalled")) << s;
+  }
+  EXPECT_EQ(fake_->calls(StoreMethod::kGetMessages), 4);
+  // The store's late answers are dropped (a second answer would set a
+  // promise twice and abort); writes were never affected.
+  fake_->Release();
+  EXPECT_TRUE(Write(7).ok());
+}
+
+TEST_F(CircuitBreakerStoreTest, CallsWithShortBudgetsDoNotStallIt) {
+  fake_->Hold();
+  std::vector<Answer<std::vector<Message>>> waiting(5);
+  for (auto& a : waiting) {
+    store_.GetMessages({.channel_id = 1, .limit = 10}, Budget(absl::Milliseconds(100)),
+                       a.callback());
+  }
+  ASSERT_TRUE(fake_->WaitForParked(5, absl::Seconds(10)));
+  clock_.Advance(absl::Seconds(1));
+  fake_->Release();
+  EXPECT_TRUE(Read().ok());
+  EXPECT_EQ(store_.read_state(), BreakerState::kClosed);
+  for (auto& a : waiting) EXPECT_FALSE(IsRefusal(a.get().status()));
+}
+
 TEST(CircuitBreakerStoreOffTest, ZeroFailuresToOpenNeverOpens) {
   auto fake = std::make_shared<FakeMessageStore>();
   CircuitBreakerStore store(fake, {.failures_to_open = 0});
