@@ -207,10 +207,12 @@ absl::Status Fleet::RestartNode(int i) {
   return StartNode(i, node.grpc_port);
 }
 
-absl::Status Fleet::RestartGateway(int sig, absl::Duration timeout) {
+absl::Status Fleet::RestartGateway(int sig, absl::Duration timeout,
+                                   const std::function<void()>& while_stopped) {
   if (gateway_ == nullptr) return absl::FailedPreconditionError("no gateway");
   if (absl::Status s = gateway_->Signal(sig); !s.ok()) return s;
   if (auto exit = gateway_->Wait(timeout); !exit.ok()) return exit.status();
+  if (while_stopped) while_stopped();
   return StartGateway(gateway_port_);
 }
 

@@ -21,6 +21,7 @@
 
 #include <signal.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -89,10 +90,14 @@ class Fleet {
   // for its /healthz.
   absl::Status RestartNode(int i);
 
-  // Stops the gateway with `sig` (waiting up to `timeout`), then starts it
-  // again on the same port and waits for its /healthz (live clients
-  // reconnect to the same address).
-  absl::Status RestartGateway(int sig = SIGTERM, absl::Duration timeout = absl::Seconds(10));
+  // Stops the gateway with `sig` (waiting up to `timeout`), runs
+  // `while_stopped` (if any), then starts it again on the same port and waits
+  // for its /healthz (live clients reconnect to the same address).
+  // Call it (and RestartNode) from a thread that outlives the fleet: a child
+  // gets SIGKILL when the thread that spawned it ends (PR_SET_PDEATHSIG
+  // follows the spawning thread, not the process).
+  absl::Status RestartGateway(int sig = SIGTERM, absl::Duration timeout = absl::Seconds(10),
+                              const std::function<void()>& while_stopped = nullptr);
 
   // The last lines of every process's log, for failure messages.
   std::string LogTails(size_t bytes_each = 1500) const;

@@ -11,6 +11,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
 #include <functional>
+#include <future>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -46,6 +47,16 @@ class SubscriberPool::Shard {
     if (thread_.joinable()) thread_.join();
   }
   std::vector<int64_t>& latencies() { return latencies_; }
+
+  // Copies this shard's records into `out` on its I/O thread; waits for it.
+  void CopyRecords(std::vector<SubscriberRecord>& out) {
+    std::promise<void> done;
+    net::post(ioc_, [&] {
+      for (size_t i : indexes_) out[i] = pool_->records_[i];
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
 
   // Per subscriber.
   struct Sub {
@@ -305,6 +316,12 @@ SubscriberPool::SubscriberPool(SubscriberOptions options) : options_(std::move(o
 }
 
 SubscriberPool::~SubscriberPool() { Stop(); }
+
+std::vector<SubscriberRecord> SubscriberPool::Snapshot() {
+  std::vector<SubscriberRecord> out(records_.size());
+  for (auto& shard : shards_) shard->CopyRecords(out);
+  return out;
+}
 
 void SubscriberPool::Start() {
   for (auto& shard : shards_) shard->Start();

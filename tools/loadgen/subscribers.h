@@ -12,7 +12,9 @@
 //   for (const SubscriberRecord& r : pool.records()) { ... }
 //
 // Threads: `threads` I/O threads; a subscriber lives on one of them. The
-// counters are atomic; records() and latencies() only after Stop().
+// counters are atomic; Snapshot() may be called any time (it copies each
+// subscriber's record on its own thread); records() and latencies() only
+// after Stop().
 #pragma once
 
 #include <atomic>
@@ -68,6 +70,11 @@ class SubscriberPool {
   int64_t connected() const { return connected_.load(); }  // joined the live stream now
   int64_t delivered() const { return delivered_.load(); }
   int64_t reconnects() const { return reconnects_.load(); }
+
+  // A copy of every subscriber's record as of now, for a test waiting for a
+  // condition on what was received. Blocks until every I/O thread answers.
+  // Only between Start() and Stop() (after Stop(), use records()).
+  std::vector<SubscriberRecord> Snapshot();
 
   // After Stop().
   const std::vector<SubscriberRecord>& records() const { return records_; }

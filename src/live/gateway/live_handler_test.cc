@@ -6,14 +6,18 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <chrono>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "http/test_certs.h"
+#include "http/tls.h"
 #include "live/gateway/fake_upstream.h"
 
 namespace ds::live {
@@ -107,11 +111,16 @@ class RawClient {
 
 class LiveHandlerTest : public ::testing::Test {
  protected:
-  void Start(LiveHandlerOptions options = {}) {
+  // `tls`: an HTTPS server (WSS) with these credentials.
+  void Start(LiveHandlerOptions options = {}, std::shared_ptr<http::TlsCredentials> tls = nullptr) {
     upstream_ = std::make_shared<FakeUpstream>();
     fanout_ = std::make_shared<LiveFanout>(FanoutOptions{}, upstream_, registry_);
     handler_ = std::make_shared<LiveHandler>(options, fanout_, std::make_shared<NextHandler>());
-    auto server = http::Server::Start({.port = 0, .io_threads = 2}, handler_);
+    http::ServerOptions server_options;
+    server_options.port = 0;
+    server_options.io_threads = 2;
+    server_options.tls = std::move(tls);
+    auto server = http::Server::Start(server_options, handler_);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
   }
@@ -259,6 +268,51 @@ TEST_F(LiveHandlerTest, WebSocketSubscribesSendsAndUnsubscribes) {
   EXPECT_NE(read().find(R"("type":"unsubscribed","channel_id":"42","code":"OK")"),
             std::string::npos);
   ws.close(boost::beast::websocket::close_code::normal);
+}
+
+// WSS: the HTTPS server hands the session its TLS stream; a Beast client
+// over ssl::stream (verifying the test CA's certificate) subscribes, receives
+// a message and sends one.
+TEST_F(LiveHandlerTest, WebSocketOverTlsSubscribesAndReceives) {
+  http::testing::TestCerts certs;
+  const http::testing::TestCerts::Pair pair = certs.Issue("gateway");
+  auto tls = http::TlsCredentials::Load({.cert_file = pair.cert, .key_file = pair.key});
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  Start({}, *tls);
+  auto ctx = http::MakeClientTlsContext(certs.ca_cert());
+  ASSERT_TRUE(ctx.ok()) << ctx.status();
+  net::io_context ioc;
+  boost::beast::websocket::stream<net::ssl::stream<net::ip::tcp::socket>> ws(ioc, **ctx);
+  boost::beast::get_lowest_layer(ws).connect(
+      net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"), server_->port()));
+  SSL_set_tlsext_host_name(ws.next_layer().native_handle(), "localhost");
+  ws.next_layer().set_verify_callback(net::ssl::host_name_verification("localhost"));
+  ws.next_layer().handshake(net::ssl::stream_base::client);
+  ws.handshake("localhost", "/v1/ws");
+  auto read = [&] {
+    boost::beast::flat_buffer b;
+    ws.read(b);
+    return boost::beast::buffers_to_string(b.data());
+  };
+  ws.text(true);
+  ws.write(net::buffer(std::string(R"({"type":"subscribe","channel_id":"42"})")));
+  auto s = LiveUpstream(0, 5);
+  EXPECT_EQ(read(),
+            absl::StrCat(R"({"type":"subscribed","channel_id":"42","position":")", Id(5), "\"}"));
+  s->events.on_message(Msg(42, 6), false);
+  std::string m = read();
+  EXPECT_NE(m.find(absl::StrCat(R"("type":"message","channel_id":"42","position":")", Id(6))),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find(R"("content":"xxxxxxxx")"), std::string::npos) << m;
+  ws.write(net::buffer(std::string(
+      R"({"type":"send","channel_id":"42","author_id":"7","content":"tls","nonce":"3","request_id":"r"})")));
+  EXPECT_NE(read().find(R"("type":"sent","request_id":"r")"), std::string::npos);
+  ASSERT_EQ(upstream_->sent().size(), 1u);
+  EXPECT_EQ(upstream_->sent()[0].content(), "tls");
+  ws.close(boost::beast::websocket::close_code::normal);
+  // The session ends and gives its stream back.
+  EXPECT_TRUE(Eventually([&] { return handler_->streams() == 0; }));
 }
 
 }  // namespace

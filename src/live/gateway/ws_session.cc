@@ -2,7 +2,9 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <boost/json.hpp>
 #include <optional>
 #include <utility>
@@ -67,7 +69,8 @@ std::shared_ptr<const std::string> Frame(std::string s) {
 
 WsSession::WsSession(http::TakenConnection taken, std::shared_ptr<LiveFanout> fanout,
                      WsOptions options, std::function<void()> on_end)
-    : ws_(std::move(std::get<0>(taken.stream))),
+    : tls_context_(std::move(taken.tls_context)),
+      ws_(MakeWebSocket(std::move(taken.stream))),
       lease_(std::move(taken.lease)),
       fanout_(std::move(fanout)),
       options_(options),
@@ -77,42 +80,61 @@ WsSession::~WsSession() {
   if (on_end_) on_end_();
 }
 
+WsSession::WebSocket WsSession::MakeWebSocket(http::UpgradedStream stream) {
+  if (auto* tcp = std::get_if<boost::asio::ip::tcp::socket>(&stream)) {
+    return WebSocket(std::in_place_index<0>, std::move(*tcp));
+  }
+  return WebSocket(std::in_place_index<1>, std::move(std::get<http::TlsStream>(stream)));
+}
+
+boost::asio::any_io_executor WsSession::executor() {
+  return Ws([](auto& ws) -> boost::asio::any_io_executor { return ws.get_executor(); });
+}
+
 void WsSession::Start(const http::Request& request) {
-  ws_.set_option(websocket::stream_base::timeout::suggested(boost::beast::role_type::server));
-  ws_.read_message_max(options_.max_frame_bytes);
+  Ws([&](auto& ws) {
+    ws.set_option(websocket::stream_base::timeout::suggested(boost::beast::role_type::server));
+    ws.read_message_max(options_.max_frame_bytes);
+  });
   std::weak_ptr<WsSession> weak = weak_from_this();
   lease_.OnShutdown([weak](bool force) {
     auto self = weak.lock();
     if (self == nullptr) return;
     if (force) {
-      boost::system::error_code ignored;
-      self->ws_.next_layer().close(ignored);
+      self->Ws([](auto& ws) {
+        boost::system::error_code ignored;
+        boost::beast::get_lowest_layer(ws).close(ignored);
+      });
     } else {
       self->CloseWith(websocket::close_code::going_away, "gateway shutting down");
     }
   });
-  ws_.async_accept(request, [self = shared_from_this()](boost::system::error_code ec) {
-    if (ec) return self->Finish();
-    self->Read();
+  Ws([&](auto& ws) {
+    ws.async_accept(request, [self = shared_from_this()](boost::system::error_code ec) {
+      if (ec) return self->Finish();
+      self->Read();
+    });
   });
 }
 
 void WsSession::Read() {
-  ws_.async_read(in_, [self = shared_from_this()](boost::system::error_code ec, size_t) {
-    if (ec) {
-      if (ec == websocket::error::message_too_big) {
-        self->CloseWith(websocket::close_code::too_big, "frame too big");
+  Ws([&](auto& ws) {
+    ws.async_read(in_, [self = shared_from_this()](boost::system::error_code ec, size_t) {
+      if (ec) {
+        if (ec == websocket::error::message_too_big) {
+          self->CloseWith(websocket::close_code::too_big, "frame too big");
+        }
+        return self->Finish();
       }
-      return self->Finish();
-    }
-    if (!self->ws_.got_text()) {
-      self->CloseWith(websocket::close_code::policy_error, "frames are JSON text");
-    } else {
-      const std::string text = boost::beast::buffers_to_string(self->in_.data());
-      self->OnFrame(text);
-    }
-    self->in_.consume(self->in_.size());
-    self->Read();
+      if (!self->Ws([](auto& ws) { return ws.got_text(); })) {
+        self->CloseWith(websocket::close_code::policy_error, "frames are JSON text");
+      } else {
+        const std::string text = boost::beast::buffers_to_string(self->in_.data());
+        self->OnFrame(text);
+      }
+      self->in_.consume(self->in_.size());
+      self->Read();
+    });
   });
 }
 
@@ -228,7 +250,7 @@ bool WsSession::Enqueue(std::shared_ptr<const std::string> frame) {
     return false;
   }
   if (post) {
-    boost::asio::post(ws_.get_executor(), [self = shared_from_this()] { self->WriteNext(); });
+    boost::asio::post(executor(), [self = shared_from_this()] { self->WriteNext(); });
   }
   return true;
 }
@@ -245,21 +267,28 @@ void WsSession::WriteNext() {
     frame = queue_.front();
   }
   writing_ = true;
-  ws_.text(true);
-  ws_.async_write(boost::asio::buffer(*frame),
-                  [self = shared_from_this(), frame](boost::system::error_code ec, size_t) {
-                    self->writing_ = false;
-                    {
-                      std::lock_guard lock(self->mu_);
-                      if (!self->queue_.empty() && self->queue_.front() == frame) {
-                        self->queued_bytes_ -= frame->size();
-                        self->queue_.pop_front();
-                      }
-                    }
-                    if (ec) return self->Finish();
-                    if (self->pending_close_.has_value()) return self->DoClose();
-                    self->WriteNext();
-                  });
+  Ws([&](auto& ws) {
+    ws.text(true);
+    ws.async_write(boost::asio::buffer(*frame),
+                   [self = shared_from_this(), frame](boost::system::error_code ec, size_t) {
+                     self->OnWritten(frame, ec);
+                   });
+  });
+}
+
+void WsSession::OnWritten(const std::shared_ptr<const std::string>& frame,
+                          boost::system::error_code ec) {
+  writing_ = false;
+  {
+    std::lock_guard lock(mu_);
+    if (!queue_.empty() && queue_.front() == frame) {
+      queued_bytes_ -= frame->size();
+      queue_.pop_front();
+    }
+  }
+  if (ec) return Finish();
+  if (pending_close_.has_value()) return DoClose();
+  WriteNext();
 }
 
 void WsSession::CloseWith(uint16_t code, std::string reason) {
@@ -270,7 +299,7 @@ void WsSession::CloseWith(uint16_t code, std::string reason) {
     queue_.clear();
     queued_bytes_ = 0;
   }
-  boost::asio::post(ws_.get_executor(),
+  boost::asio::post(executor(),
                     [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
                       if (self->finished_) return;
                       self->pending_close_ =
@@ -283,9 +312,11 @@ void WsSession::DoClose() {
   websocket::close_reason why = *pending_close_;
   pending_close_.reset();
   writing_ = true;  // no write may start now
-  ws_.async_close(why, [self = shared_from_this()](boost::system::error_code) {
-    self->writing_ = false;
-    // The read loop ends with `closed` next and finishes the session.
+  Ws([&](auto& ws) {
+    ws.async_close(why, [self = shared_from_this()](boost::system::error_code) {
+      self->writing_ = false;
+      // The read loop ends with `closed` next and finishes the session.
+    });
   });
 }
 
@@ -297,7 +328,7 @@ void WsSession::OnChannelDropped(uint64_t channel, const absl::Status& why) {
   } else {
     Enqueue(Frame(WsUnsubscribedFrame(channel, why)));
   }
-  boost::asio::post(ws_.get_executor(), [self = shared_from_this(), channel] {
+  boost::asio::post(executor(), [self = shared_from_this(), channel] {
     if (self->channels_.erase(channel) > 0) self->fanout_->metrics().OnClients(true, -1);
   });
 }

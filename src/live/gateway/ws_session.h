@@ -19,6 +19,10 @@
 // unwritten frames passed `max_queued_bytes`: reconnect and resubscribe from
 // each channel's last position); 1009 frame too big; 1008 not JSON text.
 //
+// Transport: plain TCP (ws://) or, on an HTTPS server, the TLS stream the
+// server hands over after its handshake (wss://); the session keeps the TLS
+// context the stream refers to.
+//
 // Threads: the session lives on its connection's I/O thread (every Beast
 // operation runs there); Enqueue is thread-safe (feeds call it from gRPC
 // threads) and posts the write.
@@ -34,6 +38,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <variant>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -67,7 +72,17 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
  private:
   class ChannelClient;
-  using WebSocket = boost::beast::websocket::stream<boost::asio::ip::tcp::socket>;
+  using PlainWebSocket = boost::beast::websocket::stream<boost::asio::ip::tcp::socket>;
+  using TlsWebSocket = boost::beast::websocket::stream<http::TlsStream>;
+  using WebSocket = std::variant<PlainWebSocket, TlsWebSocket>;
+
+  static WebSocket MakeWebSocket(http::UpgradedStream stream);
+  // Runs `fn(stream)` on whichever WebSocket this session has.
+  template <typename Fn>
+  decltype(auto) Ws(Fn&& fn) {
+    return std::visit(std::forward<Fn>(fn), ws_);
+  }
+  boost::asio::any_io_executor executor();
 
   void Read();
   void OnFrame(std::string_view text);
@@ -75,10 +90,13 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void Unsubscribe(uint64_t channel);
   void Send(uint64_t channel, std::string_view text, std::string request_id);
   void WriteNext();
+  void OnWritten(const std::shared_ptr<const std::string>& frame, boost::system::error_code ec);
   void CloseWith(uint16_t code, std::string reason);  // any thread
   void DoClose();                                     // I/O thread, no write in progress
   void Finish();                                      // I/O thread: leave every channel, end
 
+  // Before ws_: a TLS stream refers to its context (null for plain TCP).
+  const std::shared_ptr<boost::asio::ssl::context> tls_context_;
   WebSocket ws_;
   boost::beast::flat_buffer in_;
   http::ConnectionLease lease_;
