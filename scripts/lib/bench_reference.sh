@@ -106,7 +106,7 @@ bench_reference() {
     ref_start ref1 50051
     ref_start ref2 50052
   fi
-  local burst=(-channels 20 -requests 10000 --target reference --no-metrics)
+  local burst=(-channels 20 -requests 10000 --target reference)  # metrics: GetAndResetMetrics
   local whos="node"
   [[ $have_ref == 1 ]] && whos="ref node"
   for who in $whos; do  # unmeasured warm-up: connections, prepared statements
