@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "common/api_rules.h"
 #include "common/log.h"
 #include "common/port_file.h"
@@ -59,6 +60,11 @@ struct Flags {
   std::string port_file;
   std::string fan_out = kNodeDefaults.fan_out_on_polling_thread ? "polling" : "store";
   int server_threads = kNodeDefaults.server_threads;
+  // Hot-key linger (contract point 10 of src/coalescer/coalescer.h).
+  std::string linger_max = absl::FormatDuration(kCoalescerDefaults.linger.max);
+  double linger_min_expected_joiners = kCoalescerDefaults.linger.min_expected_joiners;
+  double linger_target_joiners = kCoalescerDefaults.linger.target_joiners;
+  double linger_deadline_headroom = kCoalescerDefaults.linger.deadline_headroom;
   std::string backend = "sqlite";
   std::string cassandra_hosts = "127.0.0.1";
   std::string cassandra_keyspace = "chat";
@@ -145,6 +151,16 @@ std::unique_ptr<ds::storage::MessageStore> WithCircuitBreaker(
       });
 }
 
+// --linger-max: a duration from 0 to 10 s.
+absl::StatusOr<absl::Duration> ParseLingerMax(const std::string& value) {
+  absl::Duration d;
+  if (absl::ParseDuration(value, &d) && d >= absl::ZeroDuration() && d <= absl::Seconds(10)) {
+    return d;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--linger-max: '", value, "' is not a duration from 0 to 10s (such as 0, 500us, 2ms)"));
+}
+
 ds::node::NodeOptions ToNodeOptions(const Flags& f) {
   ds::node::NodeOptions options;
   options.listen_address = f.listen;
@@ -161,6 +177,11 @@ ds::node::NodeOptions ToNodeOptions(const Flags& f) {
   options.server_threads = f.server_threads;
   options.service.max_content_bytes = f.max_content_bytes;
   options.service.default_deadline = absl::Milliseconds(f.default_deadline_ms);
+  ds::coalescer::LingerOptions& linger = options.coalescer.linger;
+  linger.max = *ParseLingerMax(f.linger_max);  // checked in main()
+  linger.min_expected_joiners = f.linger_min_expected_joiners;
+  linger.target_joiners = f.linger_target_joiners;
+  linger.deadline_headroom = f.linger_deadline_headroom;
   return options;
 }
 
@@ -273,6 +294,35 @@ void AddFlags(CLI::App& app, Flags& f) {
       ->capture_default_str();
 }
 
+// The hot-key linger's flags (off unless --linger-max is above zero).
+void AddLingerFlags(CLI::App& app, Flags& f) {
+  app.add_option("--linger-max", f.linger_max,
+                 "Hot-key linger: a new read of a key whose arrival rate promises joiners waits "
+                 "up to this long (0, 500us, 2ms, ...) before its store query, collecting "
+                 "identical reads; every one gets data from a query that started after it "
+                 "arrived. 0 = off")
+      ->envname("DS_LINGER_MAX")
+      ->capture_default_str();
+  app.add_option("--linger-min-expected-joiners", f.linger_min_expected_joiners,
+                 "Hot-key linger: linger only when the key's arrival rate promises at least this "
+                 "many joiners within --linger-max")
+      ->envname("DS_LINGER_MIN_EXPECTED_JOINERS")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--linger-target-joiners", f.linger_target_joiners,
+                 "Hot-key linger: linger about as long as this many joiners take to arrive "
+                 "(capped by --linger-max): a hotter key lingers less")
+      ->envname("DS_LINGER_TARGET_JOINERS")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--linger-deadline-headroom", f.linger_deadline_headroom,
+                 "Hot-key linger: end the linger this many measured store latencies before the "
+                 "earliest waiter's deadline")
+      ->envname("DS_LINGER_DEADLINE_HEADROOM")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+}
+
 // The storage backend's flags.
 void AddStoreFlags(CLI::App& app, Flags& f) {
   app.add_option("--backend", f.backend,
@@ -359,6 +409,7 @@ int main(int argc, char** argv) {
       "store query. Every option can also be set by the environment variable shown."};
   AddFlags(app, f);
   AddStoreFlags(app, f);
+  AddLingerFlags(app, f);
   CLI11_PARSE(app, argc, argv);
 
   auto log = ds::Logger("node");
@@ -367,7 +418,8 @@ int main(int argc, char** argv) {
   absl::StatusOr<ds::api::HostPort> admin_address =
       ds::api::ParseHostPort("--admin-listen", f.admin_listen, PortZero::kAllowed);
   absl::Status listen = ds::api::ParseHostPort("--listen", f.listen, PortZero::kAllowed).status();
-  for (const absl::Status& s : {listen, admin_address.status()}) {
+  for (const absl::Status& s :
+       {listen, admin_address.status(), ParseLingerMax(f.linger_max).status()}) {
     if (!s.ok()) {
       log->error("{}", std::string(s.message()));
       return 2;

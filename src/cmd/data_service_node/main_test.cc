@@ -1,5 +1,6 @@
 // Integration: the real ds-node binary (from $DS_BIN_DIR): bad addresses are a
-// clear usage error (exit 2, the flag named), never a crash.
+// clear usage error (exit 2, the flag named), never a crash; so are bad
+// --linger-max durations.
 #include <cstdlib>
 #include <string>
 
@@ -27,7 +28,8 @@ TEST(DsNodeBinaryTest, BadListenAddressesAreAUsageErrorNamingTheFlag) {
   };
   for (const Case& c :
        {Case{"--admin-listen", "127.0.0.1:notaport"}, Case{"--admin-listen", "127.0.0.1:70000"},
-        Case{"--admin-listen", "no-port"}, Case{"--listen", "[::1]50051"}}) {
+        Case{"--admin-listen", "no-port"}, Case{"--listen", "[::1]50051"},
+        Case{"--linger-max", "2"}, Case{"--linger-max", "-1ms"}, Case{"--linger-max", "1h"}}) {
     const std::string log = dir.File(c.value + ".log");
     auto node = ChildProcess::Spawn(BinDir() + "/ds-node",
                                     {c.flag, c.value, "--store", dir.File("db.sqlite")}, log);
