@@ -13,6 +13,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "auth/grpc_tls.h"
+#include "auth/grpc_tls_flags.h"
 #include "common/api_rules.h"
 #include "common/log.h"
 #include "common/port_file.h"
@@ -35,6 +37,7 @@ const ds::coalescer::CoalescerOptions& kCoalescerDefaults = kNodeDefaults.coales
 int Millis(absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); }
 
 struct Flags {
+  ds::auth::GrpcServerTlsFiles tls;  // --tls-* (auth/grpc_tls_flags.h)
   std::string listen = kNodeDefaults.listen_address;
   std::string admin_listen = "127.0.0.1:9100";
   std::string store_path = "data-services.db";
@@ -317,6 +320,19 @@ void AddStoreFlags(CLI::App& app, Flags& f) {
       ->envname("DS_PORT_FILE");
 }
 
+// The gRPC port's credentials and those pokes dial peers with, from --tls-*.
+absl::Status ApplyTls(const Flags& f, ds::node::NodeOptions& node, ds::live::LiveOptions& live) {
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> server =
+      ds::auth::LoadServerCredentials(f.tls);
+  if (!server.ok()) return server.status();
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> peers =
+      ds::auth::LoadPeerCredentials(f.tls);
+  if (!peers.ok()) return peers.status();
+  node.credentials = *std::move(server);
+  live.peer_credentials = *std::move(peers);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -327,6 +343,7 @@ int main(int argc, char** argv) {
       "store query. Every option can also be set by the environment variable shown."};
   AddFlags(app, f);
   AddStoreFlags(app, f);
+  ds::auth::AddNodeTlsServerFlags(app, f.tls);
   CLI11_PARSE(app, argc, argv);
 
   auto log = ds::Logger("node");
@@ -364,7 +381,7 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<ds::storage::MessageStore> store = WithBenchLatency(f, std::move(*opened));
 
-  const ds::node::NodeOptions options = ToNodeOptions(f);
+  ds::node::NodeOptions options = ToNodeOptions(f);
 
   ds::live::LiveOptions live;
   live.hub.poll_interval = absl::Milliseconds(f.live_poll_interval_ms);
@@ -374,6 +391,10 @@ int main(int argc, char** argv) {
   live.hub.max_backlog = f.live_max_backlog;
   live.peers = absl::StrSplit(f.peers, ',', absl::SkipWhitespace());
   live.self = f.self.empty() ? f.listen : f.self;
+  if (absl::Status tls = ApplyTls(f, options, live); !tls.ok()) {
+    log->error("{}", tls.ToString());
+    return 2;
+  }
 
   auto live_node = ds::live::LiveNode::Start(options, std::move(live), store.get(), registry);
   if (!live_node.ok()) {
