@@ -7,6 +7,7 @@
 // single-node Cassandra tests have stopped theirs; superuser
 // cassandra/cassandra). DS_CASSANDRA_HOSTS overrides the contact point.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <cstdlib>
 #include <future>

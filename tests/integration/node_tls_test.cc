@@ -202,13 +202,13 @@ std::string BinPath(const std::string& name) {
 }
 
 // Runs a binary to its end; its exit status and log.
-struct Run {
+struct Finished {
   testing::ExitStatus exit;
   std::string log;
 };
-Run RunToEnd(const std::string& binary, const std::vector<std::string>& args,
-             const std::string& log_path) {
-  Run r;
+Finished RunToEnd(const std::string& binary, const std::vector<std::string>& args,
+                  const std::string& log_path) {
+  Finished r;
   auto p = testing::ChildProcess::Spawn(BinPath(binary), args, log_path);
   EXPECT_TRUE(p.ok()) << p.status();
   if (!p.ok()) return r;
@@ -266,6 +266,7 @@ TEST_F(NodeTlsFleetTest, GatewayOverMutualTlsServesReadsSendsAndLiveEvents) {
   so.channels = 1;
   so.threads = 1;
   loadgen::SubscriberPool pool(so);
+  pool.Start();
   ASSERT_TRUE(testing::PollUntil([&] { return pool.connected() == 1; }, absl::Seconds(20)))
       << fleet.LogTails();
 
@@ -273,16 +274,17 @@ TEST_F(NodeTlsFleetTest, GatewayOverMutualTlsServesReadsSendsAndLiveEvents) {
                                 R"({"author_id":"42","content":"tls live","nonce":"9"})");
   ASSERT_TRUE(sent.ok()) << sent.status();
   ASSERT_EQ(sent->status, 200) << sent->body;
-  EXPECT_TRUE(testing::PollUntil(
-      [&] {
-        for (const loadgen::SubscriberRecord& r : pool.records()) {
-          if (!r.in_order.empty()) return true;
-        }
-        return false;
-      },
-      absl::Seconds(20)))
-      << "the send reached the SSE subscriber through Subscribe over mTLS\n"
+  EXPECT_TRUE(testing::PollUntil([&] { return pool.delivered() >= 1; }, absl::Seconds(20)))
+      << "the send reaches the SSE subscriber through Subscribe over mutual TLS\n"
       << fleet.LogTails();
+  pool.Stop();
+  ASSERT_EQ(pool.records().size(), 1u);
+  EXPECT_EQ(pool.records()[0].in_order.size(), 1u) << "exactly the one message sent";
+  EXPECT_NE(sent->body.find(absl::StrCat(
+                pool.records()[0].in_order.empty() ? 0 : pool.records()[0].in_order[0])),
+            std::string::npos)
+      << sent->body;
+  EXPECT_EQ(pool.reconnects(), 0) << fleet.LogTails();
 }
 
 // ds-loadgen's --node-tls-* flags, for the routed (nodes) and the reference
@@ -303,11 +305,11 @@ TEST_F(NodeTlsFleetTest, LoadgenReachesMutualTlsNodesWithItsFlagsOnly) {
                                      "--requests",    "200",          "--channels",    "4",
                                      "--no-progress", "--no-metrics", "--read-method", "message"};
     args.insert(args.end(), client_flags_.begin(), client_flags_.end());
-    Run ok = RunToEnd("ds-loadgen", args, fleet.dir() + "/loadgen-" + target + ".log");
+    Finished ok = RunToEnd("ds-loadgen", args, fleet.dir() + "/loadgen-" + target + ".log");
     EXPECT_TRUE(ok.exit.exited_ok()) << ok.exit.ToString() << "\n" << ok.log;
     EXPECT_NE(ok.log.find("Errors by status: none"), std::string::npos) << target << "\n" << ok.log;
   }
-  Run refused =
+  Finished refused =
       RunToEnd("ds-loadgen",
                {"--target", "nodes", "--nodes", nodes, "--requests", "20", "--no-progress",
                 "--no-metrics", "--health-timeout", "1s", "--node-tls-ca", certs_.ca_cert()},
@@ -318,17 +320,17 @@ TEST_F(NodeTlsFleetTest, LoadgenReachesMutualTlsNodesWithItsFlagsOnly) {
 TEST_F(NodeTlsFleetTest, NodeAndGatewayRefuseToStartOnBadTlsFiles) {
   testing::TempDir dir("ds-node-tls");
   const TestCerts::Pair other = certs_.Issue("other");
-  Run node = RunToEnd("ds-node",
-                      {"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--store",
-                       dir.File("db"), "--tls-cert", node_.cert, "--tls-key", other.key},
-                      dir.File("node.log"));
+  Finished node = RunToEnd("ds-node",
+                           {"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--store",
+                            dir.File("db"), "--tls-cert", node_.cert, "--tls-key", other.key},
+                           dir.File("node.log"));
   EXPECT_EQ(node.exit.exit_code, 2) << node.log;
   EXPECT_NE(node.log.find("does not belong"), std::string::npos) << node.log;
 
-  Run gateway = RunToEnd("ds-gateway",
-                         {"--listen", "127.0.0.1:0", "--nodes", "127.0.0.1:1", "--node-tls-ca",
-                          dir.File("missing-ca.crt")},
-                         dir.File("gateway.log"));
+  Finished gateway = RunToEnd("ds-gateway",
+                              {"--listen", "127.0.0.1:0", "--nodes", "127.0.0.1:1", "--node-tls-ca",
+                               dir.File("missing-ca.crt")},
+                              dir.File("gateway.log"));
   EXPECT_EQ(gateway.exit.exit_code, 2) << gateway.log;
   EXPECT_NE(gateway.log.find("missing-ca.crt"), std::string::npos) << gateway.log;
 }
