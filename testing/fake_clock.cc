@@ -7,12 +7,12 @@ namespace ds::testing {
 FakeClock::FakeClock(absl::Time start) : now_(start) {}
 
 absl::Time FakeClock::Now() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return now_;
 }
 
 void FakeClock::Schedule(absl::Time when, std::function<void()> fn) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   queue_.emplace(std::make_pair(when, next_seq_++), std::move(fn));
 }
 
@@ -20,7 +20,7 @@ void FakeClock::AdvanceTo(absl::Time target) {
   for (;;) {
     std::function<void()> fn;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       auto it = queue_.begin();
       if (it == queue_.end() || it->first.first > target) {
         now_ = std::max(now_, target);
@@ -37,7 +37,7 @@ void FakeClock::AdvanceTo(absl::Time target) {
 void FakeClock::Advance(absl::Duration d) { AdvanceTo(Now() + d); }
 
 size_t FakeClock::pending() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return queue_.size();
 }
 

@@ -24,10 +24,11 @@ DS_APT_PACKAGES=(
   libjwt-dev libssl-dev openssl
 )
 
-# Installs whatever is missing; a no-op (no apt at all) when everything is there.
-ensure_build_deps() {
+# ensure_apt_packages PKG...: installs whichever are missing; a no-op (no apt
+# at all) when everything is there.
+ensure_apt_packages() {
   local missing=()
-  for p in "${DS_APT_PACKAGES[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if ((${#missing[@]})); then
@@ -37,11 +38,20 @@ ensure_build_deps() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
+}
+
+ensure_build_deps() {
+  ensure_apt_packages "${DS_APT_PACKAGES[@]}"
   # The Cassandra backend's CQL client is Rust (built by CMake through cargo).
   if ! command -v cargo >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
     export PATH="$HOME/.cargo/bin:$PATH"
   fi
 }
+
+# The checkers of scripts/check and scripts/tidy (clang-format, clang-tidy and
+# clang's front end, all version 14 on bookworm).
+DS_CHECK_PACKAGES=(clang-format-14 clang-tidy-14 clang-14)
+ensure_check_deps() { ensure_apt_packages "${DS_CHECK_PACKAGES[@]}"; }
 
 # configure_and_build PRESET [targets...]
 configure_and_build() {
@@ -53,17 +63,4 @@ configure_and_build() {
   fi
   log "building ($preset) with $DS_JOBS jobs"
   cmake --build "$dir" -j "$DS_JOBS" ${1:+--target "$@"}
-}
-
-# Runs "$@" with a process group of its own and kills the group on exit or
-# Ctrl-C, so that nothing started by a script outlives it.
-DS_CHILD_PIDS=()
-ds_cleanup() {
-  local pid
-  for pid in "${DS_CHILD_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${DS_CHILD_PIDS[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  DS_CHILD_PIDS=()
 }

@@ -12,7 +12,7 @@ AdaptiveConcurrencyLimit::AdaptiveConcurrencyLimit(AdaptiveLimitOptions options)
 
 void AdaptiveConcurrencyLimit::OnSample(absl::Duration took, size_t inflight, bool dropped) {
   const double rtt = std::max(absl::ToDoubleSeconds(took), 1e-6);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ++samples_;
   if (samples_ == 1) {
     long_rtt_ = short_rtt_ = rtt;

@@ -32,10 +32,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
+#include "common/mutex.h"
 
 namespace ds::coalescer {
 
@@ -69,7 +69,7 @@ class AdaptiveConcurrencyLimit {
 
  private:
   const AdaptiveLimitOptions options_;
-  std::mutex mu_;
+  Mutex mu_;
   double estimate_ ABSL_GUARDED_BY(mu_);
   double long_rtt_ ABSL_GUARDED_BY(mu_) = 0;   // seconds
   double short_rtt_ ABSL_GUARDED_BY(mu_) = 0;  // seconds

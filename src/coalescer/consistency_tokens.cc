@@ -35,7 +35,7 @@ bool ConsistencyTokens::Observe(uint64_t channel_id, uint64_t token,
   const Key key{channel_id, token};
   Shard& shard = ShardFor(channel_id);
   {
-    std::lock_guard lock(shard.mu);
+    MutexLock lock(shard.mu);
     if (auto it = shard.index.find(key); it != shard.index.end()) {
       shard.order.splice(shard.order.begin(), shard.order, it->second);
       return false;
@@ -44,27 +44,27 @@ bool ConsistencyTokens::Observe(uint64_t channel_id, uint64_t token,
   // Fence first, then remember: whoever finds the pair later (under the
   // mutex) is ordered after this fence.
   fence(channel_id);
-  std::lock_guard lock(shard.mu);
+  MutexLock lock(shard.mu);
   InsertLocked(shard, key);
   return true;
 }
 
 void ConsistencyTokens::Remember(uint64_t channel_id, uint64_t token) {
   Shard& shard = ShardFor(channel_id);
-  std::lock_guard lock(shard.mu);
+  MutexLock lock(shard.mu);
   InsertLocked(shard, {channel_id, token});
 }
 
 bool ConsistencyTokens::Contains(uint64_t channel_id, uint64_t token) const {
   const Shard& shard = ShardFor(channel_id);
-  std::lock_guard lock(shard.mu);
+  MutexLock lock(shard.mu);
   return shard.index.contains(Key{channel_id, token});
 }
 
 size_t ConsistencyTokens::size() const {
   size_t total = 0;
   for (size_t i = 0; i < shard_count_; ++i) {
-    std::lock_guard lock(shards_[i].mu);
+    MutexLock lock(shards_[i].mu);
     total += shards_[i].order.size();
   }
   return total;

@@ -37,7 +37,6 @@
 #include <cstdint>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -45,6 +44,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "coalescer/coalescer.h"
+#include "common/mutex.h"
 
 namespace ds::coalescer {
 
@@ -89,7 +89,7 @@ class ConsistencyTokens {
   // One LRU: `order` front is the most recently used; `index` maps a key to
   // its node in `order`.
   struct Shard {
-    mutable std::mutex mu;
+    mutable Mutex mu;
     std::list<Key> order ABSL_GUARDED_BY(mu);
     absl::flat_hash_map<Key, std::list<Key>::iterator> index ABSL_GUARDED_BY(mu);
   };

@@ -27,19 +27,19 @@ RetryBudget::RetryBudget(const RetryOptions& options)
     : max_(options.budget_tokens), refund_(options.budget_refund), tokens_(options.budget_tokens) {}
 
 bool RetryBudget::TryWithdraw() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (tokens_ < 1.0) return false;
   tokens_ -= 1.0;
   return true;
 }
 
 void RetryBudget::OnSuccess() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   tokens_ = std::min(max_, tokens_ + refund_);
 }
 
 double RetryBudget::balance() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return tokens_;
 }
 

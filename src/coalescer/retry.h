@@ -13,11 +13,11 @@
 #pragma once
 
 #include <cstdint>
-#include <mutex>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/mutex.h"
 
 namespace ds::coalescer {
 
@@ -55,7 +55,7 @@ class RetryBudget {
  private:
   const double max_;
   const double refund_;
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   double tokens_ ABSL_GUARDED_BY(mu_);
 };
 

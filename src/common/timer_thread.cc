@@ -8,10 +8,10 @@ TimerThread::TimerThread() : thread_([this] { Loop(); }) {}
 
 TimerThread::~TimerThread() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   thread_.join();
 }
 
@@ -19,18 +19,18 @@ TimerThread::Id TimerThread::Schedule(absl::Time when, std::function<void()> fn)
   Id id;
   bool earliest;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     id = next_id_++;
     auto it = queue_.emplace(std::make_pair(when, id), std::move(fn)).first;
     when_.emplace(id, when);
     earliest = it == queue_.begin();
   }
-  if (earliest) cv_.notify_all();
+  if (earliest) cv_.NotifyAll();
   return id;
 }
 
 bool TimerThread::Cancel(Id id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = when_.find(id);
   if (it == when_.end()) return false;
   queue_.erase(std::make_pair(it->second, id));
@@ -39,35 +39,30 @@ bool TimerThread::Cancel(Id id) {
 }
 
 size_t TimerThread::pending() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return queue_.size();
 }
 
 void TimerThread::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (true) {
     if (queue_.empty()) {
       if (stopping_) return;
-      cv_.wait(lock);
+      cv_.Wait(mu_);
       continue;
     }
     auto first = queue_.begin();
     if (!stopping_ && first->first.first > absl::Now()) {
-      const absl::Time when = first->first.first;
-      if (when == absl::InfiniteFuture()) {
-        cv_.wait(lock);
-      } else {
-        cv_.wait_until(lock, absl::ToChronoTime(when));
-      }
+      cv_.WaitUntil(mu_, first->first.first);
       continue;
     }
     std::function<void()> fn = std::move(first->second);
     when_.erase(first->first.second);
     queue_.erase(first);
-    lock.unlock();
+    mu_.Unlock();
     fn();
     fn = nullptr;  // release captures outside the lock
-    lock.lock();
+    mu_.Lock();
   }
 }
 

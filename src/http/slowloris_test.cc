@@ -222,9 +222,14 @@ TEST(SlowlorisTest, SlowHeadersDoNotStarveANormalClientAndAreCutOff) {
   // The measurement ran while all the slow connections were still held open.
   EXPECT_LT(measured_within_s, absl::ToDoubleSeconds(header_timeout));
   // "Its usual latency": within a small multiple of the same client's latency
-  // without the attack (the attack's own packets share the two cores).
-  EXPECT_LE(p50_during, 4 * p50_before);
-  EXPECT_LE(p90_during, 4 * p90_before);
+  // without the attack (the attack's own packets share the two cores), or
+  // under 50 ms. A starved client would wait for the attack's 250 ms drip or
+  // the 3 s header timeout, far above either bound; the 50 ms floor keeps a
+  // shared, loaded machine (a ~70 us request stretched several-fold by a
+  // compiler beside it) from failing a server that serves the client fine.
+  constexpr double kNoisyMachineFloorMicros = 50'000;
+  EXPECT_LE(p50_during, std::max(4 * p50_before, kNoisyMachineFloorMicros));
+  EXPECT_LE(p90_during, std::max(4 * p90_before, kNoisyMachineFloorMicros));
   // And the slow connections are cut off by header_timeout, not held forever.
   EXPECT_TRUE(attack.WaitClosedByServer(kSlowConnections));
   // Not one slow request got through.

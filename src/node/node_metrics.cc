@@ -2,6 +2,8 @@
 
 #include <grpcpp/support/status.h>
 
+#include "absl/status/status.h"
+
 namespace ds::node {
 
 namespace {
@@ -21,25 +23,10 @@ const Histogram::BucketBoundaries& WaiterBuckets() {
                                                 100, 200, 500, 1000, 5000, 20000};
   return b;
 }
-const char* CodeName(int code) {
-  static const char* kNames[] = {"OK",
-                                 "CANCELLED",
-                                 "UNKNOWN",
-                                 "INVALID_ARGUMENT",
-                                 "DEADLINE_EXCEEDED",
-                                 "NOT_FOUND",
-                                 "ALREADY_EXISTS",
-                                 "PERMISSION_DENIED",
-                                 "RESOURCE_EXHAUSTED",
-                                 "FAILED_PRECONDITION",
-                                 "ABORTED",
-                                 "OUT_OF_RANGE",
-                                 "UNIMPLEMENTED",
-                                 "INTERNAL",
-                                 "UNAVAILABLE",
-                                 "DATA_LOSS",
-                                 "UNAUTHENTICATED"};
-  return code >= 0 && code <= 16 ? kNames[code] : "UNKNOWN";
+// The gRPC code's canonical name (absl and gRPC number the codes alike).
+std::string CodeName(int code) {
+  std::string name = absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+  return name.empty() ? "UNKNOWN" : name;
 }
 }  // namespace
 

@@ -43,10 +43,6 @@ HashRing::HashRing(std::vector<std::string> nodes) : nodes_(std::move(nodes)) {
   for (const std::string& n : nodes_) node_hashes_.push_back(HashAddress(n));
 }
 
-uint64_t HashRing::Score(uint64_t channel_id, int index) const {
-  return Combine(KeyHash(channel_id), node_hashes_[index]);
-}
-
 int HashRing::Pick(uint64_t channel_id) const {
   const uint64_t key = KeyHash(channel_id);
   int best = -1;

@@ -42,9 +42,6 @@ class HashRing {
   // element 0 is Pick(channel_id). k <= 0 yields an empty list.
   std::vector<int> Preference(uint64_t channel_id, int k) const;
 
-  // The score of node `index` for `channel_id` (exposed for tests and docs).
-  uint64_t Score(uint64_t channel_id, int index) const;
-
   // A 64-bit finalizer with full avalanche (every input bit flips each output
   // bit with probability ~1/2). Bijective.
   static uint64_t Mix64(uint64_t x);

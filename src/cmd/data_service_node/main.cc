@@ -22,6 +22,7 @@
 #include "metrics/admin_server.h"
 #include "node/node.h"
 #include "node/server_tuning.h"
+#include "storage/circuit_breaker_store.h"
 #include "storage/embedded/sqlite_message_store.h"
 #include "storage/latency_message_store.h"
 #ifdef DS_HAVE_CASSANDRA
@@ -56,6 +57,8 @@ struct Flags {
   int default_deadline_ms = Millis(kNodeDefaults.service.default_deadline);
   int drain_timeout_ms = 5'000;
   double bench_store_latency_ms = 0;
+  int store_breaker_failures = ds::storage::CircuitBreakerOptions{}.failures_to_open;
+  int store_breaker_open_ms = Millis(ds::storage::CircuitBreakerOptions{}.open_for);
   std::string port_file;
   std::string fan_out = kNodeDefaults.fan_out_on_polling_thread ? "polling" : "store";
   int server_threads = kNodeDefaults.server_threads;
@@ -125,6 +128,24 @@ std::unique_ptr<ds::storage::MessageStore> WithBenchLatency(
                            f.bench_store_latency_ms);
   return std::make_unique<ds::storage::LatencyMessageStore>(
       std::move(store), absl::Microseconds(static_cast<int64_t>(f.bench_store_latency_ms * 1000)));
+}
+
+// --store-breaker-*: the store behind a CircuitBreakerStore (on by default),
+// so a store that keeps failing is refused in microseconds, not timeouts.
+std::unique_ptr<ds::storage::MessageStore> WithCircuitBreaker(
+    const Flags& f, std::unique_ptr<ds::storage::MessageStore> store) {
+  if (f.store_breaker_failures <= 0) return store;
+  ds::storage::CircuitBreakerOptions options;
+  options.failures_to_open = f.store_breaker_failures;
+  options.open_for = absl::Milliseconds(f.store_breaker_open_ms);
+  options.max_open_for = std::max(options.max_open_for, options.open_for);
+  return std::make_unique<ds::storage::CircuitBreakerStore>(
+      std::move(store), options,
+      [](std::string_view breaker, ds::storage::BreakerState to, const absl::Status& last) {
+        ds::Logger("node")->warn("store {} circuit breaker {}{}{}", breaker,
+                                 ds::storage::BreakerStateName(to), last.ok() ? "" : ": ",
+                                 last.ok() ? "" : last.ToString());
+      });
 }
 
 ds::node::NodeOptions ToNodeOptions(const Flags& f) {
@@ -228,6 +249,17 @@ void AddFlags(CLI::App& app, Flags& f) {
                  "remote database (LatencyMessageStore). 0 = off")
       ->envname("DS_BENCH_STORE_LATENCY_MS")
       ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--store-breaker-failures", f.store_breaker_failures,
+                 "Store failures in a row (reads and writes counted apart) that open the store's "
+                 "circuit breaker: calls are then refused at once (UNAVAILABLE) until a probe "
+                 "succeeds. 0 = no breaker")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--store-breaker-open-ms", f.store_breaker_open_ms,
+                 "How long an opened store breaker refuses before its first probe; each failed "
+                 "probe doubles it (up to 2 s or this value, whichever is larger)")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--fan-out", f.fan_out,
                  "Where store results answer their calls: polling (handed to the gRPC polling "
@@ -379,7 +411,8 @@ int main(int argc, char** argv) {
     log->error("cannot open store {}: {}", store_name, opened.status().ToString());
     return 1;
   }
-  std::unique_ptr<ds::storage::MessageStore> store = WithBenchLatency(f, std::move(*opened));
+  std::unique_ptr<ds::storage::MessageStore> store =
+      WithCircuitBreaker(f, WithBenchLatency(f, std::move(*opened)));
 
   ds::node::NodeOptions options = ToNodeOptions(f);
 

@@ -43,17 +43,17 @@ FlightTable::FlightTable(CoalescerOptions options, Timer* timer, CoalescerProbe*
 
 FlightTable::~FlightTable() {
   {
-    std::unique_lock lock(life_mu_);
-    life_cv_.wait(lock, [this] { return live_flights_ == 0; });
+    MutexLock lock(life_mu_);
+    while (live_flights_ != 0) life_cv_.Wait(life_mu_);
   }
   // Leave() may have run on a transport thread that the caller joined only
   // through an uninstrumented library (gRPC); taking every shard lock once
   // orders all of Leave()'s work before the tables are destroyed.
-  for (Shard& shard : shards_) std::lock_guard lock(shard.mu);
+  for (Shard& shard : shards_) MutexLock lock(shard.mu);
 }
 
 size_t FlightTable::live_flights() const {
-  std::lock_guard lock(life_mu_);
+  MutexLock lock(life_mu_);
   return live_flights_;
 }
 
@@ -162,7 +162,7 @@ absl::Status FlightTable::Join(JoinRequest req, absl::FunctionRef<Fetch()> make_
   absl::Status admitted;
   absl::Duration linger;
   {
-    std::lock_guard lock(shard.mu);
+    MutexLock lock(shard.mu);
     const uint64_t epoch = EpochOf(req.channel_id);
     const double rate =
         options_.linger.max > absl::ZeroDuration() ? shard.rates.OnArrival(req.key, now) : 0;
@@ -196,7 +196,7 @@ absl::Status FlightTable::Join(JoinRequest req, absl::FunctionRef<Fetch()> make_
     return admitted;
   }
   {
-    std::lock_guard lock(life_mu_);
+    MutexLock lock(life_mu_);
     ++live_flights_;
   }
   probe_->OnLeader(flight->method);
@@ -211,7 +211,7 @@ absl::Status FlightTable::Join(JoinRequest req, absl::FunctionRef<Fetch()> make_
 
 void FlightTable::EndLinger(const std::shared_ptr<Flight>& flight) {
   {
-    std::lock_guard lock(shards_[flight->shard].mu);
+    MutexLock lock(shards_[flight->shard].mu);
     if (!flight->lingering) return;  // an earlier timer started it
     flight->lingering = false;
   }
@@ -227,7 +227,7 @@ bool FlightTable::Leave(Waiter& w) {
   Flight& flight = *w.flight;
   probe_->OnLeft(flight.method, w.role);
   Shard& shard = shards_[flight.shard];
-  std::lock_guard lock(shard.mu);
+  MutexLock lock(shard.mu);
   if (--flight.live == 0 && !flight.finished) {
     flight.cancel->Cancel();
     RemoveFromTableLocked(shard, flight);
@@ -283,7 +283,7 @@ void FlightTable::StartAttempt(const std::shared_ptr<Flight>& flight) {
   const absl::Time now = clock_->Now();
   absl::Time latest;
   {
-    std::lock_guard lock(shards_[flight->shard].mu);
+    MutexLock lock(shards_[flight->shard].mu);
     latest = LatestLiveDeadlineLocked(*flight);
   }
   const absl::Time cap = now + options_.max_query_timeout;
@@ -304,7 +304,7 @@ void FlightTable::StartAttempt(const std::shared_ptr<Flight>& flight) {
 bool FlightTable::ReissueOrClose(const std::shared_ptr<Flight>& flight,
                                  std::vector<std::shared_ptr<Waiter>>* waiters) {
   Shard& shard = shards_[flight->shard];
-  std::lock_guard lock(shard.mu);
+  MutexLock lock(shard.mu);
   if (!flight->cancel->cancelled() &&
       LatestLiveDeadlineLocked(*flight) > flight->attempt_deadline) {
     PruneLocked(*flight);
@@ -339,7 +339,7 @@ void FlightTable::OnAttemptDone(const std::shared_ptr<Flight>& flight, Outcome o
     const absl::Duration backoff = Backoff(flight->attempt);
     absl::Time latest;
     {
-      std::lock_guard lock(shards_[flight->shard].mu);
+      MutexLock lock(shards_[flight->shard].mu);
       latest = LatestLiveDeadlineLocked(*flight);
       PruneLocked(*flight);
     }
@@ -363,7 +363,7 @@ bool FlightTable::ShouldRetry(const Flight& flight, const absl::Status& status) 
 absl::Duration FlightTable::Backoff(int attempt) {
   double u;
   {
-    std::lock_guard lock(rng_mu_);
+    MutexLock lock(rng_mu_);
     u = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
   }
   return BackoffFor(options_.retry, attempt, u);
@@ -375,7 +375,7 @@ void FlightTable::Finish(const std::shared_ptr<Flight>& flight, Outcome outcome)
   std::vector<std::shared_ptr<Waiter>> waiters;
   {
     Shard& shard = shards_[flight->shard];
-    std::lock_guard lock(shard.mu);
+    MutexLock lock(shard.mu);
     waiters = CloseLocked(shard, *flight);
   }
   Deliver(flight, std::move(waiters), std::move(outcome));
@@ -403,8 +403,8 @@ void FlightTable::Deliver(const std::shared_ptr<Flight>& flight,
 }
 
 void FlightTable::EndFlight() {
-  std::lock_guard lock(life_mu_);
-  if (--live_flights_ == 0) life_cv_.notify_all();
+  MutexLock lock(life_mu_);
+  if (--live_flights_ == 0) life_cv_.NotifyAll();
 }
 
 void FlightTable::FanOut(const Flight& flight, const std::vector<std::shared_ptr<Waiter>>& waiters,

@@ -175,8 +175,6 @@ class CassandraMessageStore final : public MessageStore {
   void BulkInsert(std::vector<Message> messages, const CallOptions& options,
                   Callback<size_t> done) override;
 
-  const CassandraStoreOptions& options() const { return options_; }
-
  private:
   struct Statements;
   class PageWalk;

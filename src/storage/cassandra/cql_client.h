@@ -9,12 +9,14 @@
 // CqlClientOptions::retry_percent).
 //
 // Usage:
-//   ASSIGN_OR_RETURN(auto client, CqlClient::Connect({.hosts = {"127.0.0.1"}}));
-//   RETURN_IF_ERROR(client->Query("CREATE TABLE IF NOT EXISTS ..."));
-//   ASSIGN_OR_RETURN(PreparedStatement select,
-//                    client->Prepare("SELECT v FROM ks.t WHERE k = ?"));
-//   client->Execute(select, {CqlValue::BigInt(42)}, {.page_size = 100},
-//                   [](absl::StatusOr<Rows> rows) { ... });
+//   absl::StatusOr<std::unique_ptr<CqlClient>> client =
+//       CqlClient::Connect({.hosts = {"127.0.0.1"}});
+//   if (!client.ok()) return client.status();
+//   if (absl::Status s = (*client)->Query("CREATE TABLE IF NOT EXISTS ..."); !s.ok()) return s;
+//   absl::StatusOr<PreparedStatement> select = (*client)->Prepare("SELECT v FROM ks.t WHERE k =
+//   ?"); if (!select.ok()) return select.status();
+//   (*client)->Execute(*select, {CqlValue::BigInt(42)}, {.page_size = 100},
+//                      [](absl::StatusOr<Rows> rows) { ... });
 //
 // Status codes (by what the caller should do):
 //   DEADLINE_EXCEEDED  client deadline passed, or replicas timed out; a write

@@ -47,6 +47,8 @@ constexpr int kProgressOps = 1000;
 
 }  // namespace
 
+const char* SqlText(Sql sql) { return kSqlText[static_cast<size_t>(sql)]; }
+
 absl::StatusOr<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(
     const std::string& path, bool read_only, absl::Duration busy_timeout) {
   sqlite3* db = nullptr;

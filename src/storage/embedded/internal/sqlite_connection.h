@@ -44,6 +44,9 @@ enum class Sql {
   kCount,
 };
 
+// The text of a statement (tests check the plans SQLite makes for it).
+const char* SqlText(Sql sql);
+
 class SqliteConnection {
  public:
   // Opens `path` (creating it unless read_only), installs the handlers.
