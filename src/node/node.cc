@@ -26,7 +26,10 @@ absl::StatusOr<std::unique_ptr<DataServiceNode>> DataServiceNode::Start(
   std::unique_ptr<DataServiceNode> node(new DataServiceNode());
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(
+      options.listen_address,
+      options.credentials != nullptr ? options.credentials : grpc::InsecureServerCredentials(),
+      &port);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   ApplyServerTuning(options.server_tuning, &builder);
   const int threads = options.server_threads > 0

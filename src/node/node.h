@@ -55,6 +55,9 @@ struct NodeOptions {
   // starts and after the coalescer exists; what it registers must outlive
   // the node.
   std::function<void(grpc::ServerBuilder&, ReadCoalescer&)> extra_services;
+  // Transport security of the listening port; null = plaintext. TLS and
+  // mutual TLS from files: auth/grpc_tls.h.
+  std::shared_ptr<grpc::ServerCredentials> credentials;
 };
 
 class DataServiceNode {

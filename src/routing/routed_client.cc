@@ -16,7 +16,8 @@ namespace ds::routing {
 namespace internal {
 namespace {
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
+std::shared_ptr<grpc::Channel> MakeChannel(
+    const std::string& address, const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
   grpc::ChannelArguments args;
   // Without a local pool, channels with equal arguments share one subchannel
   // (one TCP connection) process-wide; channels_per_node asks for separate ones.
@@ -27,7 +28,8 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 1000);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(
+      address, credentials != nullptr ? credentials : grpc::InsecureChannelCredentials(), args);
 }
 
 }  // namespace
@@ -68,7 +70,7 @@ absl::StatusOr<std::unique_ptr<RoutedClient>> RoutedClient::Create(RoutedClientO
     auto node = std::make_unique<internal::ClientCore::Node>();
     node->address = address;
     for (int c = 0; c < options.channels_per_node; ++c) {
-      node->channels.push_back(internal::MakeChannel(address));
+      node->channels.push_back(internal::MakeChannel(address, options.credentials));
       node->stubs.push_back(dataservice::v1::MessageService::NewStub(node->channels.back()));
     }
     nodes.push_back(std::move(node));
@@ -81,6 +83,11 @@ absl::StatusOr<std::unique_ptr<RoutedClient>> RoutedClient::Create(RoutedClientO
 RoutedClient::RoutedClient(std::shared_ptr<internal::ClientCore> core) : core_(std::move(core)) {}
 
 RoutedClient::~RoutedClient() { core_->Shutdown(); }
+
+std::shared_ptr<grpc::ChannelCredentials> RoutedClient::channel_credentials() const {
+  const std::shared_ptr<grpc::ChannelCredentials>& c = core_->options().credentials;
+  return c != nullptr ? c : grpc::InsecureChannelCredentials();
+}
 
 namespace {
 

@@ -137,6 +137,9 @@ struct RoutedClientOptions {
   int channels_per_node = 2;  // gRPC channels (connections) per node
   uint64_t seed = 1;          // for kRandom
   GrayFailureOptions gray;
+  // Transport security of every channel to the nodes (calls and health
+  // probes alike); null = plaintext. See auth/grpc_tls.h for TLS from files.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
 };
 
 // Per-call options (all optional). Every attempt of the call — failovers and
@@ -243,6 +246,10 @@ class RoutedClient {
   std::vector<NodeStatus> Nodes() const;
 
   RoutedClientStats Stats() const;
+
+  // The credentials the client dials the nodes with (plaintext when none
+  // were configured), for other channels to the same nodes (live Subscribe).
+  std::shared_ptr<grpc::ChannelCredentials> channel_credentials() const;
 
   // Blocks until every node has passed a health probe and is healthy, or the
   // timeout passes (DEADLINE_EXCEEDED naming the unhealthy nodes). For startup.

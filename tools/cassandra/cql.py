@@ -4,6 +4,8 @@
 Usage (normally through `scripts/cassandra cql` / `start`):
   cql.py [--host H] [--port P] [--consistency CL] [--timeout S] STATEMENT
   cql.py --ready --host H      exit 0 iff H answers a real CQL query
+Credentials (PasswordAuthenticator; `scripts/cassandra start --auth`) come from
+the environment: DS_CQL_USERNAME and DS_CQL_PASSWORD.
 
 Talks only to --host (a whitelist policy), so a readiness probe of one node is
 not satisfied by another node of the cluster. Rows are printed one per line,
@@ -13,9 +15,11 @@ Exit status: 0 success, 1 CQL/connection error, 2 usage error.
 
 import argparse
 import logging
+import os
 import sys
 
 from cassandra import ConsistencyLevel
+from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
 from cassandra.policies import WhiteListRoundRobinPolicy
 from cassandra.query import SimpleStatement
@@ -57,7 +61,12 @@ def main():
         load_balancing_policy=WhiteListRoundRobinPolicy([args.host]),
         consistency_level=consistency,
         request_timeout=args.timeout)
+    auth = None
+    if os.environ.get("DS_CQL_USERNAME"):
+        auth = PlainTextAuthProvider(username=os.environ["DS_CQL_USERNAME"],
+                                     password=os.environ.get("DS_CQL_PASSWORD", ""))
     cluster = Cluster(contact_points=[args.host], port=args.port,
+                      auth_provider=auth,
                       execution_profiles={EXEC_PROFILE_DEFAULT: profile},
                       connect_timeout=min(args.timeout, 5.0),
                       control_connection_timeout=min(args.timeout, 5.0))

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+
+namespace grpc {
+class ChannelCredentials;
+}  // namespace grpc
 
 namespace ds::loadgen {
 
@@ -52,6 +57,9 @@ struct LoadgenConfig {
   std::string policy = "hash";
   int64_t channels_per_node = 1;
   bool hedge_reads = false;  // nodes: the routing client's hedged reads (docs/reliability.md)
+  // nodes, reference: transport security to the nodes (--node-tls-*, loaded
+  // by main.cc with auth/grpc_tls.h); null = plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> node_credentials;
   absl::Duration health_timeout = absl::Seconds(5);
   std::string gateway = "127.0.0.1:8080";
   int64_t connections = 16;

@@ -111,23 +111,27 @@ class NodesTarget : public Target {
 
 // ---------------------------------------------------------------- reference
 
-std::vector<std::shared_ptr<grpc::Channel>> MakeChannels(const std::string& node, int count) {
+std::vector<std::shared_ptr<grpc::Channel>> MakeChannels(
+    const std::string& node, int count,
+    const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
   std::vector<std::shared_ptr<grpc::Channel>> out;
   for (int i = 0; i < count; ++i) {
     grpc::ChannelArguments args;
     // A distinct argument per channel keeps gRPC from sharing one connection.
     args.SetInt("ds.loadgen.channel_index", i);
-    out.push_back(grpc::CreateCustomChannel(node, grpc::InsecureChannelCredentials(), args));
+    out.push_back(grpc::CreateCustomChannel(
+        node, credentials != nullptr ? credentials : grpc::InsecureChannelCredentials(), args));
   }
   return out;
 }
 
 class ReferenceTarget : public Target {
  public:
-  ReferenceTarget(const std::vector<std::string>& nodes, int channels_per_node) {
+  ReferenceTarget(const std::vector<std::string>& nodes, int channels_per_node,
+                  const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
     for (const std::string& node : nodes) {
       std::vector<std::unique_ptr<messages::MessagesService::Stub>> stubs;
-      for (auto& ch : MakeChannels(node, channels_per_node)) {
+      for (auto& ch : MakeChannels(node, channels_per_node, credentials)) {
         stubs.push_back(messages::MessagesService::NewStub(ch));
       }
       stubs_.push_back(std::move(stubs));
@@ -183,10 +187,11 @@ class ReferenceTarget : public Target {
 
 class ReferenceMetricsSource : public MetricsSource {
  public:
-  ReferenceMetricsSource(const std::vector<std::string>& nodes, absl::Duration timeout)
+  ReferenceMetricsSource(const std::vector<std::string>& nodes, absl::Duration timeout,
+                         const std::shared_ptr<grpc::ChannelCredentials>& credentials)
       : nodes_(nodes), timeout_(timeout) {
     for (const std::string& node : nodes) {
-      stubs_.push_back(messages::MessagesService::NewStub(MakeChannels(node, 1)[0]));
+      stubs_.push_back(messages::MessagesService::NewStub(MakeChannels(node, 1, credentials)[0]));
     }
   }
 
@@ -230,22 +235,25 @@ absl::StatusOr<std::unique_ptr<Target>> MakeNodesTarget(const NodesTargetOptions
   opts.channels_per_node = options.channels_per_node;
   opts.seed = options.seed;
   opts.gray.hedge_reads = options.hedge_reads;
+  opts.credentials = options.credentials;
   absl::StatusOr<std::unique_ptr<routing::RoutedClient>> client =
       routing::RoutedClient::Create(std::move(opts));
   if (!client.ok()) return client.status();
   return std::make_unique<NodesTarget>(*std::move(client));
 }
 
-absl::StatusOr<std::unique_ptr<Target>> MakeReferenceTarget(const std::vector<std::string>& nodes,
-                                                            int channels_per_node) {
+absl::StatusOr<std::unique_ptr<Target>> MakeReferenceTarget(
+    const std::vector<std::string>& nodes, int channels_per_node,
+    std::shared_ptr<grpc::ChannelCredentials> credentials) {
   if (nodes.empty()) return absl::InvalidArgumentError("--nodes: no node given");
   if (channels_per_node < 1) return absl::InvalidArgumentError("channels per node must be >= 1");
-  return std::make_unique<ReferenceTarget>(nodes, channels_per_node);
+  return std::make_unique<ReferenceTarget>(nodes, channels_per_node, credentials);
 }
 
-std::unique_ptr<MetricsSource> MakeReferenceMetricsSource(const std::vector<std::string>& nodes,
-                                                          absl::Duration timeout) {
-  return std::make_unique<ReferenceMetricsSource>(nodes, timeout);
+std::unique_ptr<MetricsSource> MakeReferenceMetricsSource(
+    const std::vector<std::string>& nodes, absl::Duration timeout,
+    std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  return std::make_unique<ReferenceMetricsSource>(nodes, timeout, credentials);
 }
 
 }  // namespace ds::loadgen

@@ -20,6 +20,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "auth/grpc_tls.h"
+#include "auth/grpc_tls_flags.h"
 #include "tools/loadgen/config.h"
 #include "tools/loadgen/node_metrics.h"
 #include "tools/loadgen/progress.h"
@@ -63,6 +65,7 @@ struct RawFlags {
   std::string source_addresses;
   std::string settle = "2s";
   std::string connect_timeout = "120s";
+  ds::auth::GrpcClientTlsFiles node_tls;  // --node-tls-* (auth/grpc_tls_flags.h)
 };
 
 void DefineFlags(CLI::App& app, LoadgenConfig& c, RawFlags& raw) {
@@ -264,6 +267,10 @@ absl::Status Finish(const RawFlags& raw, LoadgenConfig& c) {
     return absl::InvalidArgumentError("--hedge must be on or off");
   }
   c.hedge_reads = raw.hedge == "on";
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> creds =
+      ds::auth::LoadChannelCredentials(raw.node_tls);
+  if (!creds.ok()) return absl::InvalidArgumentError(creds.status().message());
+  if (raw.node_tls.enabled()) c.node_credentials = *std::move(creds);
   return ValidateConfig(c);
 }
 
@@ -274,9 +281,11 @@ absl::StatusOr<std::unique_ptr<Target>> MakeTarget(const LoadgenConfig& c) {
                               .policy = c.policy,
                               .channels_per_node = static_cast<int>(c.channels_per_node),
                               .seed = c.seed,
-                              .hedge_reads = c.hedge_reads});
+                              .hedge_reads = c.hedge_reads,
+                              .credentials = c.node_credentials});
     case TargetKind::kReference:
-      return MakeReferenceTarget(c.nodes, static_cast<int>(c.channels_per_node));
+      return MakeReferenceTarget(c.nodes, static_cast<int>(c.channels_per_node),
+                                 c.node_credentials);
     case TargetKind::kGateway:
       return MakeGatewayTarget({.address = c.gateway,
                                 .connections = static_cast<int>(c.connections),
@@ -330,7 +339,7 @@ int Run(const LoadgenConfig& c) {
   if (c.no_metrics) {
     node.origin = MetricsOrigin::kDisabled;
   } else if (c.target == TargetKind::kReference) {
-    metrics = MakeReferenceMetricsSource(c.nodes, absl::Seconds(5));
+    metrics = MakeReferenceMetricsSource(c.nodes, absl::Seconds(5), c.node_credentials);
     node.origin = MetricsOrigin::kReferenceApi;
     if (!c.metrics_urls.empty()) {
       query_time_metrics = MakePrometheusMetricsSource(c.metrics_urls, absl::Seconds(5));
@@ -423,6 +432,7 @@ int main(int argc, char** argv) {
   LoadgenConfig config;
   RawFlags raw;
   DefineFlags(app, config, raw);
+  ds::auth::AddNodeTlsClientFlags(app, raw.node_tls);
   try {
     app.parse(reversed);
   } catch (const CLI::CallForHelp& e) {

@@ -19,6 +19,8 @@
 // (gRPC) or never run (gateway: the I/O thread is stopped).
 #pragma once
 
+#include <grpcpp/security/credentials.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,20 +38,24 @@ struct NodesTargetOptions {
   int channels_per_node = 1;
   uint64_t seed = 1;
   bool hedge_reads = true;
+  std::shared_ptr<grpc::ChannelCredentials> credentials;  // null = plaintext
 };
 // INVALID_ARGUMENT for a bad policy or node list (as the routing library says).
 absl::StatusOr<std::unique_ptr<Target>> MakeNodesTarget(const NodesTargetOptions& options);
 
 // INVALID_ARGUMENT for an empty node list. Only GetMessage requests are
 // supported (the reference API has nothing else); others fail UNIMPLEMENTED.
-absl::StatusOr<std::unique_ptr<Target>> MakeReferenceTarget(const std::vector<std::string>& nodes,
-                                                            int channels_per_node);
+// `credentials` null = plaintext (also for MakeReferenceMetricsSource).
+absl::StatusOr<std::unique_ptr<Target>> MakeReferenceTarget(
+    const std::vector<std::string>& nodes, int channels_per_node,
+    std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
 
 // getAndResetMetrics on every node: Begin() resets the counters, End() reads
 // the counts since then (requests = total_requests, store queries =
 // queries_executed). Fails if any node cannot be asked.
-std::unique_ptr<MetricsSource> MakeReferenceMetricsSource(const std::vector<std::string>& nodes,
-                                                          absl::Duration timeout);
+std::unique_ptr<MetricsSource> MakeReferenceMetricsSource(
+    const std::vector<std::string>& nodes, absl::Duration timeout,
+    std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
 
 struct GatewayTargetOptions {
   std::string address;  // host:port

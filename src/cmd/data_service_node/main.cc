@@ -14,6 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "auth/grpc_tls.h"
+#include "auth/grpc_tls_flags.h"
 #include "common/api_rules.h"
 #include "common/log.h"
 #include "common/port_file.h"
@@ -37,6 +39,7 @@ const ds::coalescer::CoalescerOptions& kCoalescerDefaults = kNodeDefaults.coales
 int Millis(absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); }
 
 struct Flags {
+  ds::auth::GrpcServerTlsFiles tls;  // --tls-* (auth/grpc_tls_flags.h)
   std::string listen = kNodeDefaults.listen_address;
   std::string admin_listen = "127.0.0.1:9100";
   std::string store_path = "data-services.db";
@@ -399,6 +402,19 @@ void AddStoreFlags(CLI::App& app, Flags& f) {
       ->envname("DS_PORT_FILE");
 }
 
+// The gRPC port's credentials and those pokes dial peers with, from --tls-*.
+absl::Status ApplyTls(const Flags& f, ds::node::NodeOptions& node, ds::live::LiveOptions& live) {
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> server =
+      ds::auth::LoadServerCredentials(f.tls);
+  if (!server.ok()) return server.status();
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> peers =
+      ds::auth::LoadPeerCredentials(f.tls);
+  if (!peers.ok()) return peers.status();
+  node.credentials = *std::move(server);
+  live.peer_credentials = *std::move(peers);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -410,6 +426,7 @@ int main(int argc, char** argv) {
   AddFlags(app, f);
   AddStoreFlags(app, f);
   AddLingerFlags(app, f);
+  ds::auth::AddNodeTlsServerFlags(app, f.tls);
   CLI11_PARSE(app, argc, argv);
 
   auto log = ds::Logger("node");
@@ -449,7 +466,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<ds::storage::MessageStore> store =
       WithCircuitBreaker(f, WithBenchLatency(f, std::move(*opened)));
 
-  const ds::node::NodeOptions options = ToNodeOptions(f);
+  ds::node::NodeOptions options = ToNodeOptions(f);
 
   ds::live::LiveOptions live;
   live.hub.poll_interval = absl::Milliseconds(f.live_poll_interval_ms);
@@ -459,6 +476,10 @@ int main(int argc, char** argv) {
   live.hub.max_backlog = f.live_max_backlog;
   live.peers = absl::StrSplit(f.peers, ',', absl::SkipWhitespace());
   live.self = f.self.empty() ? f.listen : f.self;
+  if (absl::Status tls = ApplyTls(f, options, live); !tls.ok()) {
+    log->error("{}", tls.ToString());
+    return 2;
+  }
 
   auto live_node = ds::live::LiveNode::Start(options, std::move(live), store.get(), registry);
   if (!live_node.ok()) {

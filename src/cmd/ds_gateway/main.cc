@@ -18,6 +18,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "auth/grpc_tls.h"
+#include "auth/grpc_tls_flags.h"
 #include "common/api_rules.h"
 #include "common/log.h"
 #include "common/port_file.h"
@@ -43,6 +45,7 @@ const ds::routing::RoutedClientOptions kRoutingDefaults;
 int Millis(absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); }
 
 struct Flags {
+  ds::auth::GrpcClientTlsFiles node_tls;  // --node-tls-* (auth/grpc_tls_flags.h)
   std::string listen = "127.0.0.1:8080";
   std::string admin_listen;
   std::string port_file;
@@ -371,6 +374,7 @@ int main(int argc, char** argv) {
       "also be set by the environment variable shown (logging: DS_LOG_LEVEL=...)."};
   AddFlags(app, f);
   ds::gateway::AddSecurityFlags(app, sec);
+  ds::auth::AddNodeTlsClientFlags(app, f.node_tls);
   CLI11_PARSE(app, argc, argv);
 
   auto log = ds::Logger("gateway");
@@ -388,7 +392,15 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto registry = std::make_shared<prometheus::Registry>();
-  auto client = ds::routing::RoutedClient::Create(RoutingOptions(f, parsed->nodes, parsed->policy));
+  ds::routing::RoutedClientOptions routing = RoutingOptions(f, parsed->nodes, parsed->policy);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> node_credentials =
+      ds::auth::LoadChannelCredentials(f.node_tls);
+  if (!node_credentials.ok()) {
+    log->error("{}", node_credentials.status().ToString());
+    return 2;
+  }
+  routing.credentials = *std::move(node_credentials);
+  auto client = ds::routing::RoutedClient::Create(std::move(routing));
   if (!client.ok()) {
     log->error("routing client: {}", std::string(client.status().message()));
     return 2;

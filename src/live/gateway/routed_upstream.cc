@@ -110,7 +110,8 @@ RoutedUpstream::~RoutedUpstream() {
 std::shared_ptr<grpc::Channel> RoutedUpstream::ChannelTo(const std::string& address) {
   std::lock_guard lock(mu_);
   auto& ch = channels_[address];
-  if (ch == nullptr) ch = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  // The routed client's credentials: Subscribe streams are as secure as reads.
+  if (ch == nullptr) ch = grpc::CreateChannel(address, client_->channel_credentials());
   return ch;
 }
 

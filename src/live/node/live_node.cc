@@ -27,7 +27,12 @@ using CoalescerSlot = std::atomic<node::ReadCoalescer*>;
 class PokeSender {
  public:
   PokeSender(const LiveOptions& o, LiveMetrics* metrics)
-      : ring_(o.peers), self_(o.self), timeout_(o.poke_timeout), metrics_(metrics) {}
+      : ring_(o.peers),
+        self_(o.self),
+        timeout_(o.poke_timeout),
+        credentials_(o.peer_credentials != nullptr ? o.peer_credentials
+                                                   : grpc::InsecureChannelCredentials()),
+        metrics_(metrics) {}
   ~PokeSender() {
     std::unique_lock lock(mu_);
     idle_.wait(lock, [this] { return in_flight_ == 0; });
@@ -64,8 +69,7 @@ class PokeSender {
     std::lock_guard lock(mu_);
     auto& stub = stubs_[address];
     if (stub == nullptr) {
-      stub = v1::LiveService::NewStub(
-          grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+      stub = v1::LiveService::NewStub(grpc::CreateChannel(address, credentials_));
     }
     return stub.get();
   }
@@ -73,6 +77,7 @@ class PokeSender {
   const routing::HashRing ring_;
   const std::string self_;
   const absl::Duration timeout_;
+  const std::shared_ptr<grpc::ChannelCredentials> credentials_;
   LiveMetrics* const metrics_;
   std::mutex mu_;
   std::condition_variable idle_;

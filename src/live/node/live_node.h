@@ -19,6 +19,7 @@
 // and the hub's business. `store` must outlive the LiveNode.
 #pragma once
 
+#include <grpcpp/security/credentials.h>
 #include <prometheus/registry.h>
 
 #include <memory>
@@ -46,6 +47,9 @@ struct LiveOptions {
   std::vector<std::string> peers;
   std::string self;
   absl::Duration poke_timeout = absl::Seconds(1);
+  // What pokes dial the peers with; null = plaintext (auth/grpc_tls.h's
+  // LoadPeerCredentials for TLS nodes).
+  std::shared_ptr<grpc::ChannelCredentials> peer_credentials;
 };
 
 class PokeSender;

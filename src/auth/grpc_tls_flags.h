@@ -1,0 +1,50 @@
+// CLI11 flags for gRPC TLS (auth/grpc_tls.h), shared by the binaries:
+//   AddNodeTlsClientFlags  ds-gateway, ds-loadgen: --node-tls-ca/-cert/-key
+//   AddNodeTlsServerFlags  ds-node: --tls-cert/--tls-key/--tls-client-ca/--peer-tls-ca
+// Include from a main.cc only: CLI11's header is slow to compile.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "auth/grpc_tls.h"
+
+namespace ds::auth {
+
+inline void AddNodeTlsClientFlags(CLI::App& app, GrpcClientTlsFiles& f) {
+  const std::string g = "TLS to the nodes (docs/security.md)";
+  app.add_option("--node-tls-ca", f.ca_file,
+                 "dial the nodes with TLS, verifying their certificates against this PEM CA "
+                 "bundle (TLS is also on, with the system roots, when only --node-tls-cert is set)")
+      ->envname("DS_NODE_TLS_CA")
+      ->group(g);
+  app.add_option("--node-tls-cert", f.cert_file,
+                 "PEM client certificate chain for nodes that require one (mutual TLS)")
+      ->envname("DS_NODE_TLS_CERT")
+      ->group(g);
+  app.add_option("--node-tls-key", f.key_file, "PEM private key of --node-tls-cert")
+      ->envname("DS_NODE_TLS_KEY")
+      ->group(g);
+}
+
+inline void AddNodeTlsServerFlags(CLI::App& app, GrpcServerTlsFiles& f) {
+  const std::string g = "gRPC TLS (docs/security.md)";
+  app.add_option("--tls-cert", f.cert_file, "PEM certificate chain: serve gRPC over TLS")
+      ->envname("DS_TLS_CERT")
+      ->group(g);
+  app.add_option("--tls-key", f.key_file, "PEM private key of --tls-cert")
+      ->envname("DS_TLS_KEY")
+      ->group(g);
+  app.add_option("--tls-client-ca", f.client_ca_file,
+                 "PEM CA bundle: require client certificates signed by it (mutual TLS)")
+      ->envname("DS_TLS_CLIENT_CA")
+      ->group(g);
+  app.add_option("--peer-tls-ca", f.peer_ca_file,
+                 "PEM CA bundle the --peers' certificates are checked against when this node "
+                 "pokes them (default: --tls-client-ca, else the system roots); the node "
+                 "presents its own --tls-cert to them")
+      ->envname("DS_PEER_TLS_CA")
+      ->group(g);
+}
+
+}  // namespace ds::auth
