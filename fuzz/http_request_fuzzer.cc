@@ -29,36 +29,31 @@
 
 namespace {
 
-using dataservice::v1::GetMessageRequest;
-using dataservice::v1::GetMessageResponse;
-using dataservice::v1::GetMessagesRequest;
-using dataservice::v1::GetMessagesResponse;
-using dataservice::v1::SendMessageRequest;
-using dataservice::v1::SendMessageResponse;
+namespace v1 = ::dataservice::v1;
 
 // Answers every call at once, echoing the request's ids (and an error status
 // for some channels, so the error mapping is reached too).
 class EchoBackend final : public ds::gateway::MessageBackend {
  public:
-  void GetMessages(const GetMessagesRequest& req, absl::Time, const ds::gateway::BackendCall&,
-                   ds::gateway::BackendCallback<GetMessagesResponse> done) override {
-    GetMessagesResponse resp;
+  void GetMessages(const v1::GetMessagesRequest& req, absl::Time, const ds::gateway::BackendCall&,
+                   ds::gateway::BackendCallback<v1::GetMessagesResponse> done) override {
+    v1::GetMessagesResponse resp;
     auto* m = resp.add_messages();
     m->set_channel_id(req.channel_id());
     m->set_message_id(req.before() + 1);
     m->set_content("fuzz \"quoted\" \xc3\xa9");
     done(StatusFor(req.channel_id()), std::move(resp));
   }
-  void GetMessage(const GetMessageRequest& req, absl::Time, const ds::gateway::BackendCall&,
-                  ds::gateway::BackendCallback<GetMessageResponse> done) override {
-    GetMessageResponse resp;
+  void GetMessage(const v1::GetMessageRequest& req, absl::Time, const ds::gateway::BackendCall&,
+                  ds::gateway::BackendCallback<v1::GetMessageResponse> done) override {
+    v1::GetMessageResponse resp;
     resp.mutable_message()->set_channel_id(req.channel_id());
     resp.mutable_message()->set_message_id(req.message_id());
     done(StatusFor(req.channel_id()), std::move(resp));
   }
-  void SendMessage(const SendMessageRequest& req, absl::Time, const ds::gateway::BackendCall&,
-                   ds::gateway::BackendCallback<SendMessageResponse> done) override {
-    SendMessageResponse resp;
+  void SendMessage(const v1::SendMessageRequest& req, absl::Time, const ds::gateway::BackendCall&,
+                   ds::gateway::BackendCallback<v1::SendMessageResponse> done) override {
+    v1::SendMessageResponse resp;
     *resp.mutable_message()->mutable_content() = req.content();
     resp.mutable_message()->set_channel_id(req.channel_id());
     done(StatusFor(req.channel_id()), std::move(resp));

@@ -192,9 +192,11 @@ void FakeMessageStore::Enqueue(StoreMethod method, const CallOptions& options,
     ++calls_[Index(method)];
     ++in_flight_;
     pending_.push_back(std::move(p));
+    // Under the lock: once it is released a worker may finish the call, and
+    // the caller destroy the store (and these condition variables) at once.
+    work_cv_.notify_one();
+    observe_cv_.notify_all();
   }
-  work_cv_.notify_one();
-  observe_cv_.notify_all();
 }
 
 void FakeMessageStore::WorkerLoop() {

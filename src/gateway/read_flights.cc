@@ -51,6 +51,21 @@ ReadFlights::Flights::Result Encoded(const grpc::Status& s, const Response& resp
   return std::shared_ptr<const EncodedRead>(std::move(encoded));
 }
 
+// The backend callback of one upstream read sent at `sent`: notes its
+// latency (and its encoding) with `probe`, then hands the encoded answer to
+// `fetched`.
+template <typename Response>
+BackendCallback<Response> OnAnswer(GatewayProbe* probe, GatewayRoute route, absl::Time sent,
+                                   std::function<void(ReadFlights::Flights::Result)> fetched,
+                                   std::string (*encode)(const Response&)) {
+  return [probe, route, sent, encode, fetched = std::move(fetched)](grpc::Status s, Response r,
+                                                                    BackendInfo info) {
+    probe->OnUpstreamDone(route, absl::Now() - sent);
+    if (s.ok()) probe->OnEncoding(route);
+    fetched(Encoded(s, r, info, encode));
+  };
+}
+
 }  // namespace
 
 ReadFlights::ReadFlights(ReadFlightsOptions options, std::shared_ptr<MessageBackend> backend,
@@ -120,13 +135,9 @@ void ReadFlights::Fetch(const Spec& spec, uint64_t token, absl::Time deadline,
     GetMessageRequest req;
     req.set_channel_id(spec.channel_id);
     req.set_message_id(spec.message_id);
-    backend_->GetMessage(req, deadline, call,
-                         [probe, route, sent, fetched = std::move(fetched)](
-                             grpc::Status s, GetMessageResponse r, BackendInfo info) {
-                           probe->OnUpstreamDone(route, absl::Now() - sent);
-                           if (s.ok()) probe->OnEncoding(route);
-                           fetched(Encoded(s, r, info, &EncodeGetMessageResponse));
-                         });
+    backend_->GetMessage(
+        req, deadline, call,
+        OnAnswer(probe, route, sent, std::move(fetched), &EncodeGetMessageResponse));
     return;
   }
   GetMessagesRequest req;
@@ -134,13 +145,9 @@ void ReadFlights::Fetch(const Spec& spec, uint64_t token, absl::Time deadline,
   if (spec.limit != 0) req.set_limit(spec.limit);
   if (spec.before != 0) req.set_before(spec.before);
   if (spec.after != 0) req.set_after(spec.after);
-  backend_->GetMessages(req, deadline, call,
-                        [probe, route, sent, fetched = std::move(fetched)](
-                            grpc::Status s, GetMessagesResponse r, BackendInfo info) {
-                          probe->OnUpstreamDone(route, absl::Now() - sent);
-                          if (s.ok()) probe->OnEncoding(route);
-                          fetched(Encoded(s, r, info, &EncodeGetMessagesResponse));
-                        });
+  backend_->GetMessages(
+      req, deadline, call,
+      OnAnswer(probe, route, sent, std::move(fetched), &EncodeGetMessagesResponse));
 }
 
 void ReadFlights::OnWriteAcknowledged(uint64_t channel_id, uint64_t message_id) {

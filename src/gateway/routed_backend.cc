@@ -6,12 +6,7 @@
 namespace ds::gateway {
 namespace {
 
-using dataservice::v1::GetMessageRequest;
-using dataservice::v1::GetMessageResponse;
-using dataservice::v1::GetMessagesRequest;
-using dataservice::v1::GetMessagesResponse;
-using dataservice::v1::SendMessageRequest;
-using dataservice::v1::SendMessageResponse;
+namespace v1 = ::dataservice::v1;
 
 routing::CallOptions ToRouting(const BackendCall& call) {
   return routing::CallOptions{.consistency_token = call.consistency_token,
@@ -31,16 +26,16 @@ class RoutedBackend : public MessageBackend {
   explicit RoutedBackend(std::shared_ptr<routing::RoutedClient> client)
       : client_(std::move(client)) {}
 
-  void GetMessages(const GetMessagesRequest& req, absl::Time deadline, const BackendCall& call,
-                   BackendCallback<GetMessagesResponse> done) override {
+  void GetMessages(const v1::GetMessagesRequest& req, absl::Time deadline, const BackendCall& call,
+                   BackendCallback<v1::GetMessagesResponse> done) override {
     client_->GetMessages(req, deadline, ToRouting(call), FromRouting(std::move(done)));
   }
-  void GetMessage(const GetMessageRequest& req, absl::Time deadline, const BackendCall& call,
-                  BackendCallback<GetMessageResponse> done) override {
+  void GetMessage(const v1::GetMessageRequest& req, absl::Time deadline, const BackendCall& call,
+                  BackendCallback<v1::GetMessageResponse> done) override {
     client_->GetMessage(req, deadline, ToRouting(call), FromRouting(std::move(done)));
   }
-  void SendMessage(const SendMessageRequest& req, absl::Time deadline, const BackendCall& call,
-                   BackendCallback<SendMessageResponse> done) override {
+  void SendMessage(const v1::SendMessageRequest& req, absl::Time deadline, const BackendCall& call,
+                   BackendCallback<v1::SendMessageResponse> done) override {
     client_->SendMessage(req, deadline, ToRouting(call), FromRouting(std::move(done)));
   }
   bool Healthy() const override {

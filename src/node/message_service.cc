@@ -13,6 +13,7 @@
 #include "dataservice/server/wire.pb.h"
 #include "dataservice/v1/messages.grpc.pb.h"
 #include "messages/messages.grpc.pb.h"
+#include "node/raw_methods.h"
 #include "node/request_validation.h"
 
 namespace ds::node {
@@ -216,13 +217,6 @@ ReadCoalescer::Fetch OnPollingThread(CqServer* server, int cq, ReadCoalescer::Fe
   };
 }
 
-using AsyncV1 =
-    v1::MessageService::WithRawMethod_GetMessages<v1::MessageService::WithRawMethod_GetMessage<
-        v1::MessageService::WithRawMethod_SendMessage<v1::MessageService::Service>>>;
-using AsyncRef = messages::MessagesService::WithRawMethod_getMessage<
-    messages::MessagesService::WithRawMethod_getAndResetMetrics<
-        messages::MessagesService::Service>>;
-
 }  // namespace
 
 struct MessageServices::Impl {
@@ -231,8 +225,8 @@ struct MessageServices::Impl {
   NodeMetrics* metrics;
   MessageServiceOptions options;
   CqServer* handoff;  // may be null
-  AsyncV1 v1_service;
-  AsyncRef ref_service;
+  RawV1Service v1_service;
+  RawReferenceService ref_service;
   InFlight writes;
 
   // The shared path of every read method: count, parse, validate, then join
@@ -371,23 +365,14 @@ grpc::Service* MessageServices::reference() { return &impl_->ref_service; }
 
 void MessageServices::AddMethods(CqServer* server) {
   Impl* impl = impl_.get();
-  AsyncV1* v1s = &impl->v1_service;
-  AsyncRef* ref = &impl->ref_service;
-  server->AddMethod([v1s](auto* ctx, auto* req, auto* w, auto* cq,
-                          void* tag) { v1s->RequestGetMessages(ctx, req, w, cq, cq, tag); },
-                    [impl](UnaryCall* call) { impl->GetMessages(call); });
-  server->AddMethod([v1s](auto* ctx, auto* req, auto* w, auto* cq,
-                          void* tag) { v1s->RequestGetMessage(ctx, req, w, cq, cq, tag); },
-                    [impl](UnaryCall* call) { impl->GetMessage(call); });
-  server->AddMethod([v1s](auto* ctx, auto* req, auto* w, auto* cq,
-                          void* tag) { v1s->RequestSendMessage(ctx, req, w, cq, cq, tag); },
-                    [impl](UnaryCall* call) { impl->SendMessage(call); });
-  server->AddMethod([ref](auto* ctx, auto* req, auto* w, auto* cq,
-                          void* tag) { ref->RequestgetMessage(ctx, req, w, cq, cq, tag); },
-                    [impl](UnaryCall* call) { impl->ReferenceGetMessage(call); });
-  server->AddMethod([ref](auto* ctx, auto* req, auto* w, auto* cq,
-                          void* tag) { ref->RequestgetAndResetMetrics(ctx, req, w, cq, cq, tag); },
-                    [impl](UnaryCall* call) { impl->GetAndResetMetrics(call); });
+  AddRawMethods(
+      server, &impl->v1_service, &impl->ref_service,
+      {.get_messages = [impl](UnaryCall* call) { impl->GetMessages(call); },
+       .get_message = [impl](UnaryCall* call) { impl->GetMessage(call); },
+       .send_message = [impl](UnaryCall* call) { impl->SendMessage(call); },
+       .reference_get_message = [impl](UnaryCall* call) { impl->ReferenceGetMessage(call); },
+       .reference_get_and_reset_metrics =
+           [impl](UnaryCall* call) { impl->GetAndResetMetrics(call); }});
 }
 
 }  // namespace ds::node

@@ -3,6 +3,7 @@
 #include <grpcpp/support/status.h>
 
 #include "absl/status/status.h"
+#include "common/status_names.h"
 
 namespace ds::node {
 
@@ -24,10 +25,7 @@ const Histogram::BucketBoundaries& WaiterBuckets() {
   return b;
 }
 // The gRPC code's canonical name (absl and gRPC number the codes alike).
-std::string CodeName(int code) {
-  std::string name = absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
-  return name.empty() ? "UNKNOWN" : name;
-}
+std::string CodeName(int code) { return StatusCodeName(static_cast<absl::StatusCode>(code)); }
 }  // namespace
 
 const char* MethodName(Method method) {

@@ -17,10 +17,7 @@
 namespace ds::routing {
 namespace {
 
-using dataservice::v1::GetMessagesRequest;
-using dataservice::v1::GetMessagesResponse;
-using dataservice::v1::SendMessageRequest;
-using dataservice::v1::SendMessageResponse;
+namespace v1 = ::dataservice::v1;
 using testing::ChannelsOwnedBy;
 using testing::Done;
 using testing::Fleet;
@@ -34,14 +31,14 @@ struct Result {
 
 Result ReadWithInfo(RoutedClient& client, uint64_t channel, const CallOptions& options = {},
                     absl::Duration timeout = absl::Seconds(5)) {
-  GetMessagesRequest req;
+  v1::GetMessagesRequest req;
   req.set_channel_id(channel);
   req.set_limit(10);
   Done done;
   Result result;
   client.GetMessages(
       req, absl::Now() + timeout, options,
-      [&](grpc::Status s, GetMessagesResponse resp, CallInfo info) {
+      [&](grpc::Status s, v1::GetMessagesResponse resp, CallInfo info) {
         if (s.ok() && (resp.messages_size() != 1 || resp.messages(0).channel_id() != channel)) {
           s = grpc::Status(grpc::StatusCode::INTERNAL, "wrong response");
         }
@@ -53,7 +50,7 @@ Result ReadWithInfo(RoutedClient& client, uint64_t channel, const CallOptions& o
 }
 
 Result Send(RoutedClient& client, uint64_t channel, uint64_t nonce, absl::Duration timeout) {
-  SendMessageRequest req;
+  v1::SendMessageRequest req;
   req.set_channel_id(channel);
   req.set_author_id(5);
   req.set_content("hi");
@@ -61,7 +58,7 @@ Result Send(RoutedClient& client, uint64_t channel, uint64_t nonce, absl::Durati
   Done done;
   Result result;
   client.SendMessage(req, absl::Now() + timeout, CallOptions(),
-                     [&](grpc::Status s, SendMessageResponse, CallInfo info) {
+                     [&](grpc::Status s, v1::SendMessageResponse, CallInfo info) {
                        result = {std::move(s), std::move(info)};
                        done.Notify();
                      });
@@ -261,14 +258,14 @@ TEST(RoutedClientGrayTest, ConcurrentReadsAcrossAFreezeEachFinishExactlyOnce) {
   std::mutex mu;
   std::vector<std::string> errors;
   Done all;
-  GetMessagesRequest req;
+  v1::GetMessagesRequest req;
   req.set_limit(10);
   for (int i = 0; i < kReads; ++i) {
     if (i == kReads / 4) fleet.node(1).Freeze();
     if (i == kReads * 3 / 4) fleet.node(1).Thaw();
     req.set_channel_id(1 + i % 40);
     client->GetMessages(req, absl::Now() + absl::Seconds(10), CallOptions(),
-                        [&, i](grpc::Status s, GetMessagesResponse, CallInfo) {
+                        [&, i](grpc::Status s, v1::GetMessagesResponse, CallInfo) {
                           calls[i].fetch_add(1);
                           if (s.ok()) {
                             ok.fetch_add(1);

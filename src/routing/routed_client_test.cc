@@ -17,12 +17,7 @@
 namespace ds::routing {
 namespace {
 
-using dataservice::v1::GetMessageRequest;
-using dataservice::v1::GetMessageResponse;
-using dataservice::v1::GetMessagesRequest;
-using dataservice::v1::GetMessagesResponse;
-using dataservice::v1::SendMessageRequest;
-using dataservice::v1::SendMessageResponse;
+namespace v1 = ::dataservice::v1;
 using testing::ChannelsOwnedBy;
 using testing::Done;
 using testing::FakeDataNode;
@@ -33,12 +28,12 @@ using testing::MakeClient;
 // Blocking wrappers: the tests wait on the callback, never on time.
 grpc::Status Read(RoutedClient& client, uint64_t channel,
                   absl::Duration timeout = absl::Seconds(2)) {
-  GetMessagesRequest req;
+  v1::GetMessagesRequest req;
   req.set_channel_id(channel);
   req.set_limit(10);
   Done done;
   grpc::Status result;
-  client.GetMessages(req, absl::Now() + timeout, [&](grpc::Status s, GetMessagesResponse resp) {
+  client.GetMessages(req, absl::Now() + timeout, [&](grpc::Status s, v1::GetMessagesResponse resp) {
     if (s.ok() && (resp.messages_size() != 1 || resp.messages(0).channel_id() != channel)) {
       s = grpc::Status(grpc::StatusCode::INTERNAL, "wrong response");
     }
@@ -50,13 +45,13 @@ grpc::Status Read(RoutedClient& client, uint64_t channel,
 }
 
 grpc::Status ReadOne(RoutedClient& client, uint64_t channel) {
-  GetMessageRequest req;
+  v1::GetMessageRequest req;
   req.set_channel_id(channel);
   req.set_message_id(9);
   Done done;
   grpc::Status result;
   client.GetMessage(req, absl::Now() + absl::Seconds(2),
-                    [&](grpc::Status s, GetMessageResponse resp) {
+                    [&](grpc::Status s, v1::GetMessageResponse resp) {
                       if (s.ok() && resp.message().message_id() != 9) {
                         s = grpc::Status(grpc::StatusCode::INTERNAL, "wrong response");
                       }
@@ -67,17 +62,17 @@ grpc::Status ReadOne(RoutedClient& client, uint64_t channel) {
   return result;
 }
 
-std::pair<grpc::Status, SendMessageResponse> Send(RoutedClient& client, uint64_t channel,
-                                                  uint64_t nonce) {
-  SendMessageRequest req;
+std::pair<grpc::Status, v1::SendMessageResponse> Send(RoutedClient& client, uint64_t channel,
+                                                      uint64_t nonce) {
+  v1::SendMessageRequest req;
   req.set_channel_id(channel);
   req.set_author_id(5);
   req.set_content("hi");
   req.set_nonce(nonce);
   Done done;
-  std::pair<grpc::Status, SendMessageResponse> result;
+  std::pair<grpc::Status, v1::SendMessageResponse> result;
   client.SendMessage(req, absl::Now() + absl::Seconds(2),
-                     [&](grpc::Status s, SendMessageResponse resp) {
+                     [&](grpc::Status s, v1::SendMessageResponse resp) {
                        result = {std::move(s), std::move(resp)};
                        done.Notify();
                      });
@@ -198,14 +193,14 @@ TEST(RoutedClientTest, CallOptionsReachEveryAttemptAndInfoNamesTheAnsweringNode)
   CallOptions options;
   options.consistency_token = "tok-42";
   options.request_id = "req-7";
-  GetMessagesRequest req;
+  v1::GetMessagesRequest req;
   req.set_channel_id(channel);
   req.set_limit(10);
   Done done;
   grpc::Status status;
   CallInfo info;
   client->GetMessages(req, absl::Now() + absl::Seconds(2), options,
-                      [&](grpc::Status s, GetMessagesResponse resp, CallInfo i) {
+                      [&](grpc::Status s, v1::GetMessagesResponse resp, CallInfo i) {
                         EXPECT_EQ(resp.messages_size(), 1);
                         status = std::move(s);
                         info = std::move(i);
@@ -230,7 +225,7 @@ TEST(RoutedClientTest, CallOptionsReachEveryAttemptAndInfoNamesTheAnsweringNode)
   }
 
   // Writes carry the options too; without options nothing is sent.
-  SendMessageRequest send;
+  v1::SendMessageRequest send;
   send.set_channel_id(channel);
   send.set_author_id(5);
   send.set_content("hi");
@@ -238,7 +233,7 @@ TEST(RoutedClientTest, CallOptionsReachEveryAttemptAndInfoNamesTheAnsweringNode)
   Done sent;
   CallInfo send_info;
   client->SendMessage(send, absl::Now() + absl::Seconds(2), options,
-                      [&](grpc::Status s, SendMessageResponse, CallInfo i) {
+                      [&](grpc::Status s, v1::SendMessageResponse, CallInfo i) {
                         EXPECT_TRUE(s.ok());
                         send_info = std::move(i);
                         sent.Notify();
@@ -258,14 +253,14 @@ TEST(RoutedClientTest, InfoIsEmptyWhenNoAttemptAnswered) {
   Fleet fleet(2);
   auto client = MakeClient(fleet.Options());
   ASSERT_NE(client, nullptr);
-  GetMessageRequest req;
+  v1::GetMessageRequest req;
   req.set_channel_id(1);
   req.set_message_id(9);
   Done done;
   CallInfo info;
   grpc::Status status;
   client->GetMessage(req, absl::Now() - absl::Milliseconds(1), CallOptions(),
-                     [&](grpc::Status s, GetMessageResponse, CallInfo i) {
+                     [&](grpc::Status s, v1::GetMessageResponse, CallInfo i) {
                        status = std::move(s);
                        info = std::move(i);
                        done.Notify();
@@ -366,10 +361,10 @@ TEST(RoutedClientTest, ClientMayBeDestroyedWithCallsInFlight) {
   std::condition_variable cv;
   int finished = 0;
   for (int i = 0; i < kCalls; ++i) {
-    GetMessagesRequest req;
+    v1::GetMessagesRequest req;
     req.set_channel_id(i + 1);
     client->GetMessages(req, absl::Now() + absl::Seconds(5),
-                        [&](grpc::Status, GetMessagesResponse) {
+                        [&](grpc::Status, v1::GetMessagesResponse) {
                           std::lock_guard<std::mutex> lock(mu);
                           if (++finished == kCalls) cv.notify_all();
                         });

@@ -40,9 +40,73 @@ struct Acked {
 // machine running three JVMs.
 constexpr absl::Duration kReadDeadline = absl::Seconds(5);
 
-size_t CountOk(const std::vector<CallRecord>& records) {
-  return std::count_if(records.begin(), records.end(),
-                       [](const CallRecord& r) { return r.code == grpc::StatusCode::OK; });
+// Sends messages to `channels` from `count` threads until stopped, each send
+// retried with its nonce until acknowledged, as a client would: only
+// acknowledged writes are promised to survive. Thread-safe.
+class RetryingWriters {
+ public:
+  RetryingWriters(CassandraNode* node, std::vector<uint64_t> channels, int count)
+      : node_(node), channels_(std::move(channels)) {
+    for (int w = 0; w < count; ++w) threads_.emplace_back([this, w] { Write(w); });
+  }
+  ~RetryingWriters() { StopAndCollect(); }
+
+  int64_t AckedSince(absl::Time t) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::count_if(acked_.begin(), acked_.end(), [&](const Acked& a) { return a.at >= t; });
+  }
+  int failed_attempts() const { return failed_attempts_.load(); }
+
+  // Stops and joins the writers; the acknowledged writes.
+  std::vector<Acked> StopAndCollect() {
+    stop_.store(true);
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+    std::lock_guard<std::mutex> lock(mu_);
+    return acked_;
+  }
+
+ private:
+  void Write(int w) {
+    for (uint64_t nonce = 1000 * (w + 1); !stop_.load(); ++nonce) {
+      const uint64_t channel = channels_[nonce % channels_.size()];
+      const std::string content = absl::StrCat("w", w, " n", nonce);
+      while (!stop_.load()) {
+        dataservice::v1::Message stored;
+        if (node_->Send(channel, nonce, content, kReadDeadline, &stored).ok()) {
+          std::lock_guard<std::mutex> lock(mu_);
+          acked_.push_back({channel, stored.message_id(), content, absl::Now()});
+          break;
+        }
+        failed_attempts_.fetch_add(1);
+      }
+    }
+  }
+
+  CassandraNode* const node_;
+  const std::vector<uint64_t> channels_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> failed_attempts_{0};
+  std::vector<std::thread> threads_;  // only the test's thread touches it
+  std::mutex mu_;
+  std::vector<Acked> acked_ ABSL_GUARDED_BY(mu_);
+};
+
+// Reads every acknowledged write back; how many are missing or changed
+// (each one also a test failure).
+size_t CountMissing(CassandraNode& node, const std::vector<Acked>& acked) {
+  size_t missing = 0;
+  for (const Acked& a : acked) {
+    dataservice::v1::Message got;
+    grpc::Status s = node.Get(a.channel, a.message_id, absl::Seconds(5), &got);
+    if (!s.ok() || got.content() != a.content) {
+      ++missing;
+      ADD_FAILURE() << "acknowledged message " << a.message_id << " in channel " << a.channel
+                    << ": " << CodeName(s.error_code()) << " " << s.error_message() << " content '"
+                    << got.content() << "' want '" << a.content << "'";
+    }
+  }
+  return missing;
 }
 
 TEST(CassandraThreeNodeFaultTest, KillingOneNodeLosesNoAcknowledgedWriteAndFailsNoRead) {
@@ -65,32 +129,8 @@ TEST(CassandraThreeNodeFaultTest, KillingOneNodeLosesNoAcknowledgedWriteAndFails
 
   // Writers: each send is retried with its nonce until acknowledged, as a
   // client would; only acknowledged ones are promised to survive.
-  std::atomic<bool> stop_writers{false};
-  std::mutex mu;
-  std::vector<Acked> acked;
-  std::atomic<int> failed_attempts{0};
-  std::vector<std::thread> writers;
-  for (int w = 0; w < 2; ++w) {
-    writers.emplace_back([&, w] {
-      for (uint64_t nonce = 1000 * (w + 1); !stop_writers.load(); ++nonce) {
-        const uint64_t channel = channels[nonce % channels.size()];
-        const std::string content = absl::StrCat("w", w, " n", nonce);
-        while (!stop_writers.load()) {
-          dataservice::v1::Message stored;
-          if (node.Send(channel, nonce, content, kReadDeadline, &stored).ok()) {
-            std::lock_guard<std::mutex> lock(mu);
-            acked.push_back({channel, stored.message_id(), content, absl::Now()});
-            break;
-          }
-          failed_attempts.fetch_add(1);
-        }
-      }
-    });
-  }
-  auto acked_since = [&](absl::Time t) {
-    std::lock_guard<std::mutex> lock(mu);
-    return std::count_if(acked.begin(), acked.end(), [&](const Acked& a) { return a.at >= t; });
-  };
+  RetryingWriters writers(&node, channels, 2);
+  auto acked_since = [&](absl::Time t) { return writers.AckedSince(t); };
 
   ReadLoad load(&node, {.threads = 4, .deadline = kReadDeadline}, channels);
   const absl::Time load_start = absl::Now();
@@ -126,8 +166,7 @@ TEST(CassandraThreeNodeFaultTest, KillingOneNodeLosesNoAcknowledgedWriteAndFails
       << "loads stalled after the kill: reads " << CountByCode(load.Since(kill_time))
       << ", writes acknowledged " << acked_since(kill_time) << "\n"
       << node.LogTail();
-  stop_writers.store(true);
-  for (std::thread& t : writers) t.join();
+  const std::vector<Acked> acked = writers.StopAndCollect();
   load.StopAndCollect();
   const std::vector<CallRecord> reads = load.Since(measured_from);
   const std::vector<CallRecord> during = load.Since(kill_time);
@@ -138,21 +177,11 @@ TEST(CassandraThreeNodeFaultTest, KillingOneNodeLosesNoAcknowledgedWriteAndFails
             << " (after the kill: " << CountByCode(during) << ", slowest " << slowest
             << "); writes acknowledged: " << acked.size()
             << " (after the kill: " << acked_since(kill_time)
-            << "), failed send attempts (retried): " << failed_attempts.load() << "\n";
+            << "), failed send attempts (retried): " << writers.failed_attempts() << "\n";
 
   // Every acknowledged write is there, with its content, read at QUORUM with
   // node 2 still down.
-  size_t missing = 0;
-  for (const Acked& a : acked) {
-    dataservice::v1::Message got;
-    grpc::Status s = node.Get(a.channel, a.message_id, absl::Seconds(5), &got);
-    if (!s.ok() || got.content() != a.content) {
-      ++missing;
-      ADD_FAILURE() << "acknowledged message " << a.message_id << " in channel " << a.channel
-                    << ": " << CodeName(s.error_code()) << " " << s.error_message() << " content '"
-                    << got.content() << "' want '" << a.content << "'";
-    }
-  }
+  const size_t missing = CountMissing(node, acked);
   EXPECT_EQ(missing, 0u) << "of " << acked.size() << " acknowledged writes";
   EXPECT_TRUE(node.Running()) << node.LogTail();
 }

@@ -16,12 +16,7 @@
 
 namespace ds::integration {
 
-using dataservice::v1::GetMessageRequest;
-using dataservice::v1::GetMessageResponse;
-using dataservice::v1::GetMessagesRequest;
-using dataservice::v1::GetMessagesResponse;
-using dataservice::v1::SendMessageRequest;
-using dataservice::v1::SendMessageResponse;
+namespace v1 = ::dataservice::v1;
 
 int RunCassandraScript(const std::string& args, const std::string& log_path) {
   std::string command = absl::StrCat(DS_SOURCE_DIR, "/scripts/cassandra ", args);
@@ -59,7 +54,7 @@ absl::Status CassandraNode::Start(absl::Duration timeout) {
   if (!ports.ok()) return ports.status();
   channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*ports)[0]),
                                  grpc::InsecureChannelCredentials());
-  stub_ = dataservice::v1::MessageService::NewStub(channel_);
+  stub_ = v1::MessageService::NewStub(channel_);
   return absl::OkStatus();
 }
 
@@ -72,10 +67,10 @@ CallRecord CassandraNode::Read(uint64_t channel, absl::Duration deadline) {
   record.start = absl::Now();
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(record.start + deadline));
-  GetMessagesRequest request;
+  v1::GetMessagesRequest request;
   request.set_channel_id(channel);
   request.set_limit(20);
-  GetMessagesResponse response;
+  v1::GetMessagesResponse response;
   const grpc::Status status = stub_->GetMessages(&context, request, &response);
   record.elapsed = absl::Now() - record.start;
   record.code = status.error_code();
@@ -89,28 +84,28 @@ CallRecord CassandraNode::Read(uint64_t channel, absl::Duration deadline) {
 }
 
 grpc::Status CassandraNode::Send(uint64_t channel, uint64_t nonce, const std::string& content,
-                                 absl::Duration deadline, dataservice::v1::Message* out) {
+                                 absl::Duration deadline, v1::Message* out) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
-  SendMessageRequest request;
+  v1::SendMessageRequest request;
   request.set_channel_id(channel);
   request.set_author_id(7);
   request.set_content(content);
   request.set_nonce(nonce);
-  SendMessageResponse response;
+  v1::SendMessageResponse response;
   grpc::Status status = stub_->SendMessage(&context, request, &response);
   if (status.ok() && out != nullptr) *out = response.message();
   return status;
 }
 
 grpc::Status CassandraNode::Get(uint64_t channel, uint64_t message_id, absl::Duration deadline,
-                                dataservice::v1::Message* out) {
+                                v1::Message* out) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
-  GetMessageRequest request;
+  v1::GetMessageRequest request;
   request.set_channel_id(channel);
   request.set_message_id(message_id);
-  GetMessageResponse response;
+  v1::GetMessageResponse response;
   grpc::Status status = stub_->GetMessage(&context, request, &response);
   if (status.ok() && out != nullptr) *out = response.message();
   return status;
@@ -188,6 +183,11 @@ std::string CountByCode(const std::vector<CallRecord>& records) {
     absl::StrAppend(&out, out.empty() ? "" : ", ", code, " ", n);
   }
   return out.empty() ? "no calls" : out;
+}
+
+size_t CountOk(const std::vector<CallRecord>& records) {
+  return std::count_if(records.begin(), records.end(),
+                       [](const CallRecord& r) { return r.code == grpc::StatusCode::OK; });
 }
 
 }  // namespace ds::integration

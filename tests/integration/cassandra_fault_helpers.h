@@ -112,5 +112,7 @@ class ReadLoad {
 std::string CodeName(grpc::StatusCode code);
 // "OK 120, UNAVAILABLE 30" for failure messages.
 std::string CountByCode(const std::vector<CallRecord>& records);
+// How many of `records` ended OK.
+size_t CountOk(const std::vector<CallRecord>& records);
 
 }  // namespace ds::integration

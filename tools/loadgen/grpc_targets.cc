@@ -4,9 +4,11 @@
 #include <atomic>
 #include <memory>
 
+#include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/status_names.h"
 #include "dataservice/v1/messages.grpc.pb.h"
 #include "messages/messages.grpc.pb.h"
 #include "routing/policy.h"
@@ -16,25 +18,11 @@
 namespace ds::loadgen {
 
 std::string GrpcCodeName(int code) {
-  static constexpr const char* kNames[] = {"OK",
-                                           "CANCELLED",
-                                           "UNKNOWN",
-                                           "INVALID_ARGUMENT",
-                                           "DEADLINE_EXCEEDED",
-                                           "NOT_FOUND",
-                                           "ALREADY_EXISTS",
-                                           "PERMISSION_DENIED",
-                                           "RESOURCE_EXHAUSTED",
-                                           "FAILED_PRECONDITION",
-                                           "ABORTED",
-                                           "OUT_OF_RANGE",
-                                           "UNIMPLEMENTED",
-                                           "INTERNAL",
-                                           "UNAVAILABLE",
-                                           "DATA_LOSS",
-                                           "UNAUTHENTICATED"};
-  if (code >= 0 && code < static_cast<int>(std::size(kNames))) return kNames[code];
-  return absl::StrCat("CODE_", code);
+  // gRPC's codes are absl's, by number and by name.
+  const std::string name = StatusCodeName(static_cast<absl::StatusCode>(code));
+  return name == "UNKNOWN" && code != static_cast<int>(absl::StatusCode::kUnknown)
+             ? absl::StrCat("CODE_", code)
+             : name;
 }
 
 namespace {
@@ -45,6 +33,12 @@ Outcome FromGrpc(const grpc::Status& s) {
   o.code = GrpcCodeName(static_cast<int>(s.error_code()));
   if (!s.ok()) o.message = s.error_message();
   return o;
+}
+
+// A callback that reports only the status of a call (its answer unused).
+template <typename Response>
+std::function<void(grpc::Status, Response)> StatusOnly(std::function<void(Outcome)> done) {
+  return [done = std::move(done)](grpc::Status s, Response) { done(FromGrpc(s)); };
 }
 
 // ---------------------------------------------------------------- nodes
@@ -80,11 +74,8 @@ class NodesTarget : public Target {
         dataservice::v1::GetMessageRequest req;
         req.set_channel_id(r.channel_id);
         req.set_message_id(r.message_id);
-        client_->GetMessage(
-            req, deadline,
-            [done = std::move(done)](grpc::Status s, dataservice::v1::GetMessageResponse) {
-              done(FromGrpc(s));
-            });
+        client_->GetMessage(req, deadline,
+                            StatusOnly<dataservice::v1::GetMessageResponse>(std::move(done)));
         return;
       }
       case RequestKind::kSendMessage: {
@@ -93,11 +84,8 @@ class NodesTarget : public Target {
         req.set_author_id(r.author_id);
         req.set_content(r.content);
         req.set_nonce(r.nonce);
-        client_->SendMessage(
-            req, deadline,
-            [done = std::move(done)](grpc::Status s, dataservice::v1::SendMessageResponse) {
-              done(FromGrpc(s));
-            });
+        client_->SendMessage(req, deadline,
+                             StatusOnly<dataservice::v1::SendMessageResponse>(std::move(done)));
         return;
       }
     }

@@ -55,6 +55,45 @@ size_t ChunkedEnd(std::string_view data, bool* bad) {
   }
 }
 
+// What the header fields say about the body.
+struct Framing {
+  bool chunked = false;
+  bool has_length = false;
+  size_t content_length = 0;
+};
+
+// Reads the header fields of `head` after the status line (which ends at
+// `line_end`) into `out` and `framing`; the error if one is malformed.
+const char* ParseHeaderFields(std::string_view head, size_t line_end, HttpResponseView* out,
+                              Framing* framing) {
+  while (line_end != std::string_view::npos) {
+    const size_t start = line_end + 2;
+    line_end = head.find("\r\n", start);
+    const std::string_view line = head.substr(
+        start, line_end == std::string_view::npos ? std::string_view::npos : line_end - start);
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    const absl::string_view name = A(line.substr(0, colon));
+    const absl::string_view value = absl::StripAsciiWhitespace(A(line.substr(colon + 1)));
+    if (absl::EqualsIgnoreCase(name, "content-length")) {
+      if (!ParseSize(std::string_view(value.data(), value.size()), 10, &framing->content_length)) {
+        return "malformed Content-Length";
+      }
+      framing->has_length = true;
+    } else if (absl::EqualsIgnoreCase(name, "transfer-encoding")) {
+      framing->chunked = ContainsIgnoreCase(value, "chunked");
+    } else if (absl::EqualsIgnoreCase(name, "x-ds-arrived-us")) {
+      int64_t us = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), us);
+      if (ec == std::errc()) out->arrived_us = us;
+    } else if (absl::EqualsIgnoreCase(name, "connection")) {
+      if (ContainsIgnoreCase(value, "close")) out->keep_alive = false;
+      if (ContainsIgnoreCase(value, "keep-alive")) out->keep_alive = true;
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 ParseResult ParseHttpResponse(std::string_view data, HttpResponseView* out) {
@@ -87,40 +126,16 @@ ParseResult ParseHttpResponse(std::string_view data, HttpResponseView* out) {
   }
   out->keep_alive = status_line.substr(5, 3) == "1.1";
   out->arrived_us = 0;
-  bool chunked = false;
-  size_t content_length = 0;
-  bool has_length = false;
-  while (line_end != std::string_view::npos) {
-    const size_t start = line_end + 2;
-    line_end = head.find("\r\n", start);
-    const std::string_view line = head.substr(
-        start, line_end == std::string_view::npos ? std::string_view::npos : line_end - start);
-    const size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    const absl::string_view name = A(line.substr(0, colon));
-    const absl::string_view value = absl::StripAsciiWhitespace(A(line.substr(colon + 1)));
-    if (absl::EqualsIgnoreCase(name, "content-length")) {
-      if (!ParseSize(std::string_view(value.data(), value.size()), 10, &content_length)) {
-        r.status = ParseResult::kError;
-        r.error = "malformed Content-Length";
-        return r;
-      }
-      has_length = true;
-    } else if (absl::EqualsIgnoreCase(name, "transfer-encoding")) {
-      chunked = ContainsIgnoreCase(value, "chunked");
-    } else if (absl::EqualsIgnoreCase(name, "x-ds-arrived-us")) {
-      int64_t us = 0;
-      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), us);
-      if (ec == std::errc()) out->arrived_us = us;
-    } else if (absl::EqualsIgnoreCase(name, "connection")) {
-      if (ContainsIgnoreCase(value, "close")) out->keep_alive = false;
-      if (ContainsIgnoreCase(value, "keep-alive")) out->keep_alive = true;
-    }
+  Framing framing;
+  if (const char* error = ParseHeaderFields(head, line_end, out, &framing); error != nullptr) {
+    r.status = ParseResult::kError;
+    r.error = error;
+    return r;
   }
   const size_t body_start = header_end + 4;
   const std::string_view rest = data.substr(body_start);
   size_t body_len = 0;
-  if (chunked) {
+  if (framing.chunked) {
     bool bad = false;
     body_len = ChunkedEnd(rest, &bad);
     if (bad) {
@@ -129,9 +144,9 @@ ParseResult ParseHttpResponse(std::string_view data, HttpResponseView* out) {
       return r;
     }
     if (body_len == std::string_view::npos) return r;
-  } else if (has_length) {
-    if (rest.size() < content_length) return r;
-    body_len = content_length;
+  } else if (framing.has_length) {
+    if (rest.size() < framing.content_length) return r;
+    body_len = framing.content_length;
   } else if (out->status >= 200 && out->status != 204 && out->status != 304) {
     r.status = ParseResult::kError;
     r.error = "response without Content-Length (read-until-close is not supported)";

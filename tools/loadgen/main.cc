@@ -68,7 +68,8 @@ struct RawFlags {
   ds::auth::GrpcClientTlsFiles node_tls;  // --node-tls-* (auth/grpc_tls_flags.h)
 };
 
-void DefineFlags(CLI::App& app, LoadgenConfig& c, RawFlags& raw) {
+// The workload flags (and the help layout).
+void DefineWorkloadFlags(CLI::App& app, LoadgenConfig& c, RawFlags& raw) {
   app.get_formatter()->column_width(34);
   app.set_help_flag("-h,--help", "Print this help and exit");
   const char* kWorkload = "Workload";
@@ -124,7 +125,10 @@ void DefineFlags(CLI::App& app, LoadgenConfig& c, RawFlags& raw) {
   app.add_option("--deadline-ms", raw.deadline_ms, "Per-request deadline in milliseconds")
       ->capture_default_str()
       ->group(kWorkload);
+}
 
+// --target and how to reach it.
+void DefineTargetFlags(CLI::App& app, LoadgenConfig& c, RawFlags& raw) {
   const char* kTarget = "Target";
   app.add_option("--target", raw.target,
                  "nodes (dataservice.v1 gRPC, routed) | gateway (HTTP/JSON) | reference "
@@ -171,7 +175,10 @@ void DefineFlags(CLI::App& app, LoadgenConfig& c, RawFlags& raw) {
                "GetMessage reads: skip learning each channel's newest id first and read "
                "message channel_id*1000 (the reference's convention)")
       ->group(kTarget);
+}
 
+// Node metrics.
+void DefineMetricsFlags(CLI::App& app, LoadgenConfig& c, RawFlags& raw) {
   const char* kMetrics = "Node metrics";
   app.add_option("--metrics", raw.metrics,
                  "Nodes' Prometheus endpoints, http://HOST:ADMIN/metrics,... (host:port means "
@@ -184,7 +191,10 @@ void DefineFlags(CLI::App& app, LoadgenConfig& c, RawFlags& raw) {
                  "Mean store query time for the ideal-queries simulation, overriding the "
                  "nodes' ds_store_query_seconds (default: measured)")
       ->group(kMetrics);
+}
 
+// --mode subscribe.
+void DefineSubscribeFlags(CLI::App& app, RawFlags& raw) {
   const char* kSubscribe =
       "Subscribe mode (--mode subscribe; also --channels, --rate, --duration, "
       "--gateway, --metrics)";
@@ -223,7 +233,10 @@ void DefineFlags(CLI::App& app, LoadgenConfig& c, RawFlags& raw) {
                  "How long every subscriber may take to join before writes start")
       ->capture_default_str()
       ->group(kSubscribe);
+}
 
+// Output.
+void DefineOutputFlags(CLI::App& app, LoadgenConfig& c, RawFlags& raw) {
   const char* kOutput = "Output";
   app.add_flag("--json", c.json, "Print one JSON object with every figure instead of text")
       ->group(kOutput);
@@ -232,6 +245,14 @@ void DefineFlags(CLI::App& app, LoadgenConfig& c, RawFlags& raw) {
       ->group(kOutput);
   app.add_flag("--no-progress", raw.no_progress, "No progress bar (it is drawn only on a TTY)")
       ->group(kOutput);
+}
+
+void DefineFlags(CLI::App& app, LoadgenConfig& c, RawFlags& raw) {
+  DefineWorkloadFlags(app, c, raw);
+  DefineTargetFlags(app, c, raw);
+  DefineMetricsFlags(app, c, raw);
+  DefineSubscribeFlags(app, raw);
+  DefineOutputFlags(app, c, raw);
 }
 
 // Turns raw strings into the config; INVALID_ARGUMENT names the flag.
@@ -296,6 +317,79 @@ absl::StatusOr<std::unique_ptr<Target>> MakeTarget(const LoadgenConfig& c) {
   return absl::InternalError("unknown target");
 }
 
+// The node metrics of one run: the baseline before it, the counts after.
+struct RunMetrics {
+  std::unique_ptr<MetricsSource> metrics;
+  // Reference target + --metrics: getAndResetMetrics gives the counts, the
+  // Prometheus endpoints add query time, coalesced requests and rejections.
+  std::unique_ptr<MetricsSource> query_time;
+  NodeMetricsResult node;
+};
+
+using WarnFn = std::function<void(const std::string&)>;
+
+RunMetrics BeginMetrics(const LoadgenConfig& c, const WarnFn& warn) {
+  RunMetrics m;
+  std::unique_ptr<MetricsSource>& metrics = m.metrics;
+  std::unique_ptr<MetricsSource>& query_time_metrics = m.query_time;
+  NodeMetricsResult& node = m.node;
+  if (c.no_metrics) {
+    node.origin = MetricsOrigin::kDisabled;
+  } else if (c.target == TargetKind::kReference) {
+    metrics = MakeReferenceMetricsSource(c.nodes, absl::Seconds(5), c.node_credentials);
+    node.origin = MetricsOrigin::kReferenceApi;
+    if (!c.metrics_urls.empty()) {
+      query_time_metrics = MakePrometheusMetricsSource(c.metrics_urls, absl::Seconds(5));
+    }
+  } else if (!c.metrics_urls.empty()) {
+    metrics = MakePrometheusMetricsSource(c.metrics_urls, absl::Seconds(5));
+    node.origin = MetricsOrigin::kPrometheus;
+  } else {
+    warn(
+        "no --metrics (or DS_METRICS_URLS) given: node query figures will be n/a "
+        "(pass --no-metrics to silence this)");
+    node.origin = MetricsOrigin::kDisabled;
+  }
+  if (metrics) {
+    if (absl::Status s = metrics->Begin(); !s.ok()) {
+      node.origin = MetricsOrigin::kFailed;
+      node.error = std::string(s.message());
+      metrics.reset();
+      warn(absl::StrCat("node metrics unavailable: ", node.error));
+    }
+  }
+  if (query_time_metrics && !query_time_metrics->Begin().ok()) query_time_metrics.reset();
+
+  return m;
+}
+
+void EndMetrics(RunMetrics& m, const WarnFn& warn) {
+  std::unique_ptr<MetricsSource>& metrics = m.metrics;
+  std::unique_ptr<MetricsSource>& query_time_metrics = m.query_time;
+  NodeMetricsResult& node = m.node;
+  if (metrics) {
+    absl::StatusOr<NodeCounters> delta = metrics->End();
+    if (delta.ok()) {
+      node.counters = *delta;
+    } else {
+      node.origin = MetricsOrigin::kFailed;
+      node.error = std::string(delta.status().message());
+      warn(absl::StrCat("node metrics unavailable: ", node.error));
+    }
+  }
+  if (query_time_metrics && node.origin == MetricsOrigin::kReferenceApi) {
+    absl::StatusOr<NodeCounters> q = query_time_metrics->End();
+    if (q.ok()) {
+      node.counters.has_query_time = q->has_query_time;
+      node.counters.query_seconds_sum = q->query_seconds_sum;
+      node.counters.query_seconds_count = q->query_seconds_count;
+      node.counters.has_coalesced = q->has_coalesced;
+      node.counters.coalesced = q->coalesced;
+      node.counters.rejected_by_reason = q->rejected_by_reason;
+    }
+  }
+}
+
 int Run(const LoadgenConfig& c) {
   auto warn = [&](const std::string& msg) {
     if (!c.quiet) Warn(msg);
@@ -331,37 +425,7 @@ int Run(const LoadgenConfig& c) {
   if (!workload.ok()) return UsageError(std::string(workload.status().message()));
 
   // Node metrics: the baseline is taken after discovery, so its reads do not count.
-  std::unique_ptr<MetricsSource> metrics;
-  // Reference target + --metrics: getAndResetMetrics gives the counts, the
-  // Prometheus endpoints add query time, coalesced requests and rejections.
-  std::unique_ptr<MetricsSource> query_time_metrics;
-  NodeMetricsResult node;
-  if (c.no_metrics) {
-    node.origin = MetricsOrigin::kDisabled;
-  } else if (c.target == TargetKind::kReference) {
-    metrics = MakeReferenceMetricsSource(c.nodes, absl::Seconds(5), c.node_credentials);
-    node.origin = MetricsOrigin::kReferenceApi;
-    if (!c.metrics_urls.empty()) {
-      query_time_metrics = MakePrometheusMetricsSource(c.metrics_urls, absl::Seconds(5));
-    }
-  } else if (!c.metrics_urls.empty()) {
-    metrics = MakePrometheusMetricsSource(c.metrics_urls, absl::Seconds(5));
-    node.origin = MetricsOrigin::kPrometheus;
-  } else {
-    warn(
-        "no --metrics (or DS_METRICS_URLS) given: node query figures will be n/a "
-        "(pass --no-metrics to silence this)");
-    node.origin = MetricsOrigin::kDisabled;
-  }
-  if (metrics) {
-    if (absl::Status s = metrics->Begin(); !s.ok()) {
-      node.origin = MetricsOrigin::kFailed;
-      node.error = std::string(s.message());
-      metrics.reset();
-      warn(absl::StrCat("node metrics unavailable: ", node.error));
-    }
-  }
-  if (query_time_metrics && !query_time_metrics->Begin().ok()) query_time_metrics.reset();
+  RunMetrics m = BeginMetrics(c, warn);
 
   RunOptions options{.mode = c.mode,
                      .requests = c.requests,
@@ -383,35 +447,15 @@ int Run(const LoadgenConfig& c) {
   RunResult result = runner.Run();
   if (bar) bar->Stop();
 
-  if (metrics) {
-    absl::StatusOr<NodeCounters> delta = metrics->End();
-    if (delta.ok()) {
-      node.counters = *delta;
-    } else {
-      node.origin = MetricsOrigin::kFailed;
-      node.error = std::string(delta.status().message());
-      warn(absl::StrCat("node metrics unavailable: ", node.error));
-    }
-  }
-  if (query_time_metrics && node.origin == MetricsOrigin::kReferenceApi) {
-    absl::StatusOr<NodeCounters> q = query_time_metrics->End();
-    if (q.ok()) {
-      node.counters.has_query_time = q->has_query_time;
-      node.counters.query_seconds_sum = q->query_seconds_sum;
-      node.counters.query_seconds_count = q->query_seconds_count;
-      node.counters.has_coalesced = q->has_coalesced;
-      node.counters.coalesced = q->coalesced;
-      node.counters.rejected_by_reason = q->rejected_by_reason;
-    }
-  }
+  EndMetrics(m, warn);
 
-  Report report = BuildReport(c, result, node);
+  Report report = BuildReport(c, result, m.node);
   if (c.json) {
     std::cout << RenderJson(report) << std::endl;
   } else {
     std::cout << RenderText(report, absl::Now(), absl::LocalTimeZone(), c.quiet) << std::flush;
   }
-  return node.origin == MetricsOrigin::kFailed ? kExitRuntime : 0;
+  return m.node.origin == MetricsOrigin::kFailed ? kExitRuntime : 0;
 }
 
 }  // namespace

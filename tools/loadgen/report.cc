@@ -32,22 +32,10 @@ std::string OriginName(MetricsOrigin o) {
   return "?";
 }
 
-}  // namespace
-
-Report BuildReport(const LoadgenConfig& config, const RunResult& result,
-                   const NodeMetricsResult& metrics) {
-  Report r;
-  r.mode = ModeName(config.mode);
-  r.target = TargetKindName(config.target);
-  r.keys = KeyDistributionName(config.keys);
-  r.read_method =
-      config.target == TargetKind::kReference ? "message" : ReadMethodName(config.read_method);
-  r.policy = config.target == TargetKind::kNodes ? config.policy : "";
-  r.channels = config.channels;
-  r.write_ratio = config.write_ratio;
-  r.seed = config.seed;
-
-  // Client side.
+// The client side of the report; returns each read key's arrival times (ns
+// from the first), as the nodes saw them where they say.
+std::vector<std::vector<int64_t>> AddClientSide(const LoadgenConfig& config,
+                                                const RunResult& result, Report& r) {
   r.issued = result.issued;
   r.completed = static_cast<int64_t>(result.records.size());
   r.unfinished = result.unfinished;
@@ -104,7 +92,11 @@ Report BuildReport(const LoadgenConfig& config, const RunResult& result,
   r.throughput_rps = seconds > 0 ? static_cast<double>(r.completed) / seconds : 0;
   r.unique_requests = static_cast<int64_t>(result.read_keys.size());
 
-  // Node side.
+  return arrivals;
+}
+
+// The node side: counts from the nodes' metrics (and the gateway's).
+void AddNodeSide(const LoadgenConfig& config, const NodeMetricsResult& metrics, Report& r) {
   r.metrics_origin = OriginName(metrics.origin);
   r.metrics_error = metrics.error;
   r.have_node_counts = metrics.origin == MetricsOrigin::kPrometheus ||
@@ -146,6 +138,10 @@ Report BuildReport(const LoadgenConfig& config, const RunResult& result,
           absl::Seconds(c.gateway_call_seconds_sum / c.gateway_call_seconds_count);
     }
   }
+}
+
+// The ideal number of upstream calls and store queries for these arrivals.
+void AddIdeal(std::vector<std::vector<int64_t>> arrivals, Report& r) {
   if (r.mean_upstream_time.has_value()) {
     std::vector<std::vector<int64_t>> calls = IdealStarts(arrivals, *r.mean_upstream_time);
     int64_t n = 0;
@@ -164,6 +160,26 @@ Report BuildReport(const LoadgenConfig& config, const RunResult& result,
           static_cast<double>(r.node_read_queries) / static_cast<double>(*r.ideal_queries);
     }
   }
+}
+
+}  // namespace
+
+Report BuildReport(const LoadgenConfig& config, const RunResult& result,
+                   const NodeMetricsResult& metrics) {
+  Report r;
+  r.mode = ModeName(config.mode);
+  r.target = TargetKindName(config.target);
+  r.keys = KeyDistributionName(config.keys);
+  r.read_method =
+      config.target == TargetKind::kReference ? "message" : ReadMethodName(config.read_method);
+  r.policy = config.target == TargetKind::kNodes ? config.policy : "";
+  r.channels = config.channels;
+  r.write_ratio = config.write_ratio;
+  r.seed = config.seed;
+
+  std::vector<std::vector<int64_t>> arrivals = AddClientSide(config, result, r);
+  AddNodeSide(config, metrics, r);
+  AddIdeal(std::move(arrivals), r);
   return r;
 }
 

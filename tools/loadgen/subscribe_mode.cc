@@ -10,6 +10,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -214,6 +215,148 @@ std::string Ms(absl::Duration d) {
   return absl::StrFormat("%.1fms", absl::ToDoubleMilliseconds(d));
 }
 
+// Reads back each joined channel's ids above its subscribers' lowest start
+// and older than --settle before `stop` into `truth`; false if a read failed.
+bool ReadBack(const SubscribeConfig& c, const std::vector<SubscriberRecord>& records,
+              absl::Time stop, const std::function<void(const std::string&)>& warn,
+              std::map<uint64_t, std::vector<uint64_t>>& truth) {
+  const uint64_t cutoff = IdFloor(absl::ToUnixMillis(stop - c.settle));
+  std::map<uint64_t, uint64_t> lowest_start;
+  for (const SubscriberRecord& r : records) {
+    if (!r.joined) continue;
+    auto [it, fresh] = lowest_start.emplace(r.channel, r.start);
+    if (!fresh) it->second = std::min(it->second, r.start);
+  }
+  bool truth_ok = true;
+  for (const auto& [channel, start] : lowest_start) {
+    absl::StatusOr<std::vector<uint64_t>> ids = ChannelIds(c.gateway, channel, start, cutoff);
+    if (!ids.ok()) {
+      truth_ok = false;
+      warn(absl::StrCat("cannot read channel ", channel, " back: ", ids.status().message()));
+      continue;
+    }
+    truth[channel] = std::move(*ids);
+  }
+  return truth_ok;
+}
+
+// What one subscribe run measured.
+struct Outcome {
+  absl::Duration connect_time;
+  int64_t written = 0;
+  int64_t write_errors = 0;
+  Verdict verdict;
+  bool verified = false;
+  LatencySummary latency;
+  LiveCounters before, after_connect, after;
+};
+
+// a[k] - b[k], a missing key counting 0.
+double Delta(const std::map<std::string, double>& a, const std::map<std::string, double>& b,
+             const std::string& k) {
+  auto x = a.find(k), y = b.find(k);
+  return (x == a.end() ? 0 : x->second) - (y == b.end() ? 0 : y->second);
+}
+
+void PrintJson(const SubscribeConfig& c, const Outcome& o) {
+  json out = {
+      {"mode", "subscribe"},
+      {"transport", c.websocket ? "websocket" : "sse"},
+      {"subscribers", c.subscribers},
+      {"joined", o.verdict.joined},
+      {"channels", c.channels},
+      {"connect_seconds", absl::ToDoubleSeconds(o.connect_time)},
+      {"rate", c.rate},
+      {"duration_seconds", absl::ToDoubleSeconds(c.duration)},
+      {"written", o.written},
+      {"write_errors", o.write_errors},
+      {"expected", o.verdict.expected},
+      {"delivered", o.verdict.delivered},
+      {"missing", o.verdict.missing},
+      {"duplicates", o.verdict.duplicates},
+      {"late_resends", o.verdict.late_resends},
+      {"out_of_order", o.verdict.out_of_order},
+      {"reconnects", o.verdict.reconnects},
+      {"reloads", o.verdict.reloads},
+      {"refused", o.verdict.refused},
+      {"verified", o.verified},
+      {"latency_ms",
+       {{"count", o.latency.count},
+        {"p50", absl::ToDoubleMilliseconds(o.latency.p50)},
+        {"p90", absl::ToDoubleMilliseconds(o.latency.p90)},
+        {"p99", absl::ToDoubleMilliseconds(o.latency.p99)},
+        {"p999", absl::ToDoubleMilliseconds(o.latency.p999)},
+        {"max", absl::ToDoubleMilliseconds(o.latency.max)}}},
+  };
+  if (!c.metrics_urls.empty()) {
+    json m;
+    for (const char* p : {"catchup", "tail", "head"}) {
+      m["node_live_store_queries"][p] =
+          Delta(o.after.node_live_queries, o.before.node_live_queries, p);
+      m["node_live_store_queries_while_connecting"][p] =
+          Delta(o.after_connect.node_live_queries, o.before.node_live_queries, p);
+    }
+    m["node_store_queries"] = o.after.node_store_queries - o.before.node_store_queries;
+    m["node_store_queries_while_connecting"] =
+        o.after_connect.node_store_queries - o.before.node_store_queries;
+    for (const char* s : {"upstream", "joined", "cached"}) {
+      m["gateway_catchup_pages"][s] = Delta(o.after.gateway_catchup, o.before.gateway_catchup, s);
+    }
+    out["metrics"] = m;
+  }
+  std::cout << out.dump() << std::endl;
+}
+
+void PrintText(const SubscribeConfig& c, const Outcome& o) {
+  std::cout << absl::StrFormat(
+      "subscribe: %d %s subscribers on %d channel(s) via %s; %d joined in %.1fs\n", c.subscribers,
+      c.websocket ? "WebSocket" : "SSE", c.channels, c.gateway, o.verdict.joined,
+      absl::ToDoubleSeconds(o.connect_time));
+  std::cout << absl::StrFormat("writes: %d acknowledged, %d errors (%.1f/s for %s)\n", o.written,
+                               o.write_errors, c.rate, absl::FormatDuration(c.duration));
+  std::cout << absl::StrFormat(
+      "delivered: %d of %d expected, missing %d, duplicates %d, late re-sends %d, "
+      "out-of-order %d, reconnects %d, reloads %d, refused %d%s\n",
+      o.verdict.delivered, o.verdict.expected, o.verdict.missing, o.verdict.duplicates,
+      o.verdict.late_resends, o.verdict.out_of_order, o.verdict.reconnects, o.verdict.reloads,
+      o.verdict.refused, o.verified ? "" : " (not verified: read-back failed)");
+  std::cout << "delivery latency (id timestamp -> received): p50 " << Ms(o.latency.p50) << "  p90 "
+            << Ms(o.latency.p90) << "  p99 " << Ms(o.latency.p99) << "  p999 " << Ms(o.latency.p999)
+            << "  max " << Ms(o.latency.max) << "  (" << o.latency.count << " messages)\n";
+  if (!c.metrics_urls.empty()) {
+    std::cout << absl::StrFormat(
+        "node live store queries: catch-up %.0f (%.0f while connecting), tail %.0f, head %.0f; "
+        "all store queries %.0f (%.0f while connecting)\n",
+        Delta(o.after.node_live_queries, o.before.node_live_queries, "catchup"),
+        Delta(o.after_connect.node_live_queries, o.before.node_live_queries, "catchup"),
+        Delta(o.after.node_live_queries, o.before.node_live_queries, "tail"),
+        Delta(o.after.node_live_queries, o.before.node_live_queries, "head"),
+        o.after.node_store_queries - o.before.node_store_queries,
+        o.after_connect.node_store_queries - o.before.node_store_queries);
+    std::cout << absl::StrFormat(
+        "gateway catch-up pages: upstream %.0f, joined %.0f, cached %.0f\n",
+        Delta(o.after.gateway_catchup, o.before.gateway_catchup, "upstream"),
+        Delta(o.after.gateway_catchup, o.before.gateway_catchup, "joined"),
+        Delta(o.after.gateway_catchup, o.before.gateway_catchup, "cached"));
+  }
+}
+
+SubscriberOptions PoolOptions(const SubscribeConfig& c) {
+  const auto [host, port] = SplitHostPort(c.gateway);
+  SubscriberOptions o;
+  o.host = host;
+  o.port = static_cast<uint16_t>(std::stoi(port));
+  o.source_addresses = c.source_addresses;
+  o.subscribers = c.subscribers;
+  o.channels = c.channels;
+  o.first_channel = c.first_channel;
+  o.websocket = c.websocket;
+  o.after = c.after;
+  o.connect_rate = c.connect_rate;
+  o.threads = c.io_threads;
+  return o;
+}
+
 }  // namespace
 
 int RunSubscribe(const SubscribeConfig& c) {
@@ -226,22 +369,10 @@ int RunSubscribe(const SubscribeConfig& c) {
                  "--rate >= 0, --io-threads >= 1\n");
     return 2;
   }
-  const auto [host, port] = SplitHostPort(c.gateway);
   const LiveCounters before = Scrape(c.metrics_urls);
   if (!before.ok) warn(absl::StrCat("metrics unavailable: ", before.error));
 
-  SubscriberOptions o;
-  o.host = host;
-  o.port = static_cast<uint16_t>(std::stoi(port));
-  o.source_addresses = c.source_addresses;
-  o.subscribers = c.subscribers;
-  o.channels = c.channels;
-  o.first_channel = c.first_channel;
-  o.websocket = c.websocket;
-  o.after = c.after;
-  o.connect_rate = c.connect_rate;
-  o.threads = c.io_threads;
-  SubscriberPool pool(o);
+  SubscriberPool pool(PoolOptions(c));
   const bool bar = c.progress && !c.quiet && !c.json && isatty(STDERR_FILENO);
   const absl::Time t0 = absl::Now();
   pool.Start();
@@ -284,112 +415,24 @@ int RunSubscribe(const SubscribeConfig& c) {
   const LiveCounters after = Scrape(c.metrics_urls);
 
   // Truth: every id of each channel above the lowest start, older than settle.
-  const uint64_t cutoff = IdFloor(absl::ToUnixMillis(stop - c.settle));
-  std::map<uint64_t, uint64_t> lowest_start;
-  for (const SubscriberRecord& r : pool.records()) {
-    if (!r.joined) continue;
-    auto [it, fresh] = lowest_start.emplace(r.channel, r.start);
-    if (!fresh) it->second = std::min(it->second, r.start);
-  }
   std::map<uint64_t, std::vector<uint64_t>> truth;
-  bool truth_ok = true;
-  for (const auto& [channel, start] : lowest_start) {
-    absl::StatusOr<std::vector<uint64_t>> ids = ChannelIds(c.gateway, channel, start, cutoff);
-    if (!ids.ok()) {
-      truth_ok = false;
-      warn(absl::StrCat("cannot read channel ", channel, " back: ", ids.status().message()));
-      continue;
-    }
-    truth[channel] = std::move(*ids);
-  }
+  const bool truth_ok = ReadBack(c, pool.records(), stop, warn, truth);
   const Verdict v = Verify(pool.records(), truth);
   std::vector<int64_t> lat = pool.latencies();
   const LatencySummary l = SummarizeLatencies(lat);
-  auto delta = [](const std::map<std::string, double>& a, const std::map<std::string, double>& b,
-                  const std::string& k) {
-    auto x = a.find(k), y = b.find(k);
-    return (x == a.end() ? 0 : x->second) - (y == b.end() ? 0 : y->second);
-  };
-
+  const Outcome outcome{.connect_time = connect_time,
+                        .written = writers.acked(),
+                        .write_errors = writers.errors(),
+                        .verdict = v,
+                        .verified = truth_ok,
+                        .latency = l,
+                        .before = before,
+                        .after_connect = after_connect,
+                        .after = after};
   if (c.json) {
-    json out = {
-        {"mode", "subscribe"},
-        {"transport", c.websocket ? "websocket" : "sse"},
-        {"subscribers", c.subscribers},
-        {"joined", v.joined},
-        {"channels", c.channels},
-        {"connect_seconds", absl::ToDoubleSeconds(connect_time)},
-        {"rate", c.rate},
-        {"duration_seconds", absl::ToDoubleSeconds(c.duration)},
-        {"written", writers.acked()},
-        {"write_errors", writers.errors()},
-        {"expected", v.expected},
-        {"delivered", v.delivered},
-        {"missing", v.missing},
-        {"duplicates", v.duplicates},
-        {"late_resends", v.late_resends},
-        {"out_of_order", v.out_of_order},
-        {"reconnects", v.reconnects},
-        {"reloads", v.reloads},
-        {"refused", v.refused},
-        {"verified", truth_ok},
-        {"latency_ms",
-         {{"count", l.count},
-          {"p50", absl::ToDoubleMilliseconds(l.p50)},
-          {"p90", absl::ToDoubleMilliseconds(l.p90)},
-          {"p99", absl::ToDoubleMilliseconds(l.p99)},
-          {"p999", absl::ToDoubleMilliseconds(l.p999)},
-          {"max", absl::ToDoubleMilliseconds(l.max)}}},
-    };
-    if (!c.metrics_urls.empty()) {
-      json m;
-      for (const char* p : {"catchup", "tail", "head"}) {
-        m["node_live_store_queries"][p] =
-            delta(after.node_live_queries, before.node_live_queries, p);
-        m["node_live_store_queries_while_connecting"][p] =
-            delta(after_connect.node_live_queries, before.node_live_queries, p);
-      }
-      m["node_store_queries"] = after.node_store_queries - before.node_store_queries;
-      m["node_store_queries_while_connecting"] =
-          after_connect.node_store_queries - before.node_store_queries;
-      for (const char* s : {"upstream", "joined", "cached"}) {
-        m["gateway_catchup_pages"][s] = delta(after.gateway_catchup, before.gateway_catchup, s);
-      }
-      out["metrics"] = m;
-    }
-    std::cout << out.dump() << std::endl;
+    PrintJson(c, outcome);
   } else {
-    std::cout << absl::StrFormat(
-        "subscribe: %d %s subscribers on %d channel(s) via %s; %d joined in %.1fs\n", c.subscribers,
-        c.websocket ? "WebSocket" : "SSE", c.channels, c.gateway, v.joined,
-        absl::ToDoubleSeconds(connect_time));
-    std::cout << absl::StrFormat("writes: %d acknowledged, %d errors (%.1f/s for %s)\n",
-                                 writers.acked(), writers.errors(), c.rate,
-                                 absl::FormatDuration(c.duration));
-    std::cout << absl::StrFormat(
-        "delivered: %d of %d expected, missing %d, duplicates %d, late re-sends %d, "
-        "out-of-order %d, reconnects %d, reloads %d, refused %d%s\n",
-        v.delivered, v.expected, v.missing, v.duplicates, v.late_resends, v.out_of_order,
-        v.reconnects, v.reloads, v.refused, truth_ok ? "" : " (not verified: read-back failed)");
-    std::cout << "delivery latency (id timestamp -> received): p50 " << Ms(l.p50) << "  p90 "
-              << Ms(l.p90) << "  p99 " << Ms(l.p99) << "  p999 " << Ms(l.p999) << "  max "
-              << Ms(l.max) << "  (" << l.count << " messages)\n";
-    if (!c.metrics_urls.empty()) {
-      std::cout << absl::StrFormat(
-          "node live store queries: catch-up %.0f (%.0f while connecting), tail %.0f, head %.0f; "
-          "all store queries %.0f (%.0f while connecting)\n",
-          delta(after.node_live_queries, before.node_live_queries, "catchup"),
-          delta(after_connect.node_live_queries, before.node_live_queries, "catchup"),
-          delta(after.node_live_queries, before.node_live_queries, "tail"),
-          delta(after.node_live_queries, before.node_live_queries, "head"),
-          after.node_store_queries - before.node_store_queries,
-          after_connect.node_store_queries - before.node_store_queries);
-      std::cout << absl::StrFormat(
-          "gateway catch-up pages: upstream %.0f, joined %.0f, cached %.0f\n",
-          delta(after.gateway_catchup, before.gateway_catchup, "upstream"),
-          delta(after.gateway_catchup, before.gateway_catchup, "joined"),
-          delta(after.gateway_catchup, before.gateway_catchup, "cached"));
-    }
+    PrintText(c, outcome);
   }
   return joined_at_start < c.subscribers ? 1 : 0;
 }

@@ -16,12 +16,14 @@
 #include <memory>
 #include <string>
 
+#include "cmd/common/signals.h"
 #include "common/port_file.h"
 #include "common/snowflake.h"
 #include "dataservice/v1/messages.grpc.pb.h"
 #include "messages/messages.grpc.pb.h"
 #include "node/cq_server.h"
 #include "node/health_service.h"
+#include "node/raw_methods.h"
 #include "node/server_tuning.h"
 
 namespace {
@@ -123,34 +125,19 @@ class NoopCallbackRef final : public CallbackRef {
 
 // ---- completion-queue model -------------------------------------------------
 
-using AsyncV1 =
-    v1::MessageService::WithRawMethod_GetMessages<v1::MessageService::WithRawMethod_GetMessage<
-        v1::MessageService::WithRawMethod_SendMessage<v1::MessageService::Service>>>;
-using AsyncRef = messages::MessagesService::WithRawMethod_getMessage<
-    messages::MessagesService::WithRawMethod_getAndResetMetrics<
-        messages::MessagesService::Service>>;
-
-void AddCannedMethods(ds::node::CqServer* cq, AsyncV1* v1s, AsyncRef* ref, const Canned* c) {
+void AddCannedMethods(ds::node::CqServer* cq, ds::node::RawV1Service* v1s,
+                      ds::node::RawReferenceService* ref, const Canned* c) {
   auto answer = [](const grpc::Slice& bytes) {
     return [&bytes](ds::node::UnaryCall* call) {
       call->Finish(grpc::ByteBuffer(&bytes, 1), grpc::Status::OK);
     };
   };
-  cq->AddMethod([v1s](auto* ctx, auto* req, auto* w, auto* q,
-                      void* tag) { v1s->RequestGetMessages(ctx, req, w, q, q, tag); },
-                answer(c->page));
-  cq->AddMethod([v1s](auto* ctx, auto* req, auto* w, auto* q,
-                      void* tag) { v1s->RequestGetMessage(ctx, req, w, q, q, tag); },
-                answer(c->one));
-  cq->AddMethod([v1s](auto* ctx, auto* req, auto* w, auto* q,
-                      void* tag) { v1s->RequestSendMessage(ctx, req, w, q, q, tag); },
-                answer(c->sent));
-  cq->AddMethod([ref](auto* ctx, auto* req, auto* w, auto* q,
-                      void* tag) { ref->RequestgetMessage(ctx, req, w, q, q, tag); },
-                answer(c->ref_one));
-  cq->AddMethod([ref](auto* ctx, auto* req, auto* w, auto* q,
-                      void* tag) { ref->RequestgetAndResetMetrics(ctx, req, w, q, q, tag); },
-                answer(c->ref_metrics));
+  ds::node::AddRawMethods(cq, v1s, ref,
+                          {.get_messages = answer(c->page),
+                           .get_message = answer(c->one),
+                           .send_message = answer(c->sent),
+                           .reference_get_message = answer(c->ref_one),
+                           .reference_get_and_reset_metrics = answer(c->ref_metrics)});
 }
 
 struct Flags {
@@ -213,11 +200,7 @@ int main(int argc, char** argv) {
   AddFlags(&app, &f);
   CLI11_PARSE(app, argc, argv);
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const sigset_t signals = ds::BlockSignals({SIGTERM, SIGINT});
   ds::node::ApplyProcessTuning(
       {.mutex_deadlock_detection = f.deadlock_detection, .keep_freed_memory = f.keep_freed_memory});
 
@@ -236,14 +219,14 @@ int main(int argc, char** argv) {
     v1s = std::make_unique<NoopCallbackV1>(&canned);
     ref = std::make_unique<NoopCallbackRef>(&canned);
   } else {
-    v1s = std::make_unique<AsyncV1>();
-    ref = std::make_unique<AsyncRef>();
+    v1s = std::make_unique<ds::node::RawV1Service>();
+    ref = std::make_unique<ds::node::RawReferenceService>();
     const int threads =
         f.threads > 0 ? f.threads : static_cast<int>(std::thread::hardware_concurrency());
     cq = std::make_unique<ds::node::CqServer>(&builder,
                                               ds::node::CqServerOptions{.threads = threads});
-    AddCannedMethods(cq.get(), static_cast<AsyncV1*>(v1s.get()), static_cast<AsyncRef*>(ref.get()),
-                     &canned);
+    AddCannedMethods(cq.get(), static_cast<ds::node::RawV1Service*>(v1s.get()),
+                     static_cast<ds::node::RawReferenceService*>(ref.get()), &canned);
     if (!f.default_health) {
       health = std::make_unique<ds::node::HealthService>(std::vector<std::string>{});
       health->AddMethods(cq.get());

@@ -16,6 +16,9 @@
 #include "absl/time/time.h"
 #include "auth/grpc_tls.h"
 #include "auth/grpc_tls_flags.h"
+#include "cmd/common/cli.h"
+#include "cmd/common/signals.h"
+#include "cmd/common/store_flags.h"
 #include "common/api_rules.h"
 #include "common/log.h"
 #include "common/port_file.h"
@@ -26,9 +29,6 @@
 #include "storage/circuit_breaker_store.h"
 #include "storage/embedded/sqlite_message_store.h"
 #include "storage/latency_message_store.h"
-#ifdef DS_HAVE_CASSANDRA
-#include "storage/cassandra/cassandra_message_store.h"
-#endif
 
 namespace {
 
@@ -68,14 +68,7 @@ struct Flags {
   double linger_min_expected_joiners = kCoalescerDefaults.linger.min_expected_joiners;
   double linger_target_joiners = kCoalescerDefaults.linger.target_joiners;
   double linger_deadline_headroom = kCoalescerDefaults.linger.deadline_headroom;
-  std::string backend = "sqlite";
-  std::string cassandra_hosts = "127.0.0.1";
-  std::string cassandra_keyspace = "chat";
-  int cassandra_replication_factor = 0;
-  std::string cassandra_consistency = "LOCAL_QUORUM";
-  int cassandra_timeout_ms = 2'000;
-  std::string cassandra_username;
-  std::string cassandra_password;
+  ds::cli::StoreFlags store;  // --backend, --cassandra-*
   // Live channels (src/live/node; docs/live.md).
   int live_poll_interval_ms = 1'000;
   int live_heartbeat_interval_ms = 5'000;
@@ -90,7 +83,7 @@ struct Flags {
 // Opens the store chosen by --backend.
 absl::StatusOr<std::unique_ptr<ds::storage::MessageStore>> OpenStore(const Flags& f,
                                                                      uint32_t node_id) {
-  if (f.backend == "sqlite") {
+  if (f.store.backend == "sqlite") {
     std::function<int64_t()> now_ms = nullptr;
     if (f.clock_skew_ms != 0) {
       now_ms = [skew = f.clock_skew_ms] { return absl::ToUnixMillis(absl::Now()) + skew; };
@@ -102,28 +95,7 @@ absl::StatusOr<std::unique_ptr<ds::storage::MessageStore>> OpenStore(const Flags
     if (!sqlite.ok()) return sqlite.status();
     return std::unique_ptr<ds::storage::MessageStore>(std::move(*sqlite));
   }
-#ifdef DS_HAVE_CASSANDRA
-  auto consistency = ds::storage::ParseConsistency(f.cassandra_consistency);
-  if (!consistency.ok()) return consistency.status();
-  ds::storage::CassandraStoreOptions o;
-  o.hosts = absl::StrSplit(f.cassandra_hosts, ',', absl::SkipWhitespace());
-  o.keyspace = f.cassandra_keyspace;
-  // 0 = as many replicas as contact points, at most 3.
-  o.replication_factor = f.cassandra_replication_factor > 0
-                             ? f.cassandra_replication_factor
-                             : std::clamp(static_cast<int>(o.hosts.size()), 1, 3);
-  o.consistency = *consistency;
-  o.request_timeout = absl::Milliseconds(f.cassandra_timeout_ms);
-  o.node_id = node_id;
-  o.username = f.cassandra_username;
-  o.password = f.cassandra_password;
-  auto cassandra = ds::storage::CassandraMessageStore::Open(std::move(o));
-  if (!cassandra.ok()) return cassandra.status();
-  return std::unique_ptr<ds::storage::MessageStore>(std::move(*cassandra));
-#else
-  return absl::UnimplementedError(
-      "this ds-node was built without Cassandra (DS_WITH_CASSANDRA=OFF)");
-#endif
+  return ds::cli::OpenCassandraStore(f.store, node_id);
 }
 
 // --bench-store-latency-ms: the store behind a LatencyMessageStore.
@@ -188,218 +160,148 @@ ds::node::NodeOptions ToNodeOptions(const Flags& f) {
   return options;
 }
 
+ds::live::LiveOptions ToLiveOptions(const Flags& f) {
+  ds::live::LiveOptions live;
+  live.hub.poll_interval = absl::Milliseconds(f.live_poll_interval_ms);
+  live.hub.heartbeat_interval = absl::Milliseconds(f.live_heartbeat_interval_ms);
+  live.hub.late_window = absl::Milliseconds(f.live_late_window_ms);
+  live.hub.max_subscribers = f.live_max_subscribers;
+  live.hub.max_backlog = f.live_max_backlog;
+  live.peers = absl::StrSplit(f.peers, ',', absl::SkipWhitespace());
+  live.self = f.self.empty() ? f.listen : f.self;
+  return live;
+}
+
 // Serving, coalescing and limits flags.
 void AddFlags(CLI::App& app, Flags& f) {
-  app.add_option("--listen", f.listen, "gRPC listen address host:port (port 0 picks a free port)")
-      ->envname("DS_LISTEN")
-      ->capture_default_str();
-  app.add_option("--admin-listen", f.admin_listen,
-                 "Admin HTTP address for /metrics and /healthz (port 0 picks one)")
-      ->envname("DS_ADMIN_LISTEN")
-      ->capture_default_str();
-  app.add_option("--store", f.store_path,
-                 "Embedded store file (SQLite, WAL mode; several nodes may share it)")
-      ->envname("DS_STORE")
-      ->capture_default_str();
+  ds::cli::FlagSet flags(app, "DS_");
+  flags.Add("--listen", f.listen, "gRPC listen address host:port (port 0 picks a free port)");
+  flags.Add("--admin-listen", f.admin_listen,
+            "Admin HTTP address for /metrics and /healthz (port 0 picks one)");
+  flags.Add("--store", f.store_path,
+            "Embedded store file (SQLite, WAL mode; several nodes may share it)");
   app.add_option("--node-id", f.node_id,
                  "Snowflake node bits 0..1023 for ids this node assigns (default: pid % 1024)")
       ->envname("DS_NODE_ID")
       ->check(CLI::Range(-1, 1023));
-  app.add_option("--store-threads", f.store_threads, "Store reader threads")
-      ->envname("DS_STORE_THREADS")
-      ->check(CLI::Range(1, 256))
-      ->capture_default_str();
-  app.add_option("--coalescing", f.coalescing, "Coalesce identical concurrent reads: on|off")
-      ->envname("DS_COALESCING")
-      ->check(CLI::IsMember({"on", "off"}))
-      ->capture_default_str();
-  app.add_option("--max-waiters-per-flight", f.max_waiters_per_flight,
-                 "Cap on requests sharing one query; beyond it RESOURCE_EXHAUSTED")
-      ->envname("DS_MAX_WAITERS_PER_FLIGHT")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  app.add_option("--max-total-waiters", f.max_total_waiters,
-                 "Cap on requests waiting on this node; beyond it RESOURCE_EXHAUSTED")
-      ->envname("DS_MAX_TOTAL_WAITERS")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  app.add_option("--max-concurrent-queries", f.max_concurrent_queries,
-                 "Cap on store queries in flight; beyond it new flights get RESOURCE_EXHAUSTED")
-      ->envname("DS_MAX_CONCURRENT_QUERIES")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  app.add_option("--max-query-timeout-ms", f.max_query_timeout_ms,
-                 "Cap on one store query's deadline (it otherwise follows the longest waiter)")
-      ->envname("DS_MAX_QUERY_TIMEOUT_MS")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  app.add_option("--retry-max-attempts", f.retry_max_attempts,
-                 "Store attempts per flight for transient errors, including the first")
-      ->envname("DS_RETRY_MAX_ATTEMPTS")
-      ->check(CLI::Range(1, 10))
-      ->capture_default_str();
-  app.add_option("--retry-initial-backoff-ms", f.retry_initial_backoff_ms, "First retry backoff")
-      ->envname("DS_RETRY_INITIAL_BACKOFF_MS")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  app.add_option("--retry-max-backoff-ms", f.retry_max_backoff_ms, "Largest retry backoff")
-      ->envname("DS_RETRY_MAX_BACKOFF_MS")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  app.add_option("--retry-budget", f.retry_budget,
-                 "Retry token bucket size; each success refunds 0.1 token")
-      ->envname("DS_RETRY_BUDGET")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  app.add_option("--max-content-bytes", f.max_content_bytes, "Largest message content accepted")
-      ->envname("DS_MAX_CONTENT_BYTES")
-      ->check(CLI::Range(1, 60000))
-      ->capture_default_str();
-  app.add_option("--default-deadline-ms", f.default_deadline_ms,
-                 "Deadline for requests that arrive without one")
-      ->envname("DS_DEFAULT_DEADLINE_MS")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  app.add_option("--drain-timeout-ms", f.drain_timeout_ms,
-                 "On SIGTERM: how long running calls may take to finish")
-      ->envname("DS_DRAIN_TIMEOUT_MS")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  app.add_option("--bench-store-latency-ms", f.bench_store_latency_ms,
-                 "BENCHMARKS ONLY: add this latency to every store call, standing in for a "
-                 "remote database (LatencyMessageStore). 0 = off")
-      ->envname("DS_BENCH_STORE_LATENCY_MS")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  app.add_option("--store-breaker-failures", f.store_breaker_failures,
-                 "Store failures in a row (reads and writes counted apart) that open the store's "
-                 "circuit breaker: calls are then refused at once (UNAVAILABLE) until a probe "
-                 "succeeds. 0 = no breaker")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  app.add_option("--store-breaker-open-ms", f.store_breaker_open_ms,
-                 "How long an opened store breaker refuses before its first probe; each failed "
-                 "probe doubles it (up to 2 s or this value, whichever is larger)")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  app.add_option("--fan-out", f.fan_out,
-                 "Where store results answer their calls: polling (handed to the gRPC polling "
-                 "thread that took the call, one wake-up per flight) or store (the store thread "
-                 "that completed the query)")
-      ->envname("DS_FAN_OUT")
-      ->check(CLI::IsMember({"polling", "store"}))
-      ->capture_default_str();
-  app.add_option("--server-threads", f.server_threads,
-                 "gRPC polling threads, each with its own completion queue; handlers run inline "
-                 "on them (0 = one per core)")
-      ->envname("DS_SERVER_THREADS")
-      ->check(CLI::Range(0, 64))
-      ->capture_default_str();
+  flags.Add("--store-threads", f.store_threads, "Store reader threads", CLI::Range(1, 256));
+  flags.Add("--coalescing", f.coalescing, "Coalesce identical concurrent reads: on|off",
+            CLI::IsMember({"on", "off"}));
+  flags.Add("--max-waiters-per-flight", f.max_waiters_per_flight,
+            "Cap on requests sharing one query; beyond it RESOURCE_EXHAUSTED", CLI::PositiveNumber);
+  flags.Add("--max-total-waiters", f.max_total_waiters,
+            "Cap on requests waiting on this node; beyond it RESOURCE_EXHAUSTED",
+            CLI::PositiveNumber);
+  flags.Add("--max-concurrent-queries", f.max_concurrent_queries,
+            "Cap on store queries in flight; beyond it new flights get RESOURCE_EXHAUSTED",
+            CLI::PositiveNumber);
+  flags.Add("--max-query-timeout-ms", f.max_query_timeout_ms,
+            "Cap on one store query's deadline (it otherwise follows the longest waiter)",
+            CLI::PositiveNumber);
+  flags.Add("--retry-max-attempts", f.retry_max_attempts,
+            "Store attempts per flight for transient errors, including the first",
+            CLI::Range(1, 10));
+  flags.Add("--retry-initial-backoff-ms", f.retry_initial_backoff_ms, "First retry backoff",
+            CLI::NonNegativeNumber);
+  flags.Add("--retry-max-backoff-ms", f.retry_max_backoff_ms, "Largest retry backoff",
+            CLI::NonNegativeNumber);
+  flags.Add("--retry-budget", f.retry_budget,
+            "Retry token bucket size; each success refunds 0.1 token", CLI::NonNegativeNumber);
+  flags.Add("--max-content-bytes", f.max_content_bytes, "Largest message content accepted",
+            CLI::Range(1, 60000));
+  flags.Add("--default-deadline-ms", f.default_deadline_ms,
+            "Deadline for requests that arrive without one", CLI::PositiveNumber);
+  flags.Add("--drain-timeout-ms", f.drain_timeout_ms,
+            "On SIGTERM: how long running calls may take to finish", CLI::NonNegativeNumber);
+  flags.Add("--bench-store-latency-ms", f.bench_store_latency_ms,
+            "BENCHMARKS ONLY: add this latency to every store call, standing in for a "
+            "remote database (LatencyMessageStore). 0 = off",
+            CLI::NonNegativeNumber);
+  flags.Add("--store-breaker-failures", f.store_breaker_failures,
+            "Store failures in a row (reads and writes counted apart) that open the store's "
+            "circuit breaker: calls are then refused at once (UNAVAILABLE) until a probe "
+            "succeeds. 0 = no breaker",
+            CLI::NonNegativeNumber);
+  flags.Add("--store-breaker-open-ms", f.store_breaker_open_ms,
+            "How long an opened store breaker refuses before its first probe; each failed "
+            "probe doubles it (up to 2 s or this value, whichever is larger)",
+            CLI::PositiveNumber);
+  flags.Add("--fan-out", f.fan_out,
+            "Where store results answer their calls: polling (handed to the gRPC polling "
+            "thread that took the call, one wake-up per flight) or store (the store thread "
+            "that completed the query)",
+            CLI::IsMember({"polling", "store"}));
+  flags.Add("--server-threads", f.server_threads,
+            "gRPC polling threads, each with its own completion queue; handlers run inline "
+            "on them (0 = one per core)",
+            CLI::Range(0, 64));
 }
 
 // The hot-key linger's flags (off unless --linger-max is above zero).
 void AddLingerFlags(CLI::App& app, Flags& f) {
-  app.add_option("--linger-max", f.linger_max,
-                 "Hot-key linger: a new read of a key whose arrival rate promises joiners waits "
-                 "up to this long (0, 500us, 2ms, ...) before its store query, collecting "
-                 "identical reads; every one gets data from a query that started after it "
-                 "arrived. 0 = off")
-      ->envname("DS_LINGER_MAX")
-      ->capture_default_str();
-  app.add_option("--linger-min-expected-joiners", f.linger_min_expected_joiners,
-                 "Hot-key linger: linger only when the key's arrival rate promises at least this "
-                 "many joiners within --linger-max")
-      ->envname("DS_LINGER_MIN_EXPECTED_JOINERS")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  app.add_option("--linger-target-joiners", f.linger_target_joiners,
-                 "Hot-key linger: linger about as long as this many joiners take to arrive "
-                 "(capped by --linger-max): a hotter key lingers less")
-      ->envname("DS_LINGER_TARGET_JOINERS")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  app.add_option("--linger-deadline-headroom", f.linger_deadline_headroom,
-                 "Hot-key linger: end the linger this many measured store latencies before the "
-                 "earliest waiter's deadline")
-      ->envname("DS_LINGER_DEADLINE_HEADROOM")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  ds::cli::FlagSet flags(app, "DS_");
+  flags.Add("--linger-max", f.linger_max,
+            "Hot-key linger: a new read of a key whose arrival rate promises joiners waits "
+            "up to this long (0, 500us, 2ms, ...) before its store query, collecting "
+            "identical reads; every one gets data from a query that started after it "
+            "arrived. 0 = off");
+  flags.Add("--linger-min-expected-joiners", f.linger_min_expected_joiners,
+            "Hot-key linger: linger only when the key's arrival rate promises at least this "
+            "many joiners within --linger-max",
+            CLI::NonNegativeNumber);
+  flags.Add("--linger-target-joiners", f.linger_target_joiners,
+            "Hot-key linger: linger about as long as this many joiners take to arrive "
+            "(capped by --linger-max): a hotter key lingers less",
+            CLI::PositiveNumber);
+  flags.Add("--linger-deadline-headroom", f.linger_deadline_headroom,
+            "Hot-key linger: end the linger this many measured store latencies before the "
+            "earliest waiter's deadline",
+            CLI::NonNegativeNumber);
 }
 
 // The storage backend's flags.
 void AddStoreFlags(CLI::App& app, Flags& f) {
-  app.add_option("--backend", f.backend,
-                 "Storage backend: sqlite (the --store file) or cassandra (--cassandra-*)")
-      ->envname("DS_BACKEND")
-      ->check(CLI::IsMember({"sqlite", "cassandra"}))
-      ->capture_default_str();
-  app.add_option("--cassandra-hosts", f.cassandra_hosts,
-                 "Cassandra contact points, comma-separated host[:port]")
-      ->envname("DS_CASSANDRA_HOSTS")
-      ->capture_default_str();
-  app.add_option("--cassandra-keyspace", f.cassandra_keyspace,
-                 "Cassandra keyspace (created with its tables if missing)")
-      ->envname("DS_CASSANDRA_KEYSPACE")
-      ->capture_default_str();
-  app.add_option("--cassandra-replication-factor", f.cassandra_replication_factor,
-                 "Replication factor if the keyspace must be created; 0 = number of hosts, max 3")
-      ->envname("DS_CASSANDRA_REPLICATION_FACTOR")
-      ->check(CLI::Range(0, 10))
-      ->capture_default_str();
-  app.add_option("--cassandra-consistency", f.cassandra_consistency,
-                 "Consistency of reads and writes: LOCAL_QUORUM, QUORUM, ONE, LOCAL_ONE, ALL, ...")
-      ->envname("DS_CASSANDRA_CONSISTENCY")
-      ->capture_default_str();
-  app.add_option("--cassandra-timeout-ms", f.cassandra_timeout_ms,
-                 "Cap on one CQL request (a call's own deadline may cut it shorter)")
-      ->envname("DS_CASSANDRA_TIMEOUT_MS")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  app.add_option("--cassandra-username", f.cassandra_username,
-                 "Cassandra PasswordAuthenticator user (password from DS_CASSANDRA_PASSWORD)")
-      ->envname("DS_CASSANDRA_USERNAME");
-  app.add_option("--cassandra-password", f.cassandra_password,
-                 "Cassandra password (prefer the environment variable)")
-      ->envname("DS_CASSANDRA_PASSWORD");
-  app.add_option(
-         "--live-poll-interval-ms", f.live_poll_interval_ms,
-         "Live channels: how often a subscribed channel's tail is read (writes acknowledged "
-         "by other nodes arrive within this)")
-      ->envname("DS_LIVE_POLL_INTERVAL_MS")
-      ->check(CLI::Range(10, 600'000))
-      ->capture_default_str();
-  app.add_option("--live-heartbeat-interval-ms", f.live_heartbeat_interval_ms,
-                 "Live channels: heartbeat interval of Subscribe streams")
-      ->envname("DS_LIVE_HEARTBEAT_INTERVAL_MS")
-      ->check(CLI::Range(10, 600'000))
-      ->capture_default_str();
-  app.add_option("--live-late-window-ms", f.live_late_window_ms,
-                 "Live channels: how far below the newest id sent a late write is still delivered")
-      ->envname("DS_LIVE_LATE_WINDOW_MS")
-      ->check(CLI::Range(0, 600'000))
-      ->capture_default_str();
-  app.add_option("--live-max-subscribers", f.live_max_subscribers,
-                 "Live channels: Subscribe streams this node serves at most")
-      ->envname("DS_LIVE_MAX_SUBSCRIBERS")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  app.add_option("--live-max-backlog", f.live_max_backlog,
-                 "Live channels: messages a resuming stream may need before it is told to reload")
-      ->envname("DS_LIVE_MAX_BACKLOG")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  app.add_option("--peers", f.peers,
-                 "The fleet's node addresses (comma-separated, as the gateways list them): a write "
-                 "to a channel another node owns pokes that node. Empty: no pokes")
-      ->envname("DS_PEERS");
-  app.add_option("--self", f.self, "This node's address as it appears in --peers")
-      ->envname("DS_SELF");
+  ds::cli::FlagSet flags(app, "DS_");
+  ds::cli::AddStoreFlags(flags, f.store,
+                         "Storage backend: sqlite (the --store file) or cassandra (--cassandra-*)");
+  flags.Add("--cassandra-replication-factor", f.store.cassandra_replication_factor,
+            "Replication factor if the keyspace must be created; 0 = number of hosts, max 3",
+            CLI::Range(0, 10));
+  flags.Add("--cassandra-timeout-ms", f.store.cassandra_timeout_ms,
+            "Cap on one CQL request (a call's own deadline may cut it shorter)",
+            CLI::PositiveNumber);
+  flags.Add("--cassandra-username", f.store.cassandra_username,
+            "Cassandra PasswordAuthenticator user (password from DS_CASSANDRA_PASSWORD)");
+  flags.Add("--cassandra-password", f.store.cassandra_password,
+            "Cassandra password (prefer the environment variable)");
+}
+
+// Live channels' flags (src/live/node; docs/live.md) and --port-file.
+void AddLiveFlags(CLI::App& app, Flags& f) {
+  ds::cli::FlagSet flags(app, "DS_");
+  flags.Add("--live-poll-interval-ms", f.live_poll_interval_ms,
+            "Live channels: how often a subscribed channel's tail is read (writes acknowledged "
+            "by other nodes arrive within this)",
+            CLI::Range(10, 600'000));
+  flags.Add("--live-heartbeat-interval-ms", f.live_heartbeat_interval_ms,
+            "Live channels: heartbeat interval of Subscribe streams", CLI::Range(10, 600'000));
+  flags.Add("--live-late-window-ms", f.live_late_window_ms,
+            "Live channels: how far below the newest id sent a late write is still delivered",
+            CLI::Range(0, 600'000));
+  flags.Add("--live-max-subscribers", f.live_max_subscribers,
+            "Live channels: Subscribe streams this node serves at most", CLI::PositiveNumber);
+  flags.Add("--live-max-backlog", f.live_max_backlog,
+            "Live channels: messages a resuming stream may need before it is told to reload",
+            CLI::PositiveNumber);
+  flags.Add("--peers", f.peers,
+            "The fleet's node addresses (comma-separated, as the gateways list them): a write "
+            "to a channel another node owns pokes that node. Empty: no pokes");
+  flags.Add("--self", f.self, "This node's address as it appears in --peers");
   app.add_option("--clock-skew-ms", f.clock_skew_ms,
                  "TESTS ONLY: shift the clock of the ids this node assigns (SQLite backend)")
       ->envname("DS_CLOCK_SKEW_MS");
-  app.add_option("--port-file", f.port_file,
-                 "Write '<grpc_port> <admin_port>' here once serving (for scripts)")
-      ->envname("DS_PORT_FILE");
+  flags.Add("--port-file", f.port_file,
+            "Write '<grpc_port> <admin_port>' here once serving (for scripts)");
 }
 
 // The gRPC port's credentials and those pokes dial peers with, from --tls-*.
@@ -425,6 +327,7 @@ int main(int argc, char** argv) {
       "store query. Every option can also be set by the environment variable shown."};
   AddFlags(app, f);
   AddStoreFlags(app, f);
+  AddLiveFlags(app, f);
   AddLingerFlags(app, f);
   ds::auth::AddNodeTlsServerFlags(app, f.tls);
   CLI11_PARSE(app, argc, argv);
@@ -445,19 +348,14 @@ int main(int argc, char** argv) {
 
   // Block SIGTERM/SIGINT before any thread starts so that every thread
   // inherits the mask and only sigwait() below receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const sigset_t signals = ds::BlockSignals({SIGTERM, SIGINT});
 
   auto registry = std::make_shared<prometheus::Registry>();
 
   const uint32_t node_id =
       f.node_id >= 0 ? static_cast<uint32_t>(f.node_id) : static_cast<uint32_t>(getpid() % 1024);
   const std::string store_name =
-      f.backend == "sqlite" ? f.store_path
-                            : "cassandra://" + f.cassandra_hosts + "/" + f.cassandra_keyspace;
+      f.store.backend == "sqlite" ? f.store_path : ds::cli::CassandraStoreName(f.store);
   auto opened = OpenStore(f, node_id);
   if (!opened.ok()) {
     log->error("cannot open store {}: {}", store_name, opened.status().ToString());
@@ -468,14 +366,7 @@ int main(int argc, char** argv) {
 
   ds::node::NodeOptions options = ToNodeOptions(f);
 
-  ds::live::LiveOptions live;
-  live.hub.poll_interval = absl::Milliseconds(f.live_poll_interval_ms);
-  live.hub.heartbeat_interval = absl::Milliseconds(f.live_heartbeat_interval_ms);
-  live.hub.late_window = absl::Milliseconds(f.live_late_window_ms);
-  live.hub.max_subscribers = f.live_max_subscribers;
-  live.hub.max_backlog = f.live_max_backlog;
-  live.peers = absl::StrSplit(f.peers, ',', absl::SkipWhitespace());
-  live.self = f.self.empty() ? f.listen : f.self;
+  ds::live::LiveOptions live = ToLiveOptions(f);
   if (absl::Status tls = ApplyTls(f, options, live); !tls.ok()) {
     log->error("{}", tls.ToString());
     return 2;

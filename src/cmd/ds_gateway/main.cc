@@ -20,6 +20,8 @@
 #include "absl/strings/str_join.h"
 #include "auth/grpc_tls.h"
 #include "auth/grpc_tls_flags.h"
+#include "cmd/common/cli.h"
+#include "cmd/common/signals.h"
 #include "common/api_rules.h"
 #include "common/log.h"
 #include "common/port_file.h"
@@ -78,20 +80,18 @@ struct Flags {
   int shutdown_grace_ms = 10'000;
 };
 
-void AddFlags(CLI::App& app, Flags& f) {
+// Addresses and the HTTP server's limits.
+void AddHttpFlags(CLI::App& app, Flags& f) {
+  ds::cli::FlagSet flags(app, "DS_GATEWAY_");
   auto positive = CLI::PositiveNumber;
-  app.add_option("--listen", f.listen,
-                 "HTTP listen address host:port for the API, /metrics and /healthz (port 0 picks "
-                 "a free port; the log line 'listening on HOST:PORT' tells which)")
-      ->envname("DS_GATEWAY_LISTEN")
-      ->capture_default_str();
-  app.add_option("--admin-listen", f.admin_listen,
-                 "Optional separate admin HTTP address for /metrics and /healthz (empty = none)")
-      ->envname("DS_GATEWAY_ADMIN_LISTEN");
-  app.add_option("--port-file", f.port_file,
-                 "Write '<api_port> <admin_port>' here once serving (admin_port = api_port "
-                 "without --admin-listen)")
-      ->envname("DS_GATEWAY_PORT_FILE");
+  flags.Add("--listen", f.listen,
+            "HTTP listen address host:port for the API, /metrics and /healthz (port 0 picks "
+            "a free port; the log line 'listening on HOST:PORT' tells which)");
+  flags.Add("--admin-listen", f.admin_listen,
+            "Optional separate admin HTTP address for /metrics and /healthz (empty = none)");
+  flags.Add("--port-file", f.port_file,
+            "Write '<api_port> <admin_port>' here once serving (admin_port = api_port "
+            "without --admin-listen)");
   // DS_NODES is read by ds::routing::ResolveNodes, after the file: precedence
   // is --nodes, then --nodes-file (or DS_NODES_FILE), then DS_NODES.
   app.add_option("--nodes", f.nodes,
@@ -101,122 +101,70 @@ void AddFlags(CLI::App& app, Flags& f) {
                  "File of node addresses, one per line, '#' comments (used when --nodes is not "
                  "given)")
       ->envname("DS_NODES_FILE");
-  app.add_option("--policy", f.policy, "Routing policy: hash | round-robin | random")
-      ->envname("DS_GATEWAY_POLICY")
-      ->capture_default_str();
-  app.add_option("--io-threads,--threads", f.io_threads,
-                 "HTTP I/O threads, each with its own event loop (0 = one per core)")
-      ->envname("DS_GATEWAY_IO_THREADS")
-      ->check(CLI::Range(0, 256))
-      ->capture_default_str();
-  app.add_option("--deadline-ms", f.deadline_ms,
-                 "Per-request deadline; clients may lower it with the header x-request-timeout-ms")
-      ->envname("DS_GATEWAY_DEADLINE_MS")
-      ->check(positive)
-      ->capture_default_str();
-  app.add_option("--max-body-bytes", f.max_body_bytes, "Largest request body (larger: 413)")
-      ->envname("DS_GATEWAY_MAX_BODY_BYTES")
-      ->capture_default_str();
-  app.add_option("--max-header-bytes", f.max_header_bytes,
-                 "Largest request line + headers (larger: 431)")
-      ->envname("DS_GATEWAY_MAX_HEADER_BYTES")
-      ->check(CLI::Range(256u, 1u << 20))
-      ->capture_default_str();
-  app.add_option("--idle-timeout-ms", f.idle_timeout_ms,
-                 "Idle time after which a keep-alive connection with nothing to do is closed")
-      ->envname("DS_GATEWAY_IDLE_TIMEOUT_MS")
-      ->check(positive)
-      ->capture_default_str();
-  app.add_option("--read-timeout-ms", f.read_timeout_ms,
-                 "Time allowed to receive a request's headers (from its first byte), and then "
-                 "its body")
-      ->envname("DS_GATEWAY_READ_TIMEOUT_MS")
-      ->check(positive)
-      ->capture_default_str();
-  app.add_option("--write-timeout-ms", f.write_timeout_ms, "Time allowed to send one response")
-      ->envname("DS_GATEWAY_WRITE_TIMEOUT_MS")
-      ->check(positive)
-      ->capture_default_str();
-  app.add_option("--max-connections", f.max_connections,
-                 "Open connections accepted at once (more are closed at once)")
-      ->envname("DS_GATEWAY_MAX_CONNECTIONS")
-      ->check(positive)
-      ->capture_default_str();
-  app.add_option("--max-pipelined", f.max_pipelined,
-                 "Requests read ahead on one connection and not yet answered (HTTP pipelining)")
-      ->envname("DS_GATEWAY_MAX_PIPELINED")
-      ->check(CLI::Range(1, 1024))
-      ->capture_default_str();
-  app.add_option("--coalescing", f.coalescing,
-                 "Gateway-level coalescing of identical reads in flight: on | off")
-      ->envname("DS_GATEWAY_COALESCING")
-      ->check(CLI::IsMember({"on", "off"}))
-      ->capture_default_str();
-  app.add_option("--max-waiters-per-flight", f.max_waiters_per_flight,
-                 "Reads that may wait for one gateway flight (more: 429)")
-      ->envname("DS_GATEWAY_MAX_WAITERS_PER_FLIGHT")
-      ->check(positive)
-      ->capture_default_str();
-  app.add_option("--max-total-waiters", f.max_total_waiters,
-                 "Reads that may wait for flights at once (more: 429)")
-      ->envname("DS_GATEWAY_MAX_TOTAL_WAITERS")
-      ->check(positive)
-      ->capture_default_str();
-  app.add_option("--max-concurrent-upstream", f.max_concurrent_upstream,
-                 "Gateway flights with an upstream call running at once (more: 429)")
-      ->envname("DS_GATEWAY_MAX_CONCURRENT_UPSTREAM")
-      ->check(positive)
-      ->capture_default_str();
-  app.add_option("--health-interval-ms", f.health_interval_ms, "Node health probe interval")
-      ->envname("DS_GATEWAY_HEALTH_INTERVAL_MS")
-      ->check(positive)
-      ->capture_default_str();
-  app.add_option("--health-timeout-ms", f.health_timeout_ms, "Node health probe timeout")
-      ->envname("DS_GATEWAY_HEALTH_TIMEOUT_MS")
-      ->check(positive)
-      ->capture_default_str();
-  app.add_option("--eject-after", f.eject_after,
-                 "Consecutive failures (probes or UNAVAILABLE answers) that eject a node")
-      ->envname("DS_GATEWAY_EJECT_AFTER")
-      ->check(positive)
-      ->capture_default_str();
-  app.add_option("--readmit-after", f.readmit_after,
-                 "Consecutive successful probes that re-admit an ejected node")
-      ->envname("DS_GATEWAY_READMIT_AFTER")
-      ->check(positive)
-      ->capture_default_str();
-  app.add_option("--channels-per-node", f.channels_per_node, "gRPC connections per node")
-      ->envname("DS_GATEWAY_CHANNELS_PER_NODE")
-      ->check(CLI::Range(1, 64))
-      ->capture_default_str();
-  app.add_option("--hedge-reads", f.hedge_reads,
-                 "Hedged reads of the routing client: on | off. Off by default: a hedge sends a "
-                 "slow read to a second node, which then reads the channel from the store too "
-                 "(fewer reads coalesced at the channel's owner); a stalled node is already "
-                 "bounded by the per-attempt timeout and outlier ejection (docs/gateway.md)")
-      ->envname("DS_GATEWAY_HEDGE_READS")
-      ->check(CLI::IsMember({"on", "off"}))
-      ->capture_default_str();
-  app.add_option("--seed", f.seed, "Seed for the random routing policy")
-      ->envname("DS_GATEWAY_SEED")
-      ->capture_default_str();
-  app.add_option("--wait-healthy-ms", f.wait_healthy_ms,
-                 "At startup, wait up to this long for every node to pass a health probe before "
-                 "listening (0 = listen at once; /healthz is 503 until a node is healthy)")
-      ->envname("DS_GATEWAY_WAIT_HEALTHY_MS")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  app.add_option("--live-max-streams", f.live_max_streams,
-                 "SSE responses plus WebSocket connections at once (more: 503 with Retry-After); "
-                 "0 = the open-file limit minus 512 (docs/live.md)")
-      ->envname("DS_GATEWAY_LIVE_MAX_STREAMS")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  app.add_option("--shutdown-grace-ms", f.shutdown_grace_ms,
-                 "On SIGTERM/SIGINT: how long requests in flight may take to finish")
-      ->envname("DS_GATEWAY_SHUTDOWN_GRACE_MS")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  flags.Add("--policy", f.policy, "Routing policy: hash | round-robin | random");
+  flags.Add("--io-threads,--threads", f.io_threads,
+            "HTTP I/O threads, each with its own event loop (0 = one per core)",
+            CLI::Range(0, 256));
+  flags.Add("--deadline-ms", f.deadline_ms,
+            "Per-request deadline; clients may lower it with the header x-request-timeout-ms",
+            positive);
+  flags.Add("--max-body-bytes", f.max_body_bytes, "Largest request body (larger: 413)");
+  flags.Add("--max-header-bytes", f.max_header_bytes,
+            "Largest request line + headers (larger: 431)", CLI::Range(256u, 1u << 20));
+  flags.Add("--idle-timeout-ms", f.idle_timeout_ms,
+            "Idle time after which a keep-alive connection with nothing to do is closed", positive);
+  flags.Add("--read-timeout-ms", f.read_timeout_ms,
+            "Time allowed to receive a request's headers (from its first byte), and then "
+            "its body",
+            positive);
+  flags.Add("--write-timeout-ms", f.write_timeout_ms, "Time allowed to send one response",
+            positive);
+  flags.Add("--max-connections", f.max_connections,
+            "Open connections accepted at once (more are closed at once)", positive);
+  flags.Add("--max-pipelined", f.max_pipelined,
+            "Requests read ahead on one connection and not yet answered (HTTP pipelining)",
+            CLI::Range(1, 1024));
+}
+
+// Gateway coalescing and routing.
+void AddRoutingFlags(CLI::App& app, Flags& f) {
+  ds::cli::FlagSet flags(app, "DS_GATEWAY_");
+  auto positive = CLI::PositiveNumber;
+  flags.Add("--coalescing", f.coalescing,
+            "Gateway-level coalescing of identical reads in flight: on | off",
+            CLI::IsMember({"on", "off"}));
+  flags.Add("--max-waiters-per-flight", f.max_waiters_per_flight,
+            "Reads that may wait for one gateway flight (more: 429)", positive);
+  flags.Add("--max-total-waiters", f.max_total_waiters,
+            "Reads that may wait for flights at once (more: 429)", positive);
+  flags.Add("--max-concurrent-upstream", f.max_concurrent_upstream,
+            "Gateway flights with an upstream call running at once (more: 429)", positive);
+  flags.Add("--health-interval-ms", f.health_interval_ms, "Node health probe interval", positive);
+  flags.Add("--health-timeout-ms", f.health_timeout_ms, "Node health probe timeout", positive);
+  flags.Add("--eject-after", f.eject_after,
+            "Consecutive failures (probes or UNAVAILABLE answers) that eject a node", positive);
+  flags.Add("--readmit-after", f.readmit_after,
+            "Consecutive successful probes that re-admit an ejected node", positive);
+  flags.Add("--channels-per-node", f.channels_per_node, "gRPC connections per node",
+            CLI::Range(1, 64));
+  flags.Add("--hedge-reads", f.hedge_reads,
+            "Hedged reads of the routing client: on | off. Off by default: a hedge sends a "
+            "slow read to a second node, which then reads the channel from the store too "
+            "(fewer reads coalesced at the channel's owner); a stalled node is already "
+            "bounded by the per-attempt timeout and outlier ejection (docs/gateway.md)",
+            CLI::IsMember({"on", "off"}));
+  flags.Add("--seed", f.seed, "Seed for the random routing policy");
+  flags.Add("--wait-healthy-ms", f.wait_healthy_ms,
+            "At startup, wait up to this long for every node to pass a health probe before "
+            "listening (0 = listen at once; /healthz is 503 until a node is healthy)",
+            CLI::NonNegativeNumber);
+  flags.Add("--live-max-streams", f.live_max_streams,
+            "SSE responses plus WebSocket connections at once (more: 503 with Retry-After); "
+            "0 = the open-file limit minus 512 (docs/live.md)",
+            CLI::NonNegativeNumber);
+  flags.Add("--shutdown-grace-ms", f.shutdown_grace_ms,
+            "On SIGTERM/SIGINT: how long requests in flight may take to finish",
+            CLI::NonNegativeNumber);
 }
 
 // The default of --live-max-streams: below the process's open-file limit, so
@@ -347,6 +295,16 @@ absl::StatusOr<Parsed> Parse(const Flags& f, const ds::gateway::SecurityConfig& 
   return p;
 }
 
+// The separate admin server of --admin-listen (null without it).
+absl::StatusOr<std::unique_ptr<ds::metrics::AdminServer>> StartAdmin(
+    const std::optional<ds::api::HostPort>& address, std::shared_ptr<prometheus::Registry> registry,
+    ds::gateway::Gateway* gateway) {
+  if (!address.has_value()) return nullptr;
+  return ds::metrics::AdminServer::Start({.address = address->host, .port = address->port},
+                                         std::move(registry),
+                                         [gateway] { return gateway->Healthy(); });
+}
+
 // The start-up line: what this gateway runs with.
 void LogConfig(spdlog::logger& log, const Flags& f, const ds::gateway::SecurityConfig& sec,
                const Parsed& p, const ds::gateway::Gateway& gateway, uint16_t admin_port) {
@@ -372,7 +330,8 @@ int main(int argc, char** argv) {
       "the API port, live channels (SSE, WebSocket, the page at /), and optionally HTTPS, JWT\n"
       "authentication, rate limits and an access log (all off by default). Every option can\n"
       "also be set by the environment variable shown (logging: DS_LOG_LEVEL=...)."};
-  AddFlags(app, f);
+  AddHttpFlags(app, f);
+  AddRoutingFlags(app, f);
   ds::gateway::AddSecurityFlags(app, sec);
   ds::auth::AddNodeTlsClientFlags(app, f.node_tls);
   CLI11_PARSE(app, argc, argv);
@@ -386,10 +345,7 @@ int main(int argc, char** argv) {
 
   // Block SIGTERM/SIGINT/SIGHUP before any thread starts so that every thread
   // inherits the mask and only sigwait() receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, sig);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const sigset_t signals = ds::BlockSignals({SIGTERM, SIGINT, SIGHUP});
 
   auto registry = std::make_shared<prometheus::Registry>();
   ds::routing::RoutedClientOptions routing = RoutingOptions(f, parsed->nodes, parsed->policy);
@@ -423,19 +379,13 @@ int main(int argc, char** argv) {
     log->error("{}", std::string(gateway.status().message()));
     return 1;
   }
-  ds::gateway::Gateway* gateway_ptr = gateway->get();
 
-  std::unique_ptr<ds::metrics::AdminServer> admin;
-  if (parsed->admin_listen.has_value()) {
-    auto started = ds::metrics::AdminServer::Start(
-        {.address = parsed->admin_listen->host, .port = parsed->admin_listen->port}, registry,
-        [gateway_ptr] { return gateway_ptr->Healthy(); });
-    if (!started.ok()) {
-      log->error("admin server: {}", std::string(started.status().message()));
-      return 1;
-    }
-    admin = std::move(*started);
+  auto started = StartAdmin(parsed->admin_listen, registry, gateway->get());
+  if (!started.ok()) {
+    log->error("admin server: {}", std::string(started.status().message()));
+    return 1;
   }
+  std::unique_ptr<ds::metrics::AdminServer> admin = std::move(*started);
   const uint16_t port = (*gateway)->port();
   const uint16_t admin_port = admin != nullptr ? admin->port() : port;
   const ds::gateway::LoadedSecurity& security = parsed->security;

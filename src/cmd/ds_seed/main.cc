@@ -19,17 +19,15 @@
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "cmd/common/cli.h"
+#include "cmd/common/store_flags.h"
 #include "cmd/ds_seed/seed_data.h"
 #include "storage/embedded/sqlite_message_store.h"
-#ifdef DS_HAVE_CASSANDRA
-#include "absl/strings/str_split.h"
-#include "storage/cassandra/cassandra_message_store.h"
-#endif
 
 namespace {
 
 struct Flags {
-  std::string store = "data-services.db";
+  std::string store_path = "data-services.db";
   uint64_t channels = 20;
   uint64_t messages = 1000;
   uint64_t start_channel = 1;
@@ -38,40 +36,25 @@ struct Flags {
   int64_t end_ms = -1;
   uint64_t batch_rows = 50'000;
   bool quiet = false;
-  std::string backend = "sqlite";
-  std::string cassandra_hosts = "127.0.0.1";
-  std::string cassandra_keyspace = "chat";
-  int replication_factor = 1;
-  std::string cassandra_consistency = "LOCAL_QUORUM";
+  // --backend, --cassandra-*; seeding writes get 20 s and create the
+  // keyspace with replication factor 1 unless told otherwise.
+  ds::cli::StoreFlags store{.cassandra_replication_factor = 1, .cassandra_timeout_ms = 20'000};
 };
 
 // Opens the store chosen by --backend; `name` says where the rows go.
 absl::StatusOr<std::unique_ptr<ds::storage::MessageStore>> OpenStore(const Flags& f,
                                                                      std::string& name) {
-  if (f.backend == "sqlite") {
-    name = f.store;
-    auto sqlite = ds::storage::SqliteMessageStore::Open(
-        {.path = f.store, .reader_threads = 1, .node_id = f.node_id, .durable_commits = false});
+  if (f.store.backend == "sqlite") {
+    name = f.store_path;
+    auto sqlite = ds::storage::SqliteMessageStore::Open({.path = f.store_path,
+                                                         .reader_threads = 1,
+                                                         .node_id = f.node_id,
+                                                         .durable_commits = false});
     if (!sqlite.ok()) return sqlite.status();
     return std::unique_ptr<ds::storage::MessageStore>(std::move(*sqlite));
   }
-#ifdef DS_HAVE_CASSANDRA
-  name = "cassandra://" + f.cassandra_hosts + "/" + f.cassandra_keyspace;
-  auto consistency = ds::storage::ParseConsistency(f.cassandra_consistency);
-  if (!consistency.ok()) return consistency.status();
-  ds::storage::CassandraStoreOptions o;
-  o.hosts = absl::StrSplit(f.cassandra_hosts, ',', absl::SkipWhitespace());
-  o.keyspace = f.cassandra_keyspace;
-  o.replication_factor = f.replication_factor;
-  o.consistency = *consistency;
-  o.request_timeout = absl::Seconds(20);
-  o.node_id = f.node_id;
-  auto cassandra = ds::storage::CassandraMessageStore::Open(std::move(o));
-  if (!cassandra.ok()) return cassandra.status();
-  return std::unique_ptr<ds::storage::MessageStore>(std::move(*cassandra));
-#else
-  return absl::UnimplementedError("ds-seed was built without Cassandra (DS_WITH_CASSANDRA=OFF)");
-#endif
+  name = ds::cli::CassandraStoreName(f.store);
+  return ds::cli::OpenCassandraStore(f.store, f.node_id);
 }
 
 absl::StatusOr<size_t> InsertBatch(ds::storage::MessageStore& store,
@@ -81,20 +64,9 @@ absl::StatusOr<size_t> InsertBatch(ds::storage::MessageStore& store,
   return done.get_future().get();
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  Flags f;
-  CLI::App app{
-      "ds-seed: load demo/benchmark messages into an embedded (SQLite) store file, or into a\n"
-      "Cassandra keyspace with --backend cassandra.\n"
-      "Channels get ids --start-channel .. --start-channel+C-1; each gets M messages with\n"
-      "snowflake ids spread over the 30 days before --end-ms (several 10-day buckets), plus\n"
-      "the reference client's message id channel*1000 (author 4000+channel, content\n"
-      "\"Channel <id>\"). Ids derive from --seed, so a second identical run adds nothing."};
-  app.add_option("--store", f.store, "Store file to create or extend (SQLite, WAL mode)")
-      ->envname("DS_STORE")
-      ->capture_default_str();
+void AddFlags(CLI::App& app, Flags& f) {
+  ds::cli::FlagSet flags(app, "DS_");
+  flags.Add("--store", f.store_path, "Store file to create or extend (SQLite, WAL mode)");
   app.add_option("--channels", f.channels, "Number of channels C")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000}))
       ->capture_default_str();
@@ -115,29 +87,28 @@ int main(int argc, char** argv) {
   app.add_option("--batch-rows", f.batch_rows, "Rows per insert transaction")
       ->check(CLI::Range(uint64_t{1}, uint64_t{10'000'000}))
       ->capture_default_str();
-  app.add_option("--backend", f.backend,
-                 "Where to seed: sqlite (the --store file) or cassandra (--cassandra-hosts)")
-      ->envname("DS_BACKEND")
-      ->check(CLI::IsMember({"sqlite", "cassandra"}))
-      ->capture_default_str();
-  app.add_option("--cassandra-hosts", f.cassandra_hosts,
-                 "Cassandra contact points, comma-separated host[:port]")
-      ->envname("DS_CASSANDRA_HOSTS")
-      ->capture_default_str();
-  app.add_option("--cassandra-keyspace", f.cassandra_keyspace,
-                 "Cassandra keyspace (created with its tables if missing)")
-      ->envname("DS_CASSANDRA_KEYSPACE")
-      ->capture_default_str();
-  app.add_option("--replication-factor", f.replication_factor,
+  ds::cli::AddStoreFlags(
+      flags, f.store, "Where to seed: sqlite (the --store file) or cassandra (--cassandra-hosts)");
+  app.add_option("--replication-factor", f.store.cassandra_replication_factor,
                  "Replication factor of the keyspace if ds-seed creates it")
       ->envname("DS_CASSANDRA_REPLICATION_FACTOR")
       ->check(CLI::Range(1, 10))
       ->capture_default_str();
-  app.add_option("--cassandra-consistency", f.cassandra_consistency,
-                 "Consistency of the seeding writes (LOCAL_QUORUM, QUORUM, ONE, ...)")
-      ->envname("DS_CASSANDRA_CONSISTENCY")
-      ->capture_default_str();
   app.add_flag("--quiet", f.quiet, "No progress lines (the final line is always printed)");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags f;
+  CLI::App app{
+      "ds-seed: load demo/benchmark messages into an embedded (SQLite) store file, or into a\n"
+      "Cassandra keyspace with --backend cassandra.\n"
+      "Channels get ids --start-channel .. --start-channel+C-1; each gets M messages with\n"
+      "snowflake ids spread over the 30 days before --end-ms (several 10-day buckets), plus\n"
+      "the reference client's message id channel*1000 (author 4000+channel, content\n"
+      "\"Channel <id>\"). Ids derive from --seed, so a second identical run adds nothing."};
+  AddFlags(app, f);
   CLI11_PARSE(app, argc, argv);
 
   const auto start = std::chrono::steady_clock::now();
@@ -198,7 +169,7 @@ int main(int argc, char** argv) {
   const long long ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                            std::chrono::steady_clock::now() - start)
                            .count();
-  if (f.backend == "sqlite") {
+  if (f.store.backend == "sqlite") {
     std::printf("%zu new rows (%zu already present)\n", added, total - added);
   } else {
     std::printf("%zu rows upserted (rewriting a seeded row changes nothing)\n", total);

@@ -2,23 +2,17 @@
 
 #include <vector>
 
+#include "common/status_names.h"
+
 namespace ds::live {
 
 namespace {
 using prometheus::BuildCounter;
 using prometheus::BuildGauge;
 
-const char* CodeLabel(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kResourceExhausted:
-      return "RESOURCE_EXHAUSTED";
-    case absl::StatusCode::kOutOfRange:
-      return "OUT_OF_RANGE";
-    case absl::StatusCode::kUnavailable:
-      return "UNAVAILABLE";
-    default:
-      return "OTHER";
-  }
+std::string CodeLabel(absl::StatusCode code) {
+  using C = absl::StatusCode;
+  return StatusCodeLabel(code, {C::kResourceExhausted, C::kOutOfRange, C::kUnavailable});
 }
 }  // namespace
 

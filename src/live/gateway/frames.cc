@@ -2,6 +2,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_names.h"
 #include "gateway/json_codec.h"
 
 namespace ds::live {
@@ -49,10 +50,7 @@ std::string Quote(std::string_view s) {
   return out;
 }
 
-std::string CodeName(absl::StatusCode code) {
-  std::string name = absl::StatusCodeToString(code);
-  return name.empty() ? "UNKNOWN" : name;
-}
+std::string CodeName(absl::StatusCode code) { return StatusCodeName(code); }
 
 }  // namespace
 

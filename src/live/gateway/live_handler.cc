@@ -46,6 +46,14 @@ std::optional<absl::string_view> QueryParam(absl::string_view query, absl::strin
   return std::nullopt;
 }
 
+// The answer when the gateway serves --live-max-streams streams already.
+http::Response TooManyStreams(int retry_after_seconds) {
+  http::Response busy = JsonError(503, absl::StatusCode::kUnavailable,
+                                  "too many live streams on this gateway: retry later");
+  busy.AddHeader("Retry-After", absl::StrCat(retry_after_seconds));
+  return busy;
+}
+
 }  // namespace
 
 LiveHandler::LiveHandler(LiveHandlerOptions options, std::shared_ptr<LiveFanout> fanout,
@@ -117,10 +125,7 @@ void LiveHandler::ServeEvents(uint64_t channel, const http::Request& request,
   }
   if (!AcquireStream()) {
     fanout_->metrics().OnRefused();
-    http::Response busy = JsonError(503, absl::StatusCode::kUnavailable,
-                                    "too many live streams on this gateway: retry later");
-    busy.AddHeader("Retry-After", absl::StrCat(options_.retry_after_seconds));
-    return responder.Send(std::move(busy));
+    return responder.Send(TooManyStreams(options_.retry_after_seconds));
   }
   http::Response head(200);
   head.SetStaticHeader("Content-Type", "text/event-stream");
@@ -157,10 +162,7 @@ void LiveHandler::ServeWebSocket(http::Request request, http::Responder responde
   }
   if (!AcquireStream()) {
     fanout_->metrics().OnRefused();
-    http::Response busy = JsonError(503, absl::StatusCode::kUnavailable,
-                                    "too many live streams on this gateway: retry later");
-    busy.AddHeader("Retry-After", absl::StrCat(options_.retry_after_seconds));
-    return responder.Send(std::move(busy));
+    return responder.Send(TooManyStreams(options_.retry_after_seconds));
   }
   // Gives the stream back when the last of its holders is gone: the take-over
   // callback (which the server may drop unrun) and the session.

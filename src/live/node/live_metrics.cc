@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "common/status_names.h"
+
 namespace ds::live {
 
 namespace {
@@ -15,25 +17,11 @@ const char* PurposeName(size_t i) {
   return kNames[i];
 }
 
-const char* CodeName(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kOk:
-      return "OK";
-    case absl::StatusCode::kCancelled:
-      return "CANCELLED";
-    case absl::StatusCode::kInvalidArgument:
-      return "INVALID_ARGUMENT";
-    case absl::StatusCode::kDeadlineExceeded:
-      return "DEADLINE_EXCEEDED";
-    case absl::StatusCode::kResourceExhausted:
-      return "RESOURCE_EXHAUSTED";
-    case absl::StatusCode::kOutOfRange:
-      return "OUT_OF_RANGE";
-    case absl::StatusCode::kUnavailable:
-      return "UNAVAILABLE";
-    default:
-      return "OTHER";
-  }
+// The label of a stream's end: the codes a Subscribe stream ends with.
+std::string CodeName(absl::StatusCode code) {
+  using C = absl::StatusCode;
+  return StatusCodeLabel(code, {C::kOk, C::kCancelled, C::kInvalidArgument, C::kDeadlineExceeded,
+                                C::kResourceExhausted, C::kOutOfRange, C::kUnavailable});
 }
 }  // namespace
 

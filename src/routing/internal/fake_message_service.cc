@@ -11,70 +11,62 @@
 namespace ds::routing::testing {
 namespace {
 
-using dataservice::v1::GetMessageRequest;
-using dataservice::v1::GetMessageResponse;
-using dataservice::v1::GetMessagesRequest;
-using dataservice::v1::GetMessagesResponse;
-using dataservice::v1::SendMessageRequest;
-using dataservice::v1::SendMessageResponse;
+namespace v1 = ::dataservice::v1;
 
-class FakeService final : public dataservice::v1::MessageService::CallbackService {
+class FakeService final : public v1::MessageService::CallbackService {
  public:
   explicit FakeService(FakeDataNode* node) : node_(node) {}
 
   grpc::ServerUnaryReactor* GetMessages(grpc::CallbackServerContext* ctx,
-                                        const GetMessagesRequest* req,
-                                        GetMessagesResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
+                                        const v1::GetMessagesRequest* req,
+                                        v1::GetMessagesResponse* resp) override {
     const uint64_t channel = req->channel_id();
-    node_->Serve(ctx, channel, [reactor, resp, channel](grpc::Status status) {
-      if (status.ok()) {
-        auto* m = resp->add_messages();
-        m->set_channel_id(channel);
-        m->set_message_id(1);
-        m->set_content("hello");
-      }
-      reactor->Finish(status);
+    return Answer(ctx, channel, [resp, channel] {
+      auto* m = resp->add_messages();
+      m->set_channel_id(channel);
+      m->set_message_id(1);
+      m->set_content("hello");
     });
-    return reactor;
   }
 
   grpc::ServerUnaryReactor* GetMessage(grpc::CallbackServerContext* ctx,
-                                       const GetMessageRequest* req,
-                                       GetMessageResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
-    node_->Serve(ctx, req->channel_id(), [reactor, req, resp](grpc::Status status) {
-      if (status.ok()) {
-        resp->mutable_message()->set_channel_id(req->channel_id());
-        resp->mutable_message()->set_message_id(req->message_id());
-      }
-      reactor->Finish(status);
+                                       const v1::GetMessageRequest* req,
+                                       v1::GetMessageResponse* resp) override {
+    return Answer(ctx, req->channel_id(), [req, resp] {
+      resp->mutable_message()->set_channel_id(req->channel_id());
+      resp->mutable_message()->set_message_id(req->message_id());
     });
-    return reactor;
   }
 
   grpc::ServerUnaryReactor* SendMessage(grpc::CallbackServerContext* ctx,
-                                        const SendMessageRequest* req,
-                                        SendMessageResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
+                                        const v1::SendMessageRequest* req,
+                                        v1::SendMessageResponse* resp) override {
     FakeDataNode* node = node_;
-    node_->Serve(ctx, req->channel_id(), [node, reactor, req, resp](grpc::Status status) {
-      if (status.ok()) {
-        dataservice::v1::Message fresh;
-        fresh.set_channel_id(req->channel_id());
-        fresh.set_message_id(req->nonce() + 1000);
-        fresh.set_author_id(req->author_id());
-        fresh.set_content(req->content());
-        auto [message, duplicate] = node->StoreOnce(req->channel_id(), req->nonce(), fresh);
-        *resp->mutable_message() = message;
-        resp->set_duplicate(duplicate);
-      }
+    return Answer(ctx, req->channel_id(), [node, req, resp] {
+      v1::Message fresh;
+      fresh.set_channel_id(req->channel_id());
+      fresh.set_message_id(req->nonce() + 1000);
+      fresh.set_author_id(req->author_id());
+      fresh.set_content(req->content());
+      auto [message, duplicate] = node->StoreOnce(req->channel_id(), req->nonce(), fresh);
+      *resp->mutable_message() = message;
+      resp->set_duplicate(duplicate);
+    });
+  }
+
+ private:
+  // Serves one call of `channel` as the node is told to (FakeDataNode::Serve):
+  // `fill` writes the answer of a call that succeeds.
+  template <typename Fill>
+  grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* ctx, uint64_t channel, Fill fill) {
+    auto* reactor = ctx->DefaultReactor();
+    node_->Serve(ctx, channel, [reactor, fill](grpc::Status status) {
+      if (status.ok()) fill();
       reactor->Finish(status);
     });
     return reactor;
   }
 
- private:
   FakeDataNode* const node_;
 };
 
@@ -214,9 +206,8 @@ int FakeDataNode::parked() const {
   return static_cast<int>(parked_.size());
 }
 
-std::pair<dataservice::v1::Message, bool> FakeDataNode::StoreOnce(uint64_t channel_id,
-                                                                  uint64_t nonce,
-                                                                  dataservice::v1::Message fresh) {
+std::pair<v1::Message, bool> FakeDataNode::StoreOnce(uint64_t channel_id, uint64_t nonce,
+                                                     v1::Message fresh) {
   std::lock_guard<std::mutex> lock(mu_);
   auto [it, inserted] = sent_.try_emplace({channel_id, nonce}, std::move(fresh));
   return {it->second, !inserted};
