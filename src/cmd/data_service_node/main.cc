@@ -317,6 +317,14 @@ absl::Status ApplyTls(const Flags& f, ds::node::NodeOptions& node, ds::live::Liv
   return absl::OkStatus();
 }
 
+void AddAllFlags(CLI::App& app, Flags& f) {
+  AddFlags(app, f);
+  AddStoreFlags(app, f);
+  AddLiveFlags(app, f);
+  AddLingerFlags(app, f);
+  ds::auth::AddNodeTlsServerFlags(app, f.tls);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -325,11 +333,7 @@ int main(int argc, char** argv) {
       "ds-node: a Data Services node. Serves dataservice.v1.MessageService and the reference\n"
       "messages.MessagesService over gRPC, coalescing identical concurrent reads into one\n"
       "store query. Every option can also be set by the environment variable shown."};
-  AddFlags(app, f);
-  AddStoreFlags(app, f);
-  AddLiveFlags(app, f);
-  AddLingerFlags(app, f);
-  ds::auth::AddNodeTlsServerFlags(app, f.tls);
+  AddAllFlags(app, f);
   CLI11_PARSE(app, argc, argv);
 
   auto log = ds::Logger("node");

@@ -319,6 +319,26 @@ void LogConfig(spdlog::logger& log, const Flags& f, const ds::gateway::SecurityC
       RateLimited(p.security) ? "on" : "off", p.security.access_log ? sec.access_log : "off");
 }
 
+// The routing client to the nodes (with --node-tls-* credentials); null
+// after logging why when it cannot be made.
+std::shared_ptr<ds::routing::RoutedClient> MakeRoutedClient(const Flags& f, const Parsed& parsed,
+                                                            spdlog::logger& log) {
+  ds::routing::RoutedClientOptions routing = RoutingOptions(f, parsed.nodes, parsed.policy);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> node_credentials =
+      ds::auth::LoadChannelCredentials(f.node_tls);
+  if (!node_credentials.ok()) {
+    log.error("{}", node_credentials.status().ToString());
+    return nullptr;
+  }
+  routing.credentials = *std::move(node_credentials);
+  auto client = ds::routing::RoutedClient::Create(std::move(routing));
+  if (!client.ok()) {
+    log.error("routing client: {}", std::string(client.status().message()));
+    return nullptr;
+  }
+  return std::move(*client);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -348,20 +368,8 @@ int main(int argc, char** argv) {
   const sigset_t signals = ds::BlockSignals({SIGTERM, SIGINT, SIGHUP});
 
   auto registry = std::make_shared<prometheus::Registry>();
-  ds::routing::RoutedClientOptions routing = RoutingOptions(f, parsed->nodes, parsed->policy);
-  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> node_credentials =
-      ds::auth::LoadChannelCredentials(f.node_tls);
-  if (!node_credentials.ok()) {
-    log->error("{}", node_credentials.status().ToString());
-    return 2;
-  }
-  routing.credentials = *std::move(node_credentials);
-  auto client = ds::routing::RoutedClient::Create(std::move(routing));
-  if (!client.ok()) {
-    log->error("routing client: {}", std::string(client.status().message()));
-    return 2;
-  }
-  std::shared_ptr<ds::routing::RoutedClient> routed(std::move(*client));
+  std::shared_ptr<ds::routing::RoutedClient> routed = MakeRoutedClient(f, *parsed, *log);
+  if (routed == nullptr) return 2;
   if (f.wait_healthy_ms > 0) {
     absl::Status healthy = routed->WaitForHealthy(absl::Milliseconds(f.wait_healthy_ms));
     if (!healthy.ok()) log->warn("starting anyway: {}", std::string(healthy.message()));
