@@ -77,7 +77,10 @@ struct CircuitBreakerOptions {
   int failures_to_open = 5;
   absl::Duration open_for = absl::Milliseconds(250);
   absl::Duration max_open_for = absl::Seconds(2);
-  absl::Duration slow_call_budget = absl::Milliseconds(250);
+  // A call that waits this long while the store answers nothing of its kind
+  // is stalled. Above a slow but working store's latency (a 500 ms query must
+  // not trip it), below the callers' deadlines (the gateway's is 2 s).
+  absl::Duration slow_call_budget = absl::Seconds(1);
   const Clock* clock = &Clock::Real();
 };
 

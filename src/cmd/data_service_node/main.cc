@@ -60,6 +60,7 @@ struct Flags {
   double bench_store_latency_ms = 0;
   int store_breaker_failures = ds::storage::CircuitBreakerOptions{}.failures_to_open;
   int store_breaker_open_ms = Millis(ds::storage::CircuitBreakerOptions{}.open_for);
+  int store_breaker_stall_ms = Millis(ds::storage::CircuitBreakerOptions{}.slow_call_budget);
   std::string port_file;
   std::string fan_out = kNodeDefaults.fan_out_on_polling_thread ? "polling" : "store";
   int server_threads = kNodeDefaults.server_threads;
@@ -116,6 +117,7 @@ std::unique_ptr<ds::storage::MessageStore> WithCircuitBreaker(
   ds::storage::CircuitBreakerOptions options;
   options.failures_to_open = f.store_breaker_failures;
   options.open_for = absl::Milliseconds(f.store_breaker_open_ms);
+  options.slow_call_budget = absl::Milliseconds(f.store_breaker_stall_ms);
   options.max_open_for = std::max(options.max_open_for, options.open_for);
   return std::make_unique<ds::storage::CircuitBreakerStore>(
       std::move(store), options,
@@ -225,6 +227,11 @@ void AddFlags(CLI::App& app, Flags& f) {
   flags.Add("--store-breaker-open-ms", f.store_breaker_open_ms,
             "How long an opened store breaker refuses before its first probe; each failed "
             "probe doubles it (up to 2 s or this value, whichever is larger)",
+            CLI::PositiveNumber);
+  flags.Add("--store-breaker-stall-ms", f.store_breaker_stall_ms,
+            "A store call waiting this long while the store answers nothing of its kind "
+            "opens the breaker and fails the calls in flight at once; timeouts of calls "
+            "given less than this never count",
             CLI::PositiveNumber);
   flags.Add("--fan-out", f.fan_out,
             "Where store results answer their calls: polling (handed to the gRPC polling "
