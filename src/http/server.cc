@@ -248,6 +248,9 @@ void Responder::TakeOver(std::function<void(TakenConnection)> fn) const {
 bool Responder::answered() const { return ex_->answered(); }
 
 void Responder::OnCancel(std::function<void()> fn) const {
+  // Answered: `fn` could never run, and kept it may hold this Responder (a
+  // cycle through the exchange that nothing would break).
+  if (ex_->answered()) return;
   if (ex_->cancelled) {
     if (fn) fn();
     return;

@@ -258,7 +258,9 @@ class Responder {
   // The following two are called on the I/O thread, inside Handle() or later
   // from code running on executor(). At most one callback of each kind.
   // `fn` runs on the I/O thread if the client goes away (or the server closes
-  // the connection) before this request was answered.
+  // the connection) before this request was answered. Both callbacks are
+  // dropped (never run) once the request is answered, so they may hold this
+  // Responder.
   void OnCancel(std::function<void()> fn) const;
   // `fn` runs on the I/O thread at `deadline` if the request is unanswered by
   // then (it should answer, e.g. 504).

@@ -259,6 +259,38 @@ TEST_F(ServerTest, AnswerAfterTheServerIsGoneIsHarmless) {
   EXPECT_TRUE(res.answered());
 }
 
+// Answers first (inline, or from another thread before going on), then
+// registers cancel and deadline callbacks that hold the request's own
+// Responder and a share of `held`: a cycle unless the server drops them.
+class AnswerThenCallbacksHandler : public Handler {
+ public:
+  void Handle(Request req, Responder res) override {
+    if (req.target() == "/inline") {
+      res.Send(Response(204));
+    } else {
+      std::thread([res] { res.Send(Response(204)); }).join();
+    }
+    res.OnCancel([res, held = held_] {});
+    res.SetDeadline(absl::Now() + absl::Hours(1), [res, held = held_] {});
+  }
+  std::shared_ptr<int> held_ = std::make_shared<int>(0);
+};
+
+TEST(ServerLifetimeTest, CallbacksRegisteredAfterTheAnswerAreReleased) {
+  auto handler = std::make_shared<AnswerThenCallbacksHandler>();
+  const std::weak_ptr<int> held = handler->held_;
+  auto server = Server::Start({.io_threads = 2}, handler);
+  ASSERT_TRUE(server.ok()) << server.status();
+  {
+    HttpTestClient client((*server)->port());
+    EXPECT_EQ(client.Get("/inline").result_int(), 204);
+    EXPECT_EQ(client.Get("/elsewhere").result_int(), 204);
+  }
+  server->reset();  // joins the I/O threads: every Handle call has returned
+  handler->held_.reset();
+  EXPECT_TRUE(held.expired()) << "a callback (and the exchange it holds) outlived the server";
+}
+
 TEST_F(ServerTest, ManyIoThreadsServeManyConnections) {
   server_.reset();
   StartServer({.io_threads = 4});

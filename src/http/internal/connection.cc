@@ -312,6 +312,10 @@ bool Connection::TimedOut(Clock::time_point now) const {
 // ---------------------------------------------------------------- answers
 
 void Connection::OnAnswered(Exchange& ex) {
+  // Release what the callbacks captured as soon as they cannot run (they may
+  // hold this exchange's own Responder: a cycle).
+  ex.on_cancel = nullptr;
+  ex.on_expired = nullptr;
   if (closed_ || ex.cancelled) {
     if (ex.kind == Exchange::Kind::kStream) {
       ex.stream->Finish(closed_ ? close_reason_ : absl::CancelledError("client went away"));
@@ -319,9 +323,6 @@ void Connection::OnAnswered(Exchange& ex) {
     ex.take_over = nullptr;
     return;
   }
-  // Release what the callbacks captured as soon as they cannot run.
-  ex.on_cancel = nullptr;
-  ex.on_expired = nullptr;
   if (ex.kind == Exchange::Kind::kStream && server_->options.access_observer != nullptr) {
     // The access log hears of a stream when it ends, with its whole length.
     std::weak_ptr<Exchange> weak = ex.weak_from_this();
@@ -340,12 +341,14 @@ void Connection::OnAnswered(Exchange& ex) {
 void Connection::CancelExchange(Exchange& ex, const absl::Status& why) {
   ex.cancelled = true;
   if (ex.kind != Exchange::Kind::kStream) ReportExchange(*server_, ex, 0, 0);  // never written
+  // Every callback is dropped (what they captured is released), the cancel
+  // callback after running if the request was still unanswered.
+  std::function<void()> on_cancel = std::move(ex.on_cancel);
+  ex.on_cancel = nullptr;
   ex.on_expired = nullptr;
   ex.take_over = nullptr;
   if (ex.kind == Exchange::Kind::kNone) {
-    std::function<void()> fn = std::move(ex.on_cancel);
-    ex.on_cancel = nullptr;
-    if (fn) SafeCall("OnCancel callback", fn);
+    if (on_cancel) SafeCall("OnCancel callback", on_cancel);
   } else if (ex.kind == Exchange::Kind::kStream) {
     ex.stream->Finish(why);
   }
