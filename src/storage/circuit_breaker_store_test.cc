@@ -57,6 +57,7 @@ class CircuitBreakerStoreTest : public ::testing::Test {
       {.failures_to_open = 3,
        .open_for = absl::Milliseconds(100),
        .max_open_for = absl::Milliseconds(300),
+       .failure_window = absl::Milliseconds(50),
        .slow_call_budget = absl::Milliseconds(250),
        .clock = &clock_},
       [this](std::string_view breaker, BreakerState to, const absl::Status&) {
@@ -120,6 +121,24 @@ TEST_F(CircuitBreakerStoreTest, ASuccessInBetweenResetsTheCount) {
   EXPECT_FALSE(Read().ok());
   EXPECT_FALSE(Read().ok());
   EXPECT_EQ(store_.read_state(), BreakerState::kClosed);
+}
+
+TEST_F(CircuitBreakerStoreTest, FailuresInARowDoNotOpenItWhileTheStoreStillSucceeds) {
+  // One replica of three dies: the calls in flight on its connection all
+  // fail together, right after other calls succeeded. The store works.
+  EXPECT_TRUE(Read().ok());
+  fake_->FailNext(StoreMethod::kGetMessages, 5, absl::UnavailableError("replica gone"));
+  for (int i = 0; i < 5; ++i) EXPECT_FALSE(Read().ok());
+  EXPECT_EQ(store_.read_state(), BreakerState::kClosed);
+  // The failures go on and nothing has succeeded for the window: it opens.
+  clock_.Advance(absl::Milliseconds(49));
+  fake_->FailNext(StoreMethod::kGetMessages, 2, absl::UnavailableError("store gone"));
+  EXPECT_FALSE(Read().ok());
+  EXPECT_EQ(store_.read_state(), BreakerState::kClosed);
+  clock_.Advance(absl::Milliseconds(1));
+  EXPECT_EQ(Read().message(), "store gone");
+  EXPECT_EQ(store_.read_state(), BreakerState::kOpen);
+  EXPECT_TRUE(IsRefusal(Read()));
 }
 
 TEST_F(CircuitBreakerStoreTest, OnlyTimeoutsOfCallsWithARealBudgetCount) {
