@@ -84,7 +84,13 @@ void CircuitBreakerStore::Breaker::OpenOnStalls(absl::Time now, Decision& d) {
 
 absl::Status CircuitBreakerStore::Breaker::Refusal(absl::Time now) const {
   const absl::Duration left = std::max(open_until_ - now, absl::ZeroDuration());
-  return absl::UnavailableError(
+  // A full disk stays RESOURCE_EXHAUSTED through the breaker (clients and the
+  // routing client treat it as "no space", not as a node that is down).
+  const absl::StatusCode code = last_failure_.code() == absl::StatusCode::kResourceExhausted
+                                    ? absl::StatusCode::kResourceExhausted
+                                    : absl::StatusCode::kUnavailable;
+  return absl::Status(
+      code,
       absl::StrCat("store circuit open (", name_, "s), last failure: ", last_failure_.message(),
                    state_ == BreakerState::kHalfOpen
                        ? "; a probe is in flight"

@@ -20,6 +20,7 @@
 //   connection all fail together while the other replicas keep answering, and
 //   the driver (and the node's retry) routes around it; that store works.
 // - open: calls are answered UNAVAILABLE ("store circuit open ...") at once,
+//   or RESOURCE_EXHAUSTED when that was the last failure (a full disk),
 //   without reaching the store, until the open period has passed. The first
 //   period is `open_for`; each failed probe doubles it, up to `max_open_for`.
 // - half-open: the first call after the open period is forwarded as the
