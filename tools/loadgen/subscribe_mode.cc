@@ -17,10 +17,13 @@
 #include <set>
 #include <thread>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "common/api_rules.h"
 #include "tools/loadgen/node_metrics.h"
 #include "tools/loadgen/prometheus_text.h"
 #include "tools/loadgen/stats.h"
@@ -35,12 +38,6 @@ using json = nlohmann::json;
 
 namespace {
 
-std::pair<std::string, std::string> SplitHostPort(const std::string& hp) {
-  const size_t colon = hp.rfind(':');
-  if (colon == std::string::npos) return {hp, "80"};
-  return {hp.substr(0, colon), hp.substr(colon + 1)};
-}
-
 // The smallest snowflake id at Unix millisecond `ms`.
 uint64_t IdFloor(int64_t ms) { return static_cast<uint64_t>(ms - 1420070400000LL) << 22; }
 
@@ -48,7 +45,7 @@ uint64_t IdFloor(int64_t ms) { return static_cast<uint64_t>(ms - 1420070400000LL
 // an open-loop schedule of POSTs (message k at start + k / rate).
 class Writers {
  public:
-  Writers(const SubscribeConfig& c) : c_(c) {}
+  Writers(const SubscribeConfig& c, api::HostPort gateway) : c_(c), gateway_(std::move(gateway)) {}
   void Run(absl::Time start, absl::Time end) {
     if (c_.rate <= 0) return;
     std::vector<std::thread> threads;
@@ -63,7 +60,8 @@ class Writers {
 
  private:
   void Loop(int w, absl::Time start, absl::Time end) {
-    const auto [host, port] = SplitHostPort(c_.gateway);
+    const std::string& host = gateway_.host;
+    const std::string port = std::to_string(gateway_.port);
     boost::asio::io_context ioc;
     std::unique_ptr<beast::tcp_stream> stream;
     const int n = std::max(1, c_.writers);
@@ -111,6 +109,7 @@ class Writers {
   }
 
   const SubscribeConfig& c_;
+  const api::HostPort gateway_;
   std::atomic<int64_t> sent_{0}, acked_{0}, errors_{0};
 };
 
@@ -341,11 +340,10 @@ void PrintText(const SubscribeConfig& c, const Outcome& o) {
   }
 }
 
-SubscriberOptions PoolOptions(const SubscribeConfig& c) {
-  const auto [host, port] = SplitHostPort(c.gateway);
+SubscriberOptions PoolOptions(const SubscribeConfig& c, const api::HostPort& gateway) {
   SubscriberOptions o;
-  o.host = host;
-  o.port = static_cast<uint16_t>(std::stoi(port));
+  o.host = gateway.host;
+  o.port = gateway.port;
   o.source_addresses = c.source_addresses;
   o.subscribers = c.subscribers;
   o.channels = c.channels;
@@ -357,22 +355,31 @@ SubscriberOptions PoolOptions(const SubscribeConfig& c) {
   return o;
 }
 
+// The gateway's address, once the configuration is known to be usable.
+absl::StatusOr<api::HostPort> CheckConfig(const SubscribeConfig& c) {
+  if (c.subscribers < 0 || c.channels < 1 || c.rate < 0 || c.io_threads < 1) {
+    return absl::InvalidArgumentError(
+        "--subscribers >= 0, --channels >= 1, --rate >= 0, --io-threads >= 1");
+  }
+  return api::ParseHostPort("--gateway", c.gateway, api::PortZero::kRejected);
+}
+
 }  // namespace
 
 int RunSubscribe(const SubscribeConfig& c) {
   auto warn = [&](const std::string& m) {
     if (!c.quiet) std::fprintf(stderr, "ds-loadgen: %s\n", m.c_str());
   };
-  if (c.subscribers < 0 || c.channels < 1 || c.rate < 0 || c.io_threads < 1) {
-    std::fprintf(stderr,
-                 "ds-loadgen: subscribe mode: --subscribers >= 0, --channels >= 1, "
-                 "--rate >= 0, --io-threads >= 1\n");
+  const absl::StatusOr<api::HostPort> gateway = CheckConfig(c);
+  if (!gateway.ok()) {
+    std::fprintf(stderr, "ds-loadgen: subscribe mode: %s\n",
+                 std::string(gateway.status().message()).c_str());
     return 2;
   }
   const LiveCounters before = Scrape(c.metrics_urls);
   if (!before.ok) warn(absl::StrCat("metrics unavailable: ", before.error));
 
-  SubscriberPool pool(PoolOptions(c));
+  SubscriberPool pool(PoolOptions(c, *gateway));
   const bool bar = c.progress && !c.quiet && !c.json && isatty(STDERR_FILENO);
   const absl::Time t0 = absl::Now();
   pool.Start();
@@ -393,7 +400,7 @@ int RunSubscribe(const SubscribeConfig& c) {
                       absl::FormatDuration(c.connect_timeout)));
   }
 
-  Writers writers(c);
+  Writers writers(c, *gateway);
   const absl::Time w0 = absl::Now();
   std::thread writer([&] { writers.Run(w0, w0 + c.duration); });
   while (absl::Now() < w0 + c.duration + c.settle) {
