@@ -42,21 +42,21 @@ class EchoBackend final : public ds::gateway::MessageBackend {
     m->set_channel_id(req.channel_id());
     m->set_message_id(req.before() + 1);
     m->set_content("fuzz \"quoted\" \xc3\xa9");
-    done(StatusFor(req.channel_id()), std::move(resp));
+    done(StatusFor(req.channel_id()), std::move(resp), ds::gateway::BackendInfo{.node = "fuzz"});
   }
   void GetMessage(const v1::GetMessageRequest& req, absl::Time, const ds::gateway::BackendCall&,
                   ds::gateway::BackendCallback<v1::GetMessageResponse> done) override {
     v1::GetMessageResponse resp;
     resp.mutable_message()->set_channel_id(req.channel_id());
     resp.mutable_message()->set_message_id(req.message_id());
-    done(StatusFor(req.channel_id()), std::move(resp));
+    done(StatusFor(req.channel_id()), std::move(resp), ds::gateway::BackendInfo{.node = "fuzz"});
   }
   void SendMessage(const v1::SendMessageRequest& req, absl::Time, const ds::gateway::BackendCall&,
                    ds::gateway::BackendCallback<v1::SendMessageResponse> done) override {
     v1::SendMessageResponse resp;
     *resp.mutable_message()->mutable_content() = req.content();
     resp.mutable_message()->set_channel_id(req.channel_id());
-    done(StatusFor(req.channel_id()), std::move(resp));
+    done(StatusFor(req.channel_id()), std::move(resp), ds::gateway::BackendInfo{.node = "fuzz"});
   }
   bool Healthy() const override { return true; }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "testing/store_answer.h"
 
 namespace ds::storage {
 namespace {
@@ -17,20 +18,7 @@ namespace {
 constexpr absl::Duration kWait = absl::Seconds(10);
 
 template <typename T>
-struct Answer {
-  std::promise<absl::StatusOr<T>> promise;
-  std::future<absl::StatusOr<T>> future = promise.get_future();
-  Callback<T> callback() {
-    return [this](absl::StatusOr<T> r) { promise.set_value(std::move(r)); };
-  }
-  bool ready() const {
-    return future.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
-  }
-  absl::StatusOr<T> get() {
-    EXPECT_EQ(future.wait_for(std::chrono::seconds(10)), std::future_status::ready);
-    return future.get();
-  }
-};
+using Answer = ds::testing::StoreAnswer<T>;
 
 NewMessage Msg(uint64_t nonce) {
   return NewMessage{.channel_id = 7, .author_id = 3, .content = "hi", .nonce = nonce};

@@ -84,7 +84,13 @@ void CircuitBreakerStore::Breaker::OpenOnStalls(absl::Time now, Decision& d) {
 
 absl::Status CircuitBreakerStore::Breaker::Refusal(absl::Time now) const {
   const absl::Duration left = std::max(open_until_ - now, absl::ZeroDuration());
-  return absl::UnavailableError(
+  // A full disk stays RESOURCE_EXHAUSTED through the breaker (clients and the
+  // routing client treat it as "no space", not as a node that is down).
+  const absl::StatusCode code = last_failure_.code() == absl::StatusCode::kResourceExhausted
+                                    ? absl::StatusCode::kResourceExhausted
+                                    : absl::StatusCode::kUnavailable;
+  return absl::Status(
+      code,
       absl::StrCat("store circuit open (", name_, "s), last failure: ", last_failure_.message(),
                    state_ == BreakerState::kHalfOpen
                        ? "; a probe is in flight"
@@ -117,11 +123,13 @@ void CircuitBreakerStore::Breaker::Record(const absl::Status& status, absl::Dura
   {
     std::lock_guard<std::mutex> lock(mu_);
     in_flight_.erase(id);
-    last_answer_ = options_.clock->Now();
+    const absl::Time now = options_.clock->Now();
+    last_answer_ = now;
     if (probe) probe_in_flight_ = false;
     if (outcome == Outcome::kNeutral) return;
     if (outcome == Outcome::kSuccess) {
       failures_ = 0;
+      last_success_ = now;
       // A call admitted before the breaker opened may succeed while it is
       // open; only the probe closes it.
       if (state_ == BreakerState::kHalfOpen && probe) {
@@ -133,12 +141,13 @@ void CircuitBreakerStore::Breaker::Record(const absl::Status& status, absl::Dura
       ++failures_;
       last_failure_ = status;
       const bool reopen = state_ == BreakerState::kHalfOpen && probe;
-      const bool trip = state_ == BreakerState::kClosed && failures_ >= options_.failures_to_open;
+      const bool trip = state_ == BreakerState::kClosed && failures_ >= options_.failures_to_open &&
+                        now - last_success_ >= options_.failure_window;
       if (reopen || trip) {
         if (reopen) period_ = std::min(period_ * 2, options_.max_open_for);
         if (trip) period_ = options_.open_for;
         state_ = BreakerState::kOpen;
-        open_until_ = options_.clock->Now() + period_;
+        open_until_ = now + period_;
         changed = state_;
       }
     }

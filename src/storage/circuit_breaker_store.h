@@ -14,8 +14,13 @@
 //
 // Each breaker is closed, open or half-open:
 // - closed: calls are forwarded. `failures_to_open` store failures in a row
-//   open it.
+//   open it, provided the store has also answered no call of that kind with
+//   success for `failure_window`. Under concurrency "in a row" alone is a weak
+//   signal: when one Cassandra replica dies, the calls in flight on its
+//   connection all fail together while the other replicas keep answering, and
+//   the driver (and the node's retry) routes around it; that store works.
 // - open: calls are answered UNAVAILABLE ("store circuit open ...") at once,
+//   or RESOURCE_EXHAUSTED when that was the last failure (a full disk),
 //   without reaching the store, until the open period has passed. The first
 //   period is `open_for`; each failed probe doubles it, up to `max_open_for`.
 // - half-open: the first call after the open period is forwarded as the
@@ -77,6 +82,9 @@ struct CircuitBreakerOptions {
   int failures_to_open = 5;
   absl::Duration open_for = absl::Milliseconds(250);
   absl::Duration max_open_for = absl::Seconds(2);
+  // Failures in a row open a breaker only when no call of its kind has
+  // succeeded for this long either.
+  absl::Duration failure_window = absl::Milliseconds(250);
   // A call that waits this long while the store answers nothing of its kind
   // is stalled. Above a slow but working store's latency (a 500 ms query must
   // not trip it), below the callers' deadlines (the gateway's is 2 s).
@@ -177,6 +185,7 @@ class CircuitBreakerStore final : public MessageStore {
     uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
     std::map<uint64_t, InFlight> in_flight_ ABSL_GUARDED_BY(mu_);  // oldest first
     absl::Time last_answer_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+    absl::Time last_success_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
     bool watchdog_armed_ ABSL_GUARDED_BY(mu_) = false;
     bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   };

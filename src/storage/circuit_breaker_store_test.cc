@@ -16,6 +16,7 @@
 #include "storage/message_store_contract.h"
 #include "testing/fake_clock.h"
 #include "testing/fake_message_store.h"
+#include "testing/store_answer.h"
 
 namespace ds::storage {
 namespace {
@@ -26,18 +27,7 @@ INSTANTIATE_MESSAGE_STORE_CONTRACT(BreakerOverFake, [] {
 });
 
 template <typename T>
-struct Answer {
-  std::shared_ptr<std::promise<absl::StatusOr<T>>> promise =
-      std::make_shared<std::promise<absl::StatusOr<T>>>();
-  std::future<absl::StatusOr<T>> future = promise->get_future();
-  Callback<T> callback() {
-    return [p = promise](absl::StatusOr<T> r) { p->set_value(std::move(r)); };
-  }
-  absl::StatusOr<T> get() {
-    EXPECT_EQ(future.wait_for(std::chrono::seconds(30)), std::future_status::ready);
-    return future.get();
-  }
-};
+using Answer = ds::testing::StoreAnswer<T>;
 
 struct Transition {
   std::string breaker;
@@ -57,6 +47,7 @@ class CircuitBreakerStoreTest : public ::testing::Test {
       {.failures_to_open = 3,
        .open_for = absl::Milliseconds(100),
        .max_open_for = absl::Milliseconds(300),
+       .failure_window = absl::Milliseconds(50),
        .slow_call_budget = absl::Milliseconds(250),
        .clock = &clock_},
       [this](std::string_view breaker, BreakerState to, const absl::Status&) {
@@ -120,6 +111,24 @@ TEST_F(CircuitBreakerStoreTest, ASuccessInBetweenResetsTheCount) {
   EXPECT_FALSE(Read().ok());
   EXPECT_FALSE(Read().ok());
   EXPECT_EQ(store_.read_state(), BreakerState::kClosed);
+}
+
+TEST_F(CircuitBreakerStoreTest, FailuresInARowDoNotOpenItWhileTheStoreStillSucceeds) {
+  // One replica of three dies: the calls in flight on its connection all
+  // fail together, right after other calls succeeded. The store works.
+  EXPECT_TRUE(Read().ok());
+  fake_->FailNext(StoreMethod::kGetMessages, 5, absl::UnavailableError("replica gone"));
+  for (int i = 0; i < 5; ++i) EXPECT_FALSE(Read().ok());
+  EXPECT_EQ(store_.read_state(), BreakerState::kClosed);
+  // The failures go on and nothing has succeeded for the window: it opens.
+  clock_.Advance(absl::Milliseconds(49));
+  fake_->FailNext(StoreMethod::kGetMessages, 2, absl::UnavailableError("store gone"));
+  EXPECT_FALSE(Read().ok());
+  EXPECT_EQ(store_.read_state(), BreakerState::kClosed);
+  clock_.Advance(absl::Milliseconds(1));
+  EXPECT_EQ(Read().message(), "store gone");
+  EXPECT_EQ(store_.read_state(), BreakerState::kOpen);
+  EXPECT_TRUE(IsRefusal(Read()));
 }
 
 TEST_F(CircuitBreakerStoreTest, OnlyTimeoutsOfCallsWithARealBudgetCount) {
@@ -186,7 +195,10 @@ TEST_F(CircuitBreakerStoreTest, RefusalsAreNeverAnsweredInline) {
   std::promise<std::thread::id> answered_on;
   store_.SendMessage({.channel_id = 1, .author_id = 2, .content = "x", .nonce = 9},
                      Budget(absl::Seconds(5)), [&](absl::StatusOr<SendResult> r) {
-                       EXPECT_TRUE(IsRefusal(r.status())) << r.status();
+                       // A full disk keeps its code through the breaker.
+                       EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+                       EXPECT_TRUE(absl::StrContains(r.status().message(), "store circuit open"))
+                           << r.status();
                        answered_on.set_value(std::this_thread::get_id());
                      });
   EXPECT_NE(answered_on.get_future().get(), std::this_thread::get_id());

@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "storage/message_store_contract.h"
 #include "testing/fake_message_store.h"
+#include "testing/store_answer.h"
 
 namespace ds::storage {
 namespace {
@@ -20,18 +21,7 @@ INSTANTIATE_MESSAGE_STORE_CONTRACT(LatencyOverFake, [] {
 });
 
 template <typename T>
-struct Answer {
-  std::shared_ptr<std::promise<absl::StatusOr<T>>> promise =
-      std::make_shared<std::promise<absl::StatusOr<T>>>();
-  std::future<absl::StatusOr<T>> future = promise->get_future();
-  Callback<T> callback() {
-    return [p = promise](absl::StatusOr<T> r) { p->set_value(std::move(r)); };
-  }
-  absl::StatusOr<T> get() {
-    EXPECT_EQ(future.wait_for(std::chrono::seconds(30)), std::future_status::ready);
-    return future.get();
-  }
-};
+using Answer = ds::testing::StoreAnswer<T>;
 
 TEST(LatencyMessageStoreTest, AddsTheLatencyAndPassesResultsThrough) {
   auto fake = std::make_shared<FakeMessageStore>();

@@ -17,16 +17,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "storage/cassandra/cassandra_message_store.h"
+#include "testing/cassandra_hosts.h"
 #include "testing/process.h"
 
 namespace ds::storage {
 namespace {
 
-std::vector<std::string> Hosts() {
-  const char* env = std::getenv("DS_CASSANDRA_HOSTS");
-  std::string hosts = (env != nullptr && *env != '\0') ? env : "127.0.0.1";
-  return absl::StrSplit(hosts, ',', absl::SkipWhitespace());
-}
+std::vector<std::string> Hosts() { return ds::testing::CassandraHosts(); }
 
 CassandraStoreOptions WithCredentials(std::string username, std::string password) {
   return CassandraStoreOptions{.hosts = Hosts(),

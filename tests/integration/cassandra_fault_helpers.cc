@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "testing/cassandra_hosts.h"
 
 #ifndef DS_SOURCE_DIR
 #error "DS_SOURCE_DIR must name the source tree (for scripts/cassandra)"
@@ -26,8 +27,7 @@ int RunCassandraScript(const std::string& args, const std::string& log_path) {
 }
 
 std::string CassandraHostsFromEnv(const std::string& fallback) {
-  const char* env = std::getenv("DS_CASSANDRA_HOSTS");
-  return (env != nullptr && *env != '\0') ? env : fallback;
+  return ds::testing::CassandraHostsText(fallback);
 }
 
 CassandraNode::CassandraNode(std::vector<std::string> args) : args_(std::move(args)) {}

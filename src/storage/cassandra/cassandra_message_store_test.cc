@@ -20,15 +20,12 @@
 #include "absl/time/clock.h"
 #include "common/snowflake.h"
 #include "storage/message_store_contract.h"
+#include "testing/cassandra_hosts.h"
 
 namespace ds::storage {
 namespace {
 
-std::vector<std::string> Hosts() {
-  const char* env = std::getenv("DS_CASSANDRA_HOSTS");
-  std::string hosts = (env != nullptr && *env != '\0') ? env : "127.0.0.1";
-  return absl::StrSplit(hosts, ',', absl::SkipWhitespace());
-}
+std::vector<std::string> Hosts() { return ds::testing::CassandraHosts(); }
 
 CassandraStoreOptions TestOptions() {
   return CassandraStoreOptions{.hosts = Hosts(),

@@ -18,17 +18,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "testing/cassandra_hosts.h"
 
 namespace ds::storage::cassandra {
 namespace {
 
 constexpr char kKeyspace[] = "ds_cql_client_test";
 
-std::vector<std::string> Hosts() {
-  const char* env = std::getenv("DS_CASSANDRA_HOSTS");
-  std::string hosts = (env != nullptr && *env != '\0') ? env : "127.0.0.1";
-  return absl::StrSplit(hosts, ',', absl::SkipWhitespace());
-}
+std::vector<std::string> Hosts() { return ds::testing::CassandraHosts(); }
 
 // Waits for a number of callbacks (they run on driver threads).
 class Latch {
@@ -49,7 +46,7 @@ class Latch {
   int count_;
 };
 
-class CqlClientTest : public testing::Test {
+class CqlClientTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     absl::StatusOr<std::unique_ptr<CqlClient>> client =
@@ -80,8 +77,8 @@ class CqlClientTest : public testing::Test {
 
   // Drops and recreates a table named after the running test.
   std::string FreshTable(std::string_view columns) {
-    std::string table =
-        absl::StrCat(kKeyspace, ".", testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::string table = absl::StrCat(
+        kKeyspace, ".", ::testing::UnitTest::GetInstance()->current_test_info()->name());
     EXPECT_TRUE(client_->Query(absl::StrCat("DROP TABLE IF EXISTS ", table)).ok());
     absl::Status created = client_->Query(absl::StrCat(
         "CREATE TABLE ", table, " ", absl::string_view(columns.data(), columns.size())));

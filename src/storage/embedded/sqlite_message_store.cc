@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/timer_thread.h"
@@ -189,6 +190,22 @@ absl::Status ValidateOptions(const SqliteStoreOptions& o) {
   return absl::OkStatus();
 }
 
+// PRAGMA max_page_count for `max_bytes` (0: no cap). The cap belongs to the
+// connection; only the writer's matters.
+absl::Status CapSize(SqliteConnection& writer, uint64_t max_bytes) {
+  if (max_bytes == 0) return absl::OkStatus();
+  auto page_size = writer.QueryText("PRAGMA page_size", "read page size");
+  if (!page_size.ok()) return page_size.status();
+  uint64_t bytes_per_page = 0;
+  if (!absl::SimpleAtoi(*page_size, &bytes_per_page) || bytes_per_page == 0) {
+    return absl::InternalError(absl::StrCat("sqlite: unexpected page_size ", *page_size));
+  }
+  const uint64_t pages = std::max<uint64_t>(1, max_bytes / bytes_per_page);
+  const std::string pragma = absl::StrCat("PRAGMA max_page_count=", pages);
+  auto set = writer.QueryText(pragma.c_str(), "cap the database size");
+  return set.ok() ? absl::OkStatus() : set.status();
+}
+
 }  // namespace
 
 // ---- Lifecycle ----
@@ -218,6 +235,7 @@ absl::StatusOr<std::unique_ptr<SqliteMessageStore>> SqliteMessageStore::Open(
     }
     const char* sync = o.durable_commits ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
     if (absl::Status s = (*writer)->Exec(sync, "set synchronous"); !s.ok()) return s;
+    if (absl::Status s = CapSize(**writer, o.max_database_bytes); !s.ok()) return s;
     // Only take the write lock when the schema is missing, so a node can
     // start while another process is writing.
     auto tables = (*writer)->QueryText(

@@ -39,9 +39,10 @@
 // Several processes must use different `node_id`s (as every node does); a
 // snowflake collision anyway is retried with a fresh id, never overwritten.
 //
-// Errors map to gRPC-style codes: lock contention after retries and I/O
-// failures -> UNAVAILABLE; interrupted by deadline -> DEADLINE_EXCEEDED;
-// constraint violations, corruption and misuse -> INTERNAL; ids >= 2^63 in
+// Errors map to gRPC-style codes: a full database file or disk (or
+// `max_database_bytes` reached) -> RESOURCE_EXHAUSTED, with a log line; lock
+// contention after retries and I/O failures -> UNAVAILABLE; interrupted by deadline ->
+// DEADLINE_EXCEEDED; constraint violations, corruption and misuse -> INTERNAL; ids >= 2^63 in
 // BulkInsert -> INVALID_ARGUMENT.
 //
 // Shutdown: the destructor stops taking work, answers every call still queued
@@ -94,6 +95,10 @@ struct SqliteStoreOptions {
   // loss: the WAL is synced on every commit), false = NORMAL (survives a
   // process crash, may lose the last commits on power loss; faster).
   bool durable_commits = true;
+  // A cap on the database file's size (PRAGMA max_page_count, rounded down to
+  // whole pages); writes beyond it are refused RESOURCE_EXHAUSTED as on a
+  // full disk. 0 = only the file system limits it.
+  uint64_t max_database_bytes = 0;
   // Unix milliseconds for snowflake ids; injectable for tests.
   std::function<int64_t()> now_ms = nullptr;
 };

@@ -11,6 +11,7 @@
 #include <future>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "storage/embedded/internal/sqlite_connection.h"
@@ -225,6 +226,41 @@ TEST(SqliteMessageStoreTest, WriteLockedByAnotherProcessIsUnavailableAfterBusyTi
   auto sent = Send(*store, {.channel_id = 1, .author_id = 1, .content = "x", .nonce = 1});
   ASSERT_TRUE(sent.ok()) << sent.status();
   EXPECT_FALSE(sent->duplicate);  // the failed attempts consumed nothing
+}
+
+TEST(SqliteMessageStoreTest, AFullDatabaseRefusesWritesResourceExhaustedAndKeepsWhatItAcked) {
+  TempDir dir;
+  const std::string path = dir.File("full.db");
+  // 96 KiB: the schema and a handful of 3,000-byte messages fit, then it is
+  // full, as a full disk would be.
+  auto store = MustOpen({.path = path, .max_database_bytes = 96 * 1024});
+  ASSERT_TRUE(store);
+  std::vector<uint64_t> acked;
+  absl::Status refused;
+  for (uint64_t nonce = 1; nonce <= 200 && refused.ok(); ++nonce) {
+    auto sent = Send(*store, {.channel_id = 7,
+                              .author_id = 1,
+                              .content = std::string(3000, static_cast<char>('a' + nonce % 26)),
+                              .nonce = nonce});
+    if (sent.ok()) {
+      acked.push_back(sent->message.message_id);
+    } else {
+      refused = sent.status();
+    }
+  }
+  ASSERT_FALSE(refused.ok()) << "200 writes of 3 KB fit in a 96 KiB database";
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  EXPECT_TRUE(absl::StrContains(refused.message(), "full")) << refused;
+  ASSERT_GE(acked.size(), 3u);
+  // Every acknowledged write is still there, and reads go on.
+  auto page = Newest(*store, 7, 200);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->size(), acked.size());
+  for (uint64_t id : acked) EXPECT_TRUE(Get(*store, 7, id).ok()) << id;
+  // Still full: refused the same way again.
+  auto again = Send(
+      *store, {.channel_id = 7, .author_id = 1, .content = std::string(3000, 'z'), .nonce = 999});
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kResourceExhausted) << again.status();
 }
 
 TEST(SqliteMessageStoreTest, QueuedCallIsAnsweredAtItsDeadline) {

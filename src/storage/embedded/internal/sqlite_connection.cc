@@ -1,11 +1,13 @@
 #include "storage/embedded/internal/sqlite_connection.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/log.h"
 
 namespace ds::storage::sqlite_internal {
 namespace {
@@ -127,8 +129,10 @@ absl::Status SqliteConnection::Error(int rc, const char* what) const {
     case SQLITE_INTERRUPT:
       if (call_.cancel != nullptr && call_.cancel->cancelled()) return absl::CancelledError(detail);
       return absl::DeadlineExceededError(detail);
-    case SQLITE_IOERR:
     case SQLITE_FULL:
+      LogFull(detail);
+      return absl::ResourceExhaustedError(detail);
+    case SQLITE_IOERR:
     case SQLITE_CANTOPEN:
     case SQLITE_PROTOCOL:
     case SQLITE_NOMEM:
@@ -136,6 +140,22 @@ absl::Status SqliteConnection::Error(int rc, const char* what) const {
     default:  // CONSTRAINT, CORRUPT, NOTADB, MISUSE, READONLY, SCHEMA, ...
       return absl::InternalError(detail);
   }
+}
+
+void SqliteConnection::LogFull(const std::string& detail) const {
+  // At most one line per 10 s per process: a full disk fails every write.
+  static std::atomic<int64_t> next_log_ns{0};
+  const int64_t now = absl::GetCurrentTimeNanos();
+  int64_t next = next_log_ns.load(std::memory_order_relaxed);
+  if (now < next ||
+      !next_log_ns.compare_exchange_strong(next, now + 10'000'000'000, std::memory_order_relaxed)) {
+    return;
+  }
+  const char* file = sqlite3_db_filename(db_, "main");
+  Logger("storage")->warn(
+      "sqlite {}: the database or its disk is full; writes are refused RESOURCE_EXHAUSTED "
+      "until space is freed (reads go on): {}",
+      file != nullptr ? file : "?", detail);
 }
 
 int SqliteConnection::BusyHandler(void* self, int attempts) {

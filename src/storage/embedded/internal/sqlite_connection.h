@@ -69,10 +69,12 @@ class SqliteConnection {
   // Maps a SQLite result code to a status that says what the caller should do:
   // BUSY/LOCKED (after the busy handler gave up) -> UNAVAILABLE, or
   // DEADLINE_EXCEEDED when the call's deadline is what stopped the wait;
-  // INTERRUPT -> DEADLINE_EXCEEDED / CANCELLED by cause; I/O, full disk,
-  // cannot open -> UNAVAILABLE; anything else (constraint, corruption,
-  // misuse) -> INTERNAL.
+  // INTERRUPT -> DEADLINE_EXCEEDED / CANCELLED by cause; full database or
+  // disk -> RESOURCE_EXHAUSTED (logged, at most once per 10 s); I/O, cannot
+  // open -> UNAVAILABLE; anything else (constraint, corruption, misuse) ->
+  // INTERNAL.
   absl::Status Error(int rc, const char* what) const;
+  void LogFull(const std::string& detail) const;
 
   // For retry loops around SQLITE_BUSY results that bypass the busy handler
   // (e.g. WAL recovery): waits like one busy-handler round and returns true,
