@@ -14,6 +14,7 @@
 #include "dataservice/v1/messages.grpc.pb.h"
 #include "messages/messages.grpc.pb.h"
 #include "node/raw_methods.h"
+#include "node/request_log.h"
 #include "node/request_validation.h"
 
 namespace ds::node {
@@ -75,21 +76,47 @@ absl::Time CallDeadline(const grpc::ServerContext& ctx, absl::Duration fallback)
   return absl::FromChrono(deadline);
 }
 
-// Answers `call` once with `status` (and `response` if OK), counting it.
-// Nothing may touch the call after this returns: it may already be gone.
-void Answer(UnaryCall* call, NodeMetrics* metrics, Method method, const grpc::ByteBuffer& response,
-            const grpc::Status& status) {
-  metrics->OnResponse(method, status.error_code());
+// Where every answer is counted and logged.
+struct Sinks {
+  NodeMetrics* metrics;
+  RequestLog* log;
+};
+
+// Answers `call` once with `status` (and `response` if OK), counting and
+// logging it. Nothing may touch the call after this returns: it may already
+// be gone.
+void Answer(UnaryCall* call, const Sinks& sinks, const RequestLog::Call& record,
+            const grpc::ByteBuffer& response, const grpc::Status& status) {
+  sinks.metrics->OnResponse(record.method, status.error_code());
+  sinks.log->OnAnswer(call->context(), record, status);
   call->Finish(response, status);
 }
+
+// What a read's store calls log a failure with: the request id of the caller
+// that started the flight (copied: that call may be gone by then).
+struct StoreLog {
+  RequestLog* log;
+  Method method;
+  RequestId id;
+
+  void OnResult(uint64_t channel, int attempt, absl::Time started,
+                const absl::Status& status) const {
+    // NOT_FOUND (no such message) and CANCELLED (every waiter left) are
+    // answers, not failures.
+    if (IsServerError(static_cast<grpc::StatusCode>(status.code()))) {
+      log->OnStoreFailure(method, channel, attempt, absl::Now() - started, status, id);
+    }
+  }
+};
 
 // One read call's state: joins (or starts) a flight and answers with its
 // result, or leaves the flight when gRPC reports the call cancelled (client
 // cancellation or its deadline). Owned by the call (CallHooks).
 class ReadCall final : public CallHooks {
  public:
-  ReadCall(UnaryCall* call, ReadCoalescer* coalescer, NodeMetrics* metrics, Method method)
-      : call_(call), coalescer_(coalescer), metrics_(metrics), method_(method) {
+  ReadCall(UnaryCall* call, ReadCoalescer* coalescer, const Sinks& sinks,
+           const RequestLog::Call& record)
+      : call_(call), coalescer_(coalescer), sinks_(sinks), record_(record) {
     if (call->context().client_metadata().count(kTimingRequestKey) != 0) arrived_ = absl::Now();
   }
 
@@ -120,7 +147,8 @@ class ReadCall final : public CallHooks {
  private:
   void Deliver(const ReadCoalescer::Result& result, const WaitInfo& info) {
     grpc::ServerContext& ctx = call_->context();
-    ctx.AddTrailingMetadata(kCoalescedKey, coalescer::RoleName(info.role));
+    record_.role = coalescer::RoleName(info.role);
+    ctx.AddTrailingMetadata(kCoalescedKey, record_.role);
     if (arrived_) ctx.AddTrailingMetadata(kArrivedKey, absl::StrCat(absl::ToUnixMicros(*arrived_)));
     if (!result.ok()) {
       AnswerOnce(grpc::ByteBuffer(), ToGrpcStatus(result.status()));
@@ -131,13 +159,13 @@ class ReadCall final : public CallHooks {
 
   void AnswerOnce(const grpc::ByteBuffer& response, const grpc::Status& status) {
     if (answered_.exchange(true, std::memory_order_acq_rel)) return;
-    Answer(call_, metrics_, method_, response, status);  // may destroy this
+    Answer(call_, sinks_, record_, response, status);  // may destroy this
   }
 
   UnaryCall* const call_;
   ReadCoalescer* const coalescer_;
-  NodeMetrics* const metrics_;
-  const Method method_;
+  const Sinks sinks_;
+  RequestLog::Call record_;            // role set by Deliver
   std::optional<absl::Time> arrived_;  // set only when the client asked for timing
   std::atomic<bool> answered_{false};
   std::optional<ReadCoalescer::Ticket> ticket_;  // polling thread only
@@ -179,22 +207,31 @@ class InFlight {
 // (storage::Message -> EncodedResponse).
 template <typename Encoder>
 ReadCoalescer::Fetch FetchOneMessage(storage::MessageStore* store, uint64_t channel_id,
-                                     uint64_t message_id, Encoder encode) {
+                                     uint64_t message_id, const StoreLog& log, Encoder encode) {
   return [=](const FetchContext& fc, ReadCoalescer::FetchDone done) {
     store->GetMessage(channel_id, message_id, {fc.deadline, fc.cancel},
-                      [=, done = std::move(done)](absl::StatusOr<storage::Message> m) {
-                        if (!m.ok()) return done(m.status());
+                      [=, attempt = fc.attempt, started = absl::Now(),
+                       done = std::move(done)](absl::StatusOr<storage::Message> m) {
+                        if (!m.ok()) {
+                          log.OnResult(channel_id, attempt, started, m.status());
+                          return done(m.status());
+                        }
                         done(encode(*m));
                       });
   };
 }
 
-ReadCoalescer::Fetch FetchPage(storage::MessageStore* store, storage::GetMessagesQuery query) {
-  return [store, query](const FetchContext& fc, ReadCoalescer::FetchDone done) {
+ReadCoalescer::Fetch FetchPage(storage::MessageStore* store, storage::GetMessagesQuery query,
+                               const StoreLog& log) {
+  return [store, query, log](const FetchContext& fc, ReadCoalescer::FetchDone done) {
     store->GetMessages(
         query, {fc.deadline, fc.cancel},
-        [done = std::move(done)](absl::StatusOr<std::vector<storage::Message>> page) {
-          if (!page.ok()) return done(page.status());
+        [log, channel = query.channel_id, attempt = fc.attempt, started = absl::Now(),
+         done = std::move(done)](absl::StatusOr<std::vector<storage::Message>> page) {
+          if (!page.ok()) {
+            log.OnResult(channel, attempt, started, page.status());
+            return done(page.status());
+          }
           v1::GetMessagesResponse resp;
           resp.mutable_messages()->Reserve(static_cast<int>(page->size()));
           for (const auto& m : *page) Fill(m, resp.add_messages());
@@ -225,26 +262,31 @@ struct MessageServices::Impl {
   NodeMetrics* metrics;
   MessageServiceOptions options;
   CqServer* handoff;  // may be null
+  RequestLog log;
   RawV1Service v1_service;
   RawReferenceService ref_service;
   InFlight writes;
+
+  Sinks sinks() { return {metrics, &log}; }
 
   // The shared path of every read method: count, parse, validate, then join
   // (or start) the flight that `plan` describes.
   template <typename Req, typename Validate, typename Plan>
   void ServeRead(Method method, UnaryCall* call, Validate validate, Plan plan) {
+    RequestLog::Call record{.method = method, .arrived_ns = absl::GetCurrentTimeNanos()};
     metrics->OnRequest(method);
     Req req;
     if (!ParseRequest(call->request(), &req)) {
       const auto st = absl::InvalidArgumentError(
           absl::StrCat("request: not a valid ", Req::descriptor()->name()));
-      return Answer(call, metrics, method, {}, ToGrpcStatus(st));
+      return Answer(call, sinks(), record, {}, ToGrpcStatus(st));
     }
     if (absl::Status st = validate(req); !st.ok()) {
-      return Answer(call, metrics, method, {}, ToGrpcStatus(st));
+      return Answer(call, sinks(), record, {}, ToGrpcStatus(st));
     }
-    ReadPlan p = plan(req);
-    auto hooks = std::make_unique<ReadCall>(call, coalescer, metrics, method);
+    ReadPlan p = plan(req, StoreLog{&log, method, RequestId::From(call->context())});
+    record.channel = p.channel_id;
+    auto hooks = std::make_unique<ReadCall>(call, coalescer, sinks(), record);
     ReadCall* read = hooks.get();
     call->set_hooks(std::move(hooks));
     read->Start({std::move(p.key), p.channel_id,
@@ -254,21 +296,23 @@ struct MessageServices::Impl {
 
   void GetMessages(UnaryCall* call) {
     ServeRead<v1::GetMessagesRequest>(
-        kGetMessages, call, ValidateGetMessages, [this](const v1::GetMessagesRequest& req) {
+        kGetMessages, call, ValidateGetMessages,
+        [this](const v1::GetMessagesRequest& req, const StoreLog& log) {
           storage::GetMessagesQuery query{.channel_id = req.channel_id(),
                                           .limit = EffectiveLimit(req)};
           if (req.has_before()) query.before = req.before();
           if (req.has_after()) query.after = req.after();
-          return ReadPlan{GetMessagesKey(req), req.channel_id(), FetchPage(store, query)};
+          return ReadPlan{GetMessagesKey(req), req.channel_id(), FetchPage(store, query, log)};
         });
   }
 
   void GetMessage(UnaryCall* call) {
     ServeRead<v1::GetMessageRequest>(
-        kGetMessage, call, ValidateGetMessage, [this](const v1::GetMessageRequest& req) {
+        kGetMessage, call, ValidateGetMessage,
+        [this](const v1::GetMessageRequest& req, const StoreLog& log) {
           const uint64_t channel = req.channel_id(), id = req.message_id();
           return ReadPlan{GetMessageKey(channel, id), channel,
-                          FetchOneMessage(store, channel, id, [](const storage::Message& m) {
+                          FetchOneMessage(store, channel, id, log, [](const storage::Message& m) {
                             v1::GetMessageResponse resp;
                             Fill(m, resp.mutable_message());
                             return Encode(resp);
@@ -279,11 +323,11 @@ struct MessageServices::Impl {
   void ReferenceGetMessage(UnaryCall* call) {
     ServeRead<messages::MessageRequest>(
         kRefGetMessage, call, ValidateReferenceGetMessage,
-        [this](const messages::MessageRequest& req) {
+        [this](const messages::MessageRequest& req, const StoreLog& log) {
           const auto channel = static_cast<uint64_t>(req.channel_id());
           const auto id = static_cast<uint64_t>(req.message_id());
           return ReadPlan{ReferenceGetMessageKey(channel, id), channel,
-                          FetchOneMessage(store, channel, id, [](const storage::Message& m) {
+                          FetchOneMessage(store, channel, id, log, [](const storage::Message& m) {
                             messages::MessageReply reply;
                             reply.set_channel_id(static_cast<int64_t>(m.channel_id));
                             reply.set_message_id(static_cast<int64_t>(m.message_id));
@@ -306,9 +350,10 @@ struct MessageServices::Impl {
 };
 
 void MessageServices::Impl::SendMessage(UnaryCall* call) {
+  RequestLog::Call record{.method = kSendMessage, .arrived_ns = absl::GetCurrentTimeNanos()};
   metrics->OnRequest(kSendMessage);
   auto reject = [&](const absl::Status& st) {
-    Answer(call, metrics, kSendMessage, {}, ToGrpcStatus(st));
+    Answer(call, sinks(), record, {}, ToGrpcStatus(st));
   };
   // The wire view with `content` as bytes: malformed UTF-8 is then reported
   // by ValidateSendMessage naming the field, not as an unparsable request.
@@ -323,23 +368,26 @@ void MessageServices::Impl::SendMessage(UnaryCall* call) {
                               .author_id = req.author_id(),
                               .content = std::move(*req.mutable_content()),
                               .nonce = req.nonce()};
+  record.channel = message.channel_id;
+  const Sinks sinks = this->sinks();
   NodeMetrics* m = metrics;
   ReadCoalescer* c = coalescer;
   InFlight* w = &writes;
   w->Enter();
   const absl::Time started = absl::Now();
   // Writes pass through: never coalesced. The response is sent only after
-  // the store acknowledged the write and the channel's read fence moved.
+  // the store acknowledged the write and the channel's read fence moved. A
+  // failed store call is logged by the answer's `request failed` line.
   storage::Callback<storage::SendResult> finish = [=](absl::StatusOr<storage::SendResult> result) {
     m->OnWriteStoreCall(absl::Now() - started, result.status());
     if (!result.ok()) {
-      Answer(call, m, kSendMessage, {}, ToGrpcStatus(result.status()));
+      Answer(call, sinks, record, {}, ToGrpcStatus(result.status()));
     } else {
       c->OnWriteAcknowledged(result->message.channel_id);
       v1::SendMessageResponse resp;
       Fill(result->message, resp.mutable_message());
       resp.set_duplicate(result->duplicate);
-      Answer(call, m, kSendMessage, EncodeBuffer(resp), grpc::Status::OK);
+      Answer(call, sinks, record, EncodeBuffer(resp), grpc::Status::OK);
     }
     w->Exit();
   };
@@ -356,7 +404,15 @@ void MessageServices::Impl::SendMessage(UnaryCall* call) {
 MessageServices::MessageServices(storage::MessageStore* store, ReadCoalescer* coalescer,
                                  NodeMetrics* metrics, MessageServiceOptions options,
                                  CqServer* handoff)
-    : impl_(new Impl{store, coalescer, metrics, options, handoff, {}, {}, {}}) {}
+    : impl_(new Impl{store,
+                     coalescer,
+                     metrics,
+                     options,
+                     handoff,
+                     RequestLog(options.request_log),
+                     {},
+                     {},
+                     {}}) {}
 
 MessageServices::~MessageServices() { impl_->writes.WaitIdle(); }
 

@@ -30,6 +30,7 @@
 #include "common/api_rules.h"
 #include "node/cq_server.h"
 #include "node/node_metrics.h"
+#include "node/request_log.h"
 #include "storage/message_store.h"
 
 namespace ds::node {
@@ -42,6 +43,9 @@ struct MessageServiceOptions {
   size_t max_content_bytes = api::kMaxContentBytes;
   // Used when the client sent no deadline: reads must still end.
   absl::Duration default_deadline = absl::Seconds(10);
+  // Failed, slow and sampled requests' log lines, with the caller's
+  // `x-request-id` (request_log.h).
+  RequestLogOptions request_log;
 };
 
 class MessageServices {

@@ -4,8 +4,11 @@
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "routing/internal/client_core.h"
@@ -33,6 +36,28 @@ std::shared_ptr<grpc::Channel> MakeChannel(
 }
 
 }  // namespace
+
+// Set once by the deleter of RoutedClient::core_, when the last reference to
+// the core is dropped (on any thread); ~RoutedClient waits for it.
+// Thread-safe.
+class CoreReleased {
+ public:
+  void Signal() {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+  void Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return released_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool released_ ABSL_GUARDED_BY(mu_) = false;
+};
+
 }  // namespace internal
 
 absl::StatusOr<std::unique_ptr<RoutedClient>> RoutedClient::Create(RoutedClientOptions options) {
@@ -75,14 +100,25 @@ absl::StatusOr<std::unique_ptr<RoutedClient>> RoutedClient::Create(RoutedClientO
     }
     nodes.push_back(std::move(node));
   }
-  auto core = std::make_shared<internal::ClientCore>(std::move(options), std::move(nodes));
-  core->Start();
-  return std::unique_ptr<RoutedClient>(new RoutedClient(std::move(core)));
+  auto owned = std::make_unique<internal::ClientCore>(std::move(options), std::move(nodes));
+  owned->Start();
+  return std::unique_ptr<RoutedClient>(
+      new RoutedClient(std::move(owned), std::make_shared<internal::CoreReleased>()));
 }
 
-RoutedClient::RoutedClient(std::shared_ptr<internal::ClientCore> core) : core_(std::move(core)) {}
+RoutedClient::RoutedClient(std::unique_ptr<internal::ClientCore> owned,
+                           std::shared_ptr<internal::CoreReleased> released)
+    : owned_(std::move(owned)),
+      released_(released),
+      core_(owned_.get(), [released](internal::ClientCore*) { released->Signal(); }) {}
 
-RoutedClient::~RoutedClient() { core_->Shutdown(); }
+RoutedClient::~RoutedClient() {
+  core_->Shutdown();
+  core_.reset();
+  // In-flight calls hold the core until their callbacks have run.
+  released_->Wait();
+  owned_.reset();  // the channels go here, on this thread (see owned_)
+}
 
 std::shared_ptr<grpc::ChannelCredentials> RoutedClient::channel_credentials() const {
   const std::shared_ptr<grpc::ChannelCredentials>& c = core_->options().credentials;

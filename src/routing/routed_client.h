@@ -64,7 +64,10 @@
 // but it may run on the calling thread before the method returns (deadline
 // already past, or gRPC failing every attempt at once), so do not call these
 // methods while holding a lock that `done` takes. The client may be destroyed
-// while calls are in flight: their callbacks still run.
+// while calls are in flight: their callbacks still run, and the destructor
+// waits for them (each call ends by its deadline), so that the gRPC channels
+// are released on the destroying thread. Never destroy the client from inside
+// one of its own callbacks (it would wait for itself).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -88,6 +91,7 @@ namespace ds::routing {
 
 namespace internal {
 class ClientCore;
+class CoreReleased;
 }  // namespace internal
 
 // Gray-failure tolerance: bounding each attempt, hedging slow reads and
@@ -260,9 +264,21 @@ class RoutedClient {
   absl::Status WaitForNodeState(std::string_view address, bool healthy, absl::Duration timeout);
 
  private:
-  explicit RoutedClient(std::shared_ptr<internal::ClientCore> core);
+  RoutedClient(std::unique_ptr<internal::ClientCore> owned,
+               std::shared_ptr<internal::CoreReleased> released);
 
-  // Shared with in-flight calls, which keep it alive until their callbacks ran.
+  // The core is deleted by ~RoutedClient, on the thread that destroys the
+  // client, never by whichever thread drops the last reference: that is
+  // usually a gRPC callback thread, and deleting the channels there can
+  // release gRPC 1.51's process-wide callback completion queue from one of
+  // its own threads, which then joins itself and reads the freed queue
+  // (`ref_counted.h:183 assertion failed: prior > 0`, node_tls_test).
+  std::unique_ptr<internal::ClientCore> owned_;
+  // Signalled when the last reference in `core_` (ours and the in-flight
+  // calls') is gone.
+  std::shared_ptr<internal::CoreReleased> released_;
+  // Shared with in-flight calls, which keep it until their callbacks ran.
+  // Does not own the core (its deleter signals `released_`).
   std::shared_ptr<internal::ClientCore> core_;
 };
 

@@ -64,6 +64,9 @@ struct Flags {
   std::string port_file;
   std::string fan_out = kNodeDefaults.fan_out_on_polling_thread ? "polling" : "store";
   int server_threads = kNodeDefaults.server_threads;
+  // Request log lines (node/request_log.h).
+  double log_requests = kNodeDefaults.service.request_log.sample_rate;
+  int slow_request_ms = Millis(kNodeDefaults.service.request_log.slow_threshold);
   // Hot-key linger (contract point 10 of src/coalescer/coalescer.h).
   std::string linger_max = absl::FormatDuration(kCoalescerDefaults.linger.max);
   double linger_min_expected_joiners = kCoalescerDefaults.linger.min_expected_joiners;
@@ -154,6 +157,8 @@ ds::node::NodeOptions ToNodeOptions(const Flags& f) {
   options.server_threads = f.server_threads;
   options.service.max_content_bytes = f.max_content_bytes;
   options.service.default_deadline = absl::Milliseconds(f.default_deadline_ms);
+  options.service.request_log.sample_rate = f.log_requests;
+  options.service.request_log.slow_threshold = absl::Milliseconds(f.slow_request_ms);
   ds::coalescer::LingerOptions& linger = options.coalescer.linger;
   linger.max = *ParseLingerMax(f.linger_max);  // checked in main()
   linger.min_expected_joiners = f.linger_min_expected_joiners;
@@ -242,6 +247,15 @@ void AddFlags(CLI::App& app, Flags& f) {
             "gRPC polling threads, each with its own completion queue; handlers run inline "
             "on them (0 = one per core)",
             CLI::Range(0, 64));
+  flags.Add("--log-requests", f.log_requests,
+            "Fraction (0..1) of requests logged with one info line each (method, channel, "
+            "code, coalescing role, latency, x-request-id, peer); failed and slow requests "
+            "are always logged",
+            CLI::Range(0.0, 1.0));
+  flags.Add("--slow-request-ms", f.slow_request_ms,
+            "Log a warning for every request answered this long or more after it arrived "
+            "(0 = never)",
+            CLI::Range(0, 3'600'000));
 }
 
 // The hot-key linger's flags (off unless --linger-max is above zero).
