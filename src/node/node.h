@@ -49,7 +49,12 @@ struct NodeOptions {
   // Completion queues, one polling thread each, that read requests and run
   // the handlers inline (CqServer); 0 = one per core.
   int server_threads = 0;
-  ServerTuning server_tuning;
+  // At most 1,024 calls in flight per client connection: past it the client
+  // queues them on its side. Without a cap gRPC accepts every call of an
+  // overload and holds it until its deadline (one node at 2x capacity grew
+  // to 2.2 GB RSS and kept it; with 1,024: 96 MB, docs/benchmarks.md §10).
+  // 1,024 keeps a thousand identical reads on one connection coalescable.
+  ServerTuning server_tuning{.max_concurrent_streams_per_connection = 1024};
   // Registers more services on the node's gRPC server (live channels:
   // src/live/node/live_node.cc). Called once in Start, before the server
   // starts and after the coalescer exists; what it registers must outlive

@@ -64,6 +64,10 @@ struct Flags {
   std::string port_file;
   std::string fan_out = kNodeDefaults.fan_out_on_polling_thread ? "polling" : "store";
   int server_threads = kNodeDefaults.server_threads;
+  // gRPC admission (node/server_tuning.h).
+  int64_t grpc_memory_quota_mb = kNodeDefaults.server_tuning.memory_quota_bytes >> 20;
+  int max_streams_per_connection =
+      kNodeDefaults.server_tuning.max_concurrent_streams_per_connection;
   // Request log lines (node/request_log.h).
   double log_requests = kNodeDefaults.service.request_log.sample_rate;
   int slow_request_ms = Millis(kNodeDefaults.service.request_log.slow_threshold);
@@ -155,6 +159,8 @@ ds::node::NodeOptions ToNodeOptions(const Flags& f) {
   options.coalescer.retry.budget_tokens = f.retry_budget;
   options.fan_out_on_polling_thread = f.fan_out == "polling";
   options.server_threads = f.server_threads;
+  options.server_tuning.memory_quota_bytes = f.grpc_memory_quota_mb << 20;
+  options.server_tuning.max_concurrent_streams_per_connection = f.max_streams_per_connection;
   options.service.max_content_bytes = f.max_content_bytes;
   options.service.default_deadline = absl::Milliseconds(f.default_deadline_ms);
   options.service.request_log.sample_rate = f.log_requests;
@@ -338,8 +344,23 @@ absl::Status ApplyTls(const Flags& f, ds::node::NodeOptions& node, ds::live::Liv
   return absl::OkStatus();
 }
 
+// How much gRPC may take in before the node's own caps see a request.
+void AddGrpcAdmissionFlags(CLI::App& app, Flags& f) {
+  ds::cli::FlagSet flags(app, "DS_");
+  flags.Add("--grpc-memory-quota-mb", f.grpc_memory_quota_mb,
+            "Memory gRPC may use for calls and their buffers (a resource quota); past it new "
+            "calls are refused RESOURCE_EXHAUSTED instead of piling up under overload "
+            "(0 = unbounded)",
+            CLI::Range(int64_t{0}, int64_t{1} << 20));
+  flags.Add("--max-streams-per-connection", f.max_streams_per_connection,
+            "HTTP/2 concurrent streams per client connection; a client queues the rest on its "
+            "side (0 = gRPC's default, unlimited)",
+            CLI::NonNegativeNumber);
+}
+
 void AddAllFlags(CLI::App& app, Flags& f) {
   AddFlags(app, f);
+  AddGrpcAdmissionFlags(app, f);
   AddStoreFlags(app, f);
   AddLiveFlags(app, f);
   AddLingerFlags(app, f);
