@@ -232,7 +232,8 @@ TEST(RoutedClientGrayTest, AFrozenNodeIsEjectedAsAnOutlierAndReturnsAfterItsEjec
   EXPECT_EQ(client->NodeFor(channels[0]), frozen);
   const Result back = ReadWithInfo(*client, channels[0]);
   ASSERT_TRUE(back.status.ok());
-  EXPECT_EQ(back.info.node, frozen);
+  EXPECT_EQ(back.info.node, frozen) << "attempts " << back.info.attempts << ", hedged "
+                                    << back.info.hedged << ", hedge won " << back.info.hedge_won;
 }
 
 // Many concurrent reads while a node freezes and thaws: every callback runs
