@@ -17,6 +17,7 @@
 #include "dataservice/v1/messages.grpc.pb.h"
 #include "node/node.h"
 #include "testing/fake_message_store.h"
+#include "testing/node_fixture.h"
 
 namespace ds::node {
 namespace {
@@ -71,7 +72,7 @@ class Pending {
 using PendingGet = Pending<v1::GetMessageRequest, v1::GetMessageResponse>;
 using PendingList = Pending<v1::GetMessagesRequest, v1::GetMessagesResponse>;
 
-class LingerNodeTest : public ::testing::Test {
+class LingerNodeTest : public ds::testing::NodeOverFakeStoreTest {
  protected:
   // A node whose linger waits up to `max`, as long as the deadline allows
   // (target_joiners so large that the arrival rate never shortens it).
@@ -80,18 +81,6 @@ class LingerNodeTest : public ::testing::Test {
     options.coalescer.linger.max = max;
     options.coalescer.linger.target_joiners = 1e9;
     return options;
-  }
-  void StartNode(NodeOptions options) {
-    if (node_) node_->Shutdown(absl::Seconds(1));
-    options.listen_address = "127.0.0.1:0";
-    auto node = DataServiceNode::Start(options, &store_, std::make_shared<prometheus::Registry>());
-    ASSERT_TRUE(node.ok()) << node.status();
-    node_ = std::move(*node);
-    stub_ = v1::MessageService::NewStub(
-        grpc::CreateChannel(node_->address(), grpc::InsecureChannelCredentials()));
-  }
-  void TearDown() override {
-    if (node_) node_->Shutdown(absl::Seconds(1));
   }
   std::unique_ptr<PendingGet> Get(uint64_t channel, uint64_t id, absl::Duration timeout) {
     auto call = std::make_unique<PendingGet>(timeout);
@@ -114,10 +103,6 @@ class LingerNodeTest : public ::testing::Test {
     }
     ASSERT_EQ(node_->coalescer().total_waiters(), n);
   }
-
-  FakeMessageStore store_;
-  std::unique_ptr<DataServiceNode> node_;
-  std::unique_ptr<v1::MessageService::Stub> stub_;
 };
 
 TEST_F(LingerNodeTest, DeadlineShorterThanTheLingerIsHonoured) {

@@ -15,6 +15,7 @@
 #include "dataservice/v1/messages.grpc.pb.h"
 #include "messages/messages.grpc.pb.h"
 #include "testing/fake_message_store.h"
+#include "testing/node_fixture.h"
 
 namespace ds::node {
 namespace {
@@ -23,19 +24,12 @@ namespace v1 = ::dataservice::v1;
 using storage::FakeMessageStore;
 using storage::StoreMethod;
 
-class NodeTest : public ::testing::Test {
+class NodeTest : public ds::testing::NodeOverFakeStoreTest {
  protected:
   void StartNode(NodeOptions options = {}) {
-    options.listen_address = "127.0.0.1:0";
-    auto node = DataServiceNode::Start(options, &store_, std::make_shared<prometheus::Registry>());
-    ASSERT_TRUE(node.ok()) << node.status();
-    node_ = std::move(*node);
-    channel_ = grpc::CreateChannel(node_->address(), grpc::InsecureChannelCredentials());
-    stub_ = v1::MessageService::NewStub(channel_);
+    NodeOverFakeStoreTest::StartNode(std::move(options));
+    if (HasFatalFailure()) return;
     ref_stub_ = messages::MessagesService::NewStub(channel_);
-  }
-  void TearDown() override {
-    if (node_) node_->Shutdown(absl::Seconds(1));
   }
 
   // Issues `n` GetMessage calls at once (async) and waits for all answers.
@@ -99,10 +93,6 @@ class NodeTest : public ::testing::Test {
     return stub_->GetMessages(&ctx, req, resp);
   }
 
-  FakeMessageStore store_;
-  std::unique_ptr<DataServiceNode> node_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::MessageService::Stub> stub_;
   std::unique_ptr<messages::MessagesService::Stub> ref_stub_;
 };
 

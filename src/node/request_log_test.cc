@@ -21,6 +21,7 @@
 #include "dataservice/v1/messages.grpc.pb.h"
 #include "node/node.h"
 #include "testing/fake_message_store.h"
+#include "testing/node_fixture.h"
 
 namespace ds::node {
 namespace {
@@ -68,20 +69,12 @@ std::string Field(const std::string& line, const std::string& key) {
   return line.substr(start, line.find(' ', start) - start);
 }
 
-class RequestLogTest : public ::testing::Test {
+class RequestLogTest : public ds::testing::NodeOverFakeStoreTest {
  protected:
   void StartNode(NodeOptions options) {
-    options.listen_address = "127.0.0.1:0";
     logger_->set_pattern("%l %v");
     options.service.request_log.logger = logger_;
-    auto node = DataServiceNode::Start(options, &store_, std::make_shared<prometheus::Registry>());
-    ASSERT_TRUE(node.ok()) << node.status();
-    node_ = std::move(*node);
-    stub_ = v1::MessageService::NewStub(
-        grpc::CreateChannel(node_->address(), grpc::InsecureChannelCredentials()));
-  }
-  void TearDown() override {
-    if (node_) node_->Shutdown(absl::Seconds(1));
+    NodeOverFakeStoreTest::StartNode(std::move(options));
   }
 
   // One GetMessage per id, all at once (async); waits for every answer.
@@ -137,9 +130,6 @@ class RequestLogTest : public ::testing::Test {
 
   std::shared_ptr<LineSink> sink_ = std::make_shared<LineSink>();
   std::shared_ptr<spdlog::logger> logger_ = std::make_shared<spdlog::logger>("node-test", sink_);
-  FakeMessageStore store_;
-  std::unique_ptr<DataServiceNode> node_;
-  std::unique_ptr<v1::MessageService::Stub> stub_;
   uint64_t nonce_ = 0;
 };
 
