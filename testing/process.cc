@@ -23,6 +23,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "tools/loadgen/prometheus_text.h"
 
 namespace ds::testing {
 
@@ -340,75 +342,17 @@ absl::StatusOr<HttpResult> HttpPost(uint16_t port, std::string_view target,
 
 // --- Prometheus --------------------------------------------------------------
 
-namespace {
-
-// Parses `{k="v",...}` at text[pos] (pos at '{'); pos ends after '}'.
-bool ParseLabels(std::string_view text, size_t& pos, std::map<std::string, std::string>& out) {
-  ++pos;  // '{'
-  while (pos < text.size()) {
-    while (pos < text.size() && (text[pos] == ' ' || text[pos] == ',')) ++pos;
-    if (pos < text.size() && text[pos] == '}') {
-      ++pos;
-      return true;
-    }
-    const size_t eq = text.find('=', pos);
-    if (eq == std::string_view::npos || eq + 1 >= text.size() || text[eq + 1] != '"') return false;
-    std::string key(text.substr(pos, eq - pos));
-    while (!key.empty() && key.back() == ' ') key.pop_back();
-    std::string value;
-    pos = eq + 2;
-    bool closed = false;
-    while (pos < text.size()) {
-      const char c = text[pos++];
-      if (c == '"') {
-        closed = true;
-        break;
-      }
-      if (c == '\\' && pos < text.size()) {
-        const char e = text[pos++];
-        value.push_back(e == 'n' ? '\n' : e);
-      } else {
-        value.push_back(c);
-      }
-    }
-    if (!closed) return false;
-    out[std::move(key)] = std::move(value);
-  }
-  return false;
-}
-
-}  // namespace
-
 double SumMetric(std::string_view prometheus_text, std::string_view name,
                  const std::map<std::string, std::string>& labels) {
-  double sum = 0;
+  loadgen::MetricFamilySamples samples;
   const absl::string_view text(prometheus_text.data(), prometheus_text.size());
-  for (absl::string_view line_a : absl::StrSplit(text, '\n')) {
-    std::string_view line(line_a.data(), line_a.size());
-    if (line.empty() || line[0] == '#') continue;
-    size_t pos = 0;
-    while (pos < line.size() && line[pos] != '{' && line[pos] != ' ') ++pos;
-    if (line.substr(0, pos) != name) continue;
-    std::map<std::string, std::string> found;
-    if (pos < line.size() && line[pos] == '{' && !ParseLabels(line, pos, found)) continue;
-    bool match = true;
-    for (const auto& [k, v] : labels) {
-      auto it = found.find(k);
-      if (it == found.end() || it->second != v) {
-        match = false;
-        break;
-      }
-    }
-    if (!match) continue;
-    while (pos < line.size() && line[pos] == ' ') ++pos;
-    const size_t end = line.find(' ', pos);
-    const std::string value(line.substr(pos, end == std::string_view::npos ? end : end - pos));
-    char* stop = nullptr;
-    const double v = strtod(value.c_str(), &stop);
-    if (value.empty() || stop != value.c_str() + value.size()) continue;
-    sum += v;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty() || line.front() == '#') continue;
+    absl::StatusOr<loadgen::PrometheusSample> sample = loadgen::ParsePrometheusSample(line);
+    if (sample.ok()) samples.push_back(*std::move(sample));  // skips a line that does not parse
   }
-  return sum;
+  return loadgen::SumMetric(samples, absl::string_view(name.data(), name.size()), labels);
 }
 
 }  // namespace ds::testing

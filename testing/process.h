@@ -182,6 +182,7 @@ absl::StatusOr<HttpResult> HttpPost(uint16_t port, std::string_view target,
 // does not match "ds_requests_total_created" or histogram "_bucket" series)
 // whose labels include all of `labels` (label=value pairs; other labels may
 // have any value). 0 if there is none. Lines that do not parse are skipped.
+// Parsed with ds-loadgen's parser (tools/loadgen/prometheus_text.h).
 double SumMetric(std::string_view prometheus_text, std::string_view name,
                  const std::map<std::string, std::string>& labels = {});
 

@@ -4,15 +4,18 @@
 
 #include <boost/json.hpp>
 
-#include "gateway/fake_message_service.h"
-#include "gateway/http_test_client.h"
 #include "gateway/routed_backend.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "routing/routed_client.h"
+#include "testing/fake_data_node.h"
+#include "testing/http_test_client.h"
 
 namespace ds::gateway {
 namespace {
+
+using ::ds::testing::FakeDataNode;
+using ::ds::testing::HttpTestClient;
 
 namespace http = boost::beast::http;
 namespace json = boost::json;
@@ -23,8 +26,8 @@ using ::testing::HasSubstr;
 class GatewayTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    fake_ = new FakeMessageServer();
-    ASSERT_TRUE(fake_->ok());
+    fake_ = new FakeDataNode();
+    ASSERT_TRUE(fake_->Start().ok());
     routing::RoutedClientOptions options;
     options.nodes = {fake_->address()};
     options.health_interval = absl::Milliseconds(100);
@@ -97,13 +100,13 @@ class GatewayTest : public ::testing::Test {
     return std::move(*gateway);
   }
 
-  static FakeMessageServer* fake_;
+  static FakeDataNode* fake_;
   static std::shared_ptr<routing::RoutedClient> client_;
   static std::shared_ptr<prometheus::Registry>* registry_;
   static Gateway* gateway_;
 };
 
-FakeMessageServer* GatewayTest::fake_ = nullptr;
+FakeDataNode* GatewayTest::fake_ = nullptr;
 std::shared_ptr<routing::RoutedClient> GatewayTest::client_;
 std::shared_ptr<prometheus::Registry>* GatewayTest::registry_ = nullptr;
 Gateway* GatewayTest::gateway_ = nullptr;
@@ -142,10 +145,10 @@ TEST_F(GatewayTest, SendThenReadBackThroughEveryRoute) {
 
 TEST_F(GatewayTest, RequestFieldsReachTheNode) {
   HttpTestClient client(port());
-  const size_t before_count = fake_->service().lists().size();
+  const size_t before_count = fake_->lists().size();
   EXPECT_EQ(client.Get("/v1/channels/18446744073709551615/messages?limit=3&after=12").result(),
             http::status::ok);
-  auto lists = fake_->service().lists();
+  auto lists = fake_->lists();
   ASSERT_EQ(lists.size(), before_count + 1);
   EXPECT_EQ(lists.back().channel_id(), 18446744073709551615ull);
   EXPECT_EQ(lists.back().limit(), 3u);
@@ -154,7 +157,7 @@ TEST_F(GatewayTest, RequestFieldsReachTheNode) {
 
   client.Post("/v1/channels/9/messages",
               R"({"author_id":5,"content":"x","nonce":"9007199254740993"})");
-  auto sends = fake_->service().sends();
+  auto sends = fake_->sends();
   ASSERT_FALSE(sends.empty());
   EXPECT_EQ(sends.back().author_id(), 5u);
   EXPECT_EQ(sends.back().nonce(), 9007199254740993ull);  // beyond 2^53, exact
@@ -182,7 +185,7 @@ TEST_F(GatewayTest, GrpcStatusesMapToHttpStatuses) {
     // re-issues only an attempt cut short by another waiter's deadline).
     const bool transient = c.code == grpc::StatusCode::UNAVAILABLE;
     for (int i = 0; i < (transient ? 3 : 1); ++i) {
-      fake_->service().FailNext(grpc::Status(c.code, "injected " + c.name));
+      fake_->FailNext(grpc::Status(c.code, "injected " + c.name));
     }
     HttpTestClient client(port());
     auto res = client.Get("/v1/channels/7/messages/8");
@@ -191,7 +194,7 @@ TEST_F(GatewayTest, GrpcStatusesMapToHttpStatuses) {
 }
 
 TEST_F(GatewayTest, ClientTimeoutHeaderBoundsTheWait) {
-  fake_->service().HoldNext();
+  fake_->HoldNext();
   HttpTestClient client(port());
   const absl::Time start = absl::Now();
   auto res = client.Get("/v1/channels/7/messages", {{"x-request-timeout-ms", "200"}});
@@ -316,17 +319,17 @@ TEST_F(GatewayTest, MetricsAndHealthzOnTheApiPort) {
 TEST_F(GatewayTest, AReadPresentingAWritesTokenNeverJoinsAFlightOlderThanTheToken) {
   std::unique_ptr<Gateway> b = StartAnotherGateway();
   const std::string list = "/v1/channels/5/messages";
-  fake_->service().HoldNext();  // B's first flight never gets an answer
-  const size_t calls_before = fake_->service().lists().size();
-  const size_t all_calls_before = fake_->service().calls();
+  fake_->HoldNext();  // B's first flight never gets an answer
+  const size_t calls_before = fake_->lists().size();
+  const size_t all_calls_before = fake_->calls();
   HttpTestClient early(b->port());
   early.SendRaw("GET " + list + " HTTP/1.1\r\nHost: x\r\nx-request-timeout-ms: 1000\r\n\r\n");
-  ASSERT_TRUE(fake_->service().WaitForCalls(all_calls_before + 1, std::chrono::seconds(10)));
+  ASSERT_TRUE(fake_->WaitForCalls(all_calls_before + 1, std::chrono::seconds(10)));
   // Without a token, a read through B joins the flight that is running.
   HttpTestClient joiner(b->port());
   EXPECT_EQ(joiner.Get(list, {{"x-request-timeout-ms", "100"}}).result(),
             http::status::gateway_timeout);
-  EXPECT_EQ(fake_->service().lists().size(), calls_before + 1);
+  EXPECT_EQ(fake_->lists().size(), calls_before + 1);
 
   HttpTestClient writer(port());  // gateway A
   auto written = writer.Post(list, R"({"author_id":"3","content":"mine","nonce":"424242"})");
@@ -339,7 +342,7 @@ TEST_F(GatewayTest, AReadPresentingAWritesTokenNeverJoinsAFlightOlderThanTheToke
   ASSERT_EQ(read.result(), http::status::ok) << read.body();
   EXPECT_EQ(read["X-DS-Coalesced"], "leader");  // a new flight, not the older one
   EXPECT_THAT(read.body(), HasSubstr("\"content\":\"mine\""));
-  const std::vector<std::string> tokens = fake_->service().list_tokens();
+  const std::vector<std::string> tokens = fake_->list_tokens();
   ASSERT_EQ(tokens.size(), calls_before + 2);
   EXPECT_EQ(tokens.back(), token);  // passed on to the node as gRPC metadata
   EXPECT_EQ(early.Read().result(), http::status::gateway_timeout);

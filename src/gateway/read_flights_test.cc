@@ -9,13 +9,14 @@
 
 #include "gateway/api_handler.h"
 #include "gateway/fake_backend.h"
-#include "gateway/http_test_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/http_test_client.h"
 
 namespace ds::gateway {
 namespace {
 
+using ::ds::testing::HttpTestClient;
 namespace bhttp = boost::beast::http;
 using ::testing::HasSubstr;
 

@@ -7,9 +7,6 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <fstream>
@@ -23,15 +20,15 @@
 #include "gateway/security_config.h"
 #include "prometheus/text_serializer.h"
 #include "testing/fake_clock.h"
+#include "testing/http_test_client.h"
 
 namespace ds::gateway {
 namespace {
 
-namespace net = boost::asio;
 namespace beast_http = boost::beast::http;
 namespace json = boost::json;
-using tcp = boost::asio::ip::tcp;
-using Reply = beast_http::response<beast_http::string_body>;
+using ::ds::testing::HttpTestClient;
+using Reply = HttpTestClient::Response;
 
 const std::string kSecret = "gateway-test-secret-of-at-least-32-bytes";
 
@@ -96,22 +93,10 @@ class SecureHandlerTest : public ::testing::Test {
 
   Reply Call(beast_http::verb method, const std::string& target, const std::string& token = "",
              const std::string& body = "", const std::string& request_id = "") {
-    net::io_context ioc;
-    tcp::socket s(ioc);
-    s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), server_->port()));
-    beast_http::request<beast_http::string_body> req(method, target, 11);
-    req.set(beast_http::field::host, "gw");
-    if (!token.empty()) req.set(beast_http::field::authorization, "Bearer " + token);
-    if (!request_id.empty()) req.set("X-Request-Id", request_id);
-    if (!body.empty()) {
-      req.body() = body;
-      req.prepare_payload();
-    }
-    beast_http::write(s, req);
-    boost::beast::flat_buffer buffer;
-    Reply res;
-    beast_http::read(s, buffer, res);
-    return res;
+    HttpTestClient::Headers headers = {{"Host", "gw"}};
+    if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
+    if (!request_id.empty()) headers.emplace_back("X-Request-Id", request_id);
+    return HttpTestClient(server_->port()).Request(method, target, body, std::move(headers));
   }
 
   std::vector<std::string> Lines() {

@@ -3,24 +3,18 @@
 // noted; a noted request id is echoed as X-Request-Id.
 #include <gtest/gtest.h>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http.hpp>
 #include <condition_variable>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "http/server.h"
+#include "testing/http_test_client.h"
 
 namespace ds::http {
 namespace {
 
-namespace net = boost::asio;
-namespace beast_http = boost::beast::http;
-using tcp = boost::asio::ip::tcp;
+using ::ds::testing::HttpTestClient;
 
 struct Seen {
   std::string method, target, request_id, principal, peer;
@@ -78,28 +72,18 @@ TEST(AccessObserverTest, EveryRequestIsReportedOnceWithItsFields) {
   auto server = Server::Start({.io_threads = 1, .access_observer = recorder},
                               std::make_shared<NotingHandler>());
   ASSERT_TRUE(server.ok()) << server.status();
-  net::io_context ioc;
   {
-    tcp::socket s(ioc);
-    s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), (*server)->port()));
-    beast_http::request<beast_http::string_body> req(beast_http::verb::post, "/noted?x=1", 11);
-    req.set(beast_http::field::host, "h");
-    beast_http::write(s, req);
-    boost::beast::flat_buffer buffer;
-    beast_http::response<beast_http::string_body> res;
-    beast_http::read(s, buffer, res);
+    HttpTestClient client((*server)->port());
+    auto res = client.Post("/noted?x=1", "", {{"Host", "h"}});
     EXPECT_EQ(res.result_int(), 201);
     EXPECT_EQ(res["X-Request-Id"], "req-7");  // echoed by the server
     // A request the client gives up on, then a malformed one.
-    net::write(s, net::buffer(std::string("GET /park HTTP/1.1\r\nHost: h\r\n\r\n")));
+    client.SendRaw("GET /park HTTP/1.1\r\nHost: h\r\n\r\n");
   }
   {
-    tcp::socket s(ioc);
-    s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), (*server)->port()));
-    net::write(s, net::buffer(std::string("BROKEN\r\n\r\n")));
-    boost::system::error_code ec;
-    char buf[256];
-    while (!ec) s.read_some(net::buffer(buf), ec);
+    HttpTestClient client((*server)->port());
+    client.SendRaw("BROKEN\r\n\r\n");
+    client.ReadUntilClosed();
   }
   std::vector<Seen> seen = recorder->WaitFor(3);
   ASSERT_EQ(seen.size(), 3u);

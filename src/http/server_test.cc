@@ -5,17 +5,17 @@
 #include <thread>
 #include <vector>
 
-#include "gateway/http_test_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "http/test_handler.h"
+#include "testing/http_test_client.h"
 
 namespace ds::http {
 namespace {
 
 namespace beast_http = boost::beast::http;
-using ::ds::gateway::HttpTestClient;
 using ::ds::http::testing::TestHandler;
+using ::ds::testing::HttpTestClient;
 using ::testing::HasSubstr;
 
 class ServerTest : public ::testing::Test {

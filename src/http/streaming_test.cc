@@ -12,70 +12,15 @@
 #include "gtest/gtest.h"
 #include "http/server.h"
 #include "http/test_handler.h"
+#include "testing/http_test_client.h"
 
 namespace ds::http {
 namespace {
 
 namespace net = boost::asio;
 using ::ds::http::testing::TestHandler;
+using ::ds::testing::HttpTestClient;
 using ::testing::HasSubstr;
-
-// A raw client: sends bytes, reads until a substring shows up (10 s at most).
-class RawClient {
- public:
-  explicit RawClient(uint16_t port) : socket_(ioc_) {
-    socket_.connect(net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
-  }
-  void Send(std::string_view bytes) {
-    net::write(socket_, net::buffer(bytes.data(), bytes.size()));
-  }
-  // Everything received up to and including `needle` (or all received when
-  // the peer closed or 10 s passed).
-  std::string ReadUntil(std::string_view needle) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (received_.find(needle) == std::string::npos && !closed_ &&
-           std::chrono::steady_clock::now() < deadline) {
-      ReadSome(deadline);
-    }
-    const size_t at = received_.find(needle);
-    const size_t end = at == std::string::npos ? received_.size() : at + needle.size();
-    std::string out = received_.substr(0, end);
-    received_.erase(0, end);
-    return out;
-  }
-  // Reads until at least `n` bytes arrived in total (10 s at most).
-  void ReadBytes(size_t n) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (received_.size() < n && !closed_ && std::chrono::steady_clock::now() < deadline) {
-      ReadSome(deadline);
-    }
-  }
-  bool closed() const { return closed_; }
-  void Close() { socket_.close(); }
-  // Makes the receive window tiny so that the server's writes back up.
-  void ShrinkReceiveBuffer() { socket_.set_option(net::socket_base::receive_buffer_size(4096)); }
-
- private:
-  void ReadSome(std::chrono::steady_clock::time_point deadline) {
-    char chunk[8192];
-    socket_.async_read_some(net::buffer(chunk), [&](boost::system::error_code ec, size_t n) {
-      received_.append(chunk, n);
-      if (ec) closed_ = true;
-    });
-    ioc_.restart();
-    ioc_.run_until(deadline);
-    if (!ioc_.stopped()) {
-      socket_.cancel();
-      ioc_.restart();
-      ioc_.run();
-    }
-  }
-
-  net::io_context ioc_;
-  net::ip::tcp::socket socket_;
-  std::string received_;
-  bool closed_ = false;
-};
 
 class StreamingTest : public ::testing::Test {
  protected:
@@ -89,8 +34,8 @@ class StreamingTest : public ::testing::Test {
 };
 
 TEST_F(StreamingTest, StreamGoesOutChunkedAndEndsWithClose) {
-  RawClient client(server_->port());
-  client.Send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+  HttpTestClient client(server_->port());
+  client.SendRaw("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
   ASSERT_TRUE(handler_->WaitForStreams(1));
   auto record = handler_->stream(0);
   const std::string head = client.ReadUntil("\r\n\r\n");
@@ -109,13 +54,13 @@ TEST_F(StreamingTest, StreamGoesOutChunkedAndEndsWithClose) {
   EXPECT_FALSE(record->written.empty());  // completions were reported
   EXPECT_FALSE(record->stream->Write("late"));
   // The connection is reusable after the stream ended.
-  client.Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok");
+  client.SendRaw("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok");
   EXPECT_THAT(client.ReadUntil("POST ok"), HasSubstr("Content-Length: 7"));
 }
 
 TEST_F(StreamingTest, APipelinedRequestIsAnsweredAfterTheStreamBeforeIt) {
-  RawClient client(server_->port());
-  client.Send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+  HttpTestClient client(server_->port());
+  client.SendRaw("GET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
   ASSERT_TRUE(handler_->WaitForStreams(1));
   auto record = handler_->stream(0);
   record->stream->Write("data: x\n\n");
@@ -127,9 +72,8 @@ TEST_F(StreamingTest, APipelinedRequestIsAnsweredAfterTheStreamBeforeIt) {
 }
 
 TEST_F(StreamingTest, ASlowClientFillsTheQueueAndWriteSaysSo) {
-  RawClient client(server_->port());
-  client.ShrinkReceiveBuffer();
-  client.Send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+  HttpTestClient client(server_->port(), {.receive_buffer = 4096});
+  client.SendRaw("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
   ASSERT_TRUE(handler_->WaitForStreams(1));
   auto record = handler_->stream(0);
   // The client reads nothing: socket buffers fill, then the 64 KiB queue.
@@ -148,8 +92,8 @@ TEST_F(StreamingTest, ASlowClientFillsTheQueueAndWriteSaysSo) {
 
 TEST_F(StreamingTest, AClientThatGoesAwayEndsTheStreamCancelled) {
   {
-    RawClient client(server_->port());
-    client.Send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+    HttpTestClient client(server_->port());
+    client.SendRaw("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
     ASSERT_TRUE(handler_->WaitForStreams(1));
     client.ReadUntil("\r\n\r\n");
   }
@@ -160,8 +104,8 @@ TEST_F(StreamingTest, AClientThatGoesAwayEndsTheStreamCancelled) {
 }
 
 TEST_F(StreamingTest, DrainTellsTheStreamWhichFinishesWithinTheGrace) {
-  RawClient client(server_->port());
-  client.Send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+  HttpTestClient client(server_->port());
+  client.SendRaw("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
   ASSERT_TRUE(handler_->WaitForStreams(1));
   client.ReadUntil("\r\n\r\n");
   server_->Shutdown(absl::Seconds(10));  // the handler's on_drain closes the stream

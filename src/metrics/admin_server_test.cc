@@ -12,6 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "prometheus/counter.h"
+#include "testing/http_test_client.h"
 
 namespace ds::metrics {
 namespace {
@@ -20,45 +21,8 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 namespace net = boost::asio;
 using tcp = boost::asio::ip::tcp;
+using ::ds::testing::HttpTestClient;
 using ::testing::HasSubstr;
-
-// A blocking HTTP client over one TCP connection (so tests can check keep-alive).
-class Connection {
- public:
-  explicit Connection(uint16_t port) : socket_(ioc_) {
-    socket_.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
-  }
-
-  void SendRaw(std::string_view bytes) { net::write(socket_, net::buffer(bytes)); }
-
-  http::response<http::string_body> Read() {
-    http::response<http::string_body> res;
-    http::read(socket_, buffer_, res);
-    return res;
-  }
-
-  http::response<http::string_body> Request(http::verb method, std::string target) {
-    http::request<http::string_body> req(method, target, 11);
-    req.set(http::field::host, "127.0.0.1");
-    req.keep_alive(true);
-    req.prepare_payload();
-    http::write(socket_, req);
-    return Read();
-  }
-
-  // True when the server closed the connection (a read returns EOF).
-  bool ClosedByPeer() {
-    char byte;
-    beast::error_code ec;
-    socket_.read_some(net::buffer(&byte, 1), ec);
-    return ec == net::error::eof || ec == net::error::connection_reset;
-  }
-
- private:
-  net::io_context ioc_;
-  tcp::socket socket_;
-  beast::flat_buffer buffer_;
-};
 
 class AdminServerTest : public ::testing::Test {
  protected:
@@ -83,7 +47,7 @@ class AdminServerTest : public ::testing::Test {
 
 TEST_F(AdminServerTest, MetricsServesRegisteredCounterInTextFormat) {
   counter_->Increment(3);
-  Connection conn(server_->port());
+  HttpTestClient conn(server_->port());
   auto res = conn.Request(http::verb::get, "/metrics");
   EXPECT_EQ(res.result(), http::status::ok);
   EXPECT_THAT(std::string(res[http::field::content_type]), HasSubstr("version=0.0.4"));
@@ -92,7 +56,7 @@ TEST_F(AdminServerTest, MetricsServesRegisteredCounterInTextFormat) {
 }
 
 TEST_F(AdminServerTest, MetricsReflectsLaterIncrements) {
-  Connection conn(server_->port());
+  HttpTestClient conn(server_->port());
   EXPECT_THAT(conn.Request(http::verb::get, "/metrics").body(),
               HasSubstr("ds_test_events_total{kind=\"probe\"} 0"));
   counter_->Increment();
@@ -101,7 +65,7 @@ TEST_F(AdminServerTest, MetricsReflectsLaterIncrements) {
 }
 
 TEST_F(AdminServerTest, HealthzFlipsBetween200And503) {
-  Connection conn(server_->port());
+  HttpTestClient conn(server_->port());
   auto ok = conn.Request(http::verb::get, "/healthz");
   EXPECT_EQ(ok.result(), http::status::ok);
   EXPECT_EQ(ok.body(), "ok\n");
@@ -114,7 +78,7 @@ TEST_F(AdminServerTest, HealthzFlipsBetween200And503) {
 }
 
 TEST_F(AdminServerTest, UnknownPathIs404AndNonGetIs405) {
-  Connection conn(server_->port());
+  HttpTestClient conn(server_->port());
   EXPECT_EQ(conn.Request(http::verb::get, "/nope").result(), http::status::not_found);
   auto res = conn.Request(http::verb::post, "/metrics");
   EXPECT_EQ(res.result(), http::status::method_not_allowed);
@@ -125,37 +89,37 @@ TEST_F(AdminServerTest, UnknownPathIs404AndNonGetIs405) {
 
 TEST_F(AdminServerTest, MalformedRequestGets400AndServerStillServes) {
   {
-    Connection conn(server_->port());
+    HttpTestClient conn(server_->port());
     conn.SendRaw("NOT HTTP AT ALL\r\n\r\n");
     EXPECT_EQ(conn.Read().result(), http::status::bad_request);
     EXPECT_TRUE(conn.ClosedByPeer());
   }
   {
-    Connection conn(server_->port());
+    HttpTestClient conn(server_->port());
     conn.SendRaw("GET /metrics HTTP/1.1\r\nContent-Length: banana\r\n\r\n");
     EXPECT_EQ(conn.Read().result(), http::status::bad_request);
   }
-  Connection conn(server_->port());
+  HttpTestClient conn(server_->port());
   EXPECT_EQ(conn.Request(http::verb::get, "/healthz").result(), http::status::ok);
 }
 
 TEST_F(AdminServerTest, OversizedHeaderGets431AndOversizedBody413) {
   {
-    Connection conn(server_->port());
+    HttpTestClient conn(server_->port());
     conn.SendRaw("GET /metrics HTTP/1.1\r\nX-Big: " + std::string(10000, 'a') + "\r\n\r\n");
     EXPECT_EQ(conn.Read().result(), http::status::request_header_fields_too_large);
   }
   {
-    Connection conn(server_->port());
+    HttpTestClient conn(server_->port());
     conn.SendRaw("POST /metrics HTTP/1.1\r\nContent-Length: 100000\r\n\r\n");
     EXPECT_EQ(conn.Read().result(), http::status::payload_too_large);
   }
-  Connection conn(server_->port());
+  HttpTestClient conn(server_->port());
   EXPECT_EQ(conn.Request(http::verb::get, "/metrics").result(), http::status::ok);
 }
 
 TEST_F(AdminServerTest, PipelinedRequestsAreAnsweredInOrder) {
-  Connection conn(server_->port());
+  HttpTestClient conn(server_->port());
   conn.SendRaw(
       "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
       "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -167,7 +131,7 @@ TEST_F(AdminServerTest, PipelinedRequestsAreAnsweredInOrder) {
 }
 
 TEST_F(AdminServerTest, StopIsIdempotentAndClosesOpenConnections) {
-  Connection idle(server_->port());
+  HttpTestClient idle(server_->port());
   EXPECT_EQ(idle.Request(http::verb::get, "/healthz").result(), http::status::ok);
   server_->Stop();
   server_->Stop();
@@ -199,7 +163,7 @@ TEST(AdminServerStartTest, NullHealthCallbackMeansHealthy) {
   auto registry = std::make_shared<prometheus::Registry>();
   auto server = AdminServer::Start({}, registry, nullptr);
   ASSERT_TRUE(server.ok());
-  Connection conn((*server)->port());
+  HttpTestClient conn((*server)->port());
   EXPECT_EQ(conn.Request(http::verb::get, "/healthz").result(), http::status::ok);
 }
 

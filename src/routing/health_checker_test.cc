@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "routing/internal/fake_message_service.h"
+#include "testing/fake_data_node.h"
 
 namespace ds::routing {
 namespace {

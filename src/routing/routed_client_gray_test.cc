@@ -10,9 +10,9 @@
 
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "routing/internal/fake_message_service.h"
-#include "routing/internal/test_fleet.h"
 #include "routing/routed_client.h"
+#include "testing/fake_data_node.h"
+#include "testing/routing_fleet.h"
 
 namespace ds::routing {
 namespace {

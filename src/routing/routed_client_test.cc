@@ -11,8 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "routing/hash_ring.h"
-#include "routing/internal/fake_message_service.h"
-#include "routing/internal/test_fleet.h"
+#include "testing/fake_data_node.h"
+#include "testing/routing_fleet.h"
 
 namespace ds::routing {
 namespace {

@@ -1,6 +1,7 @@
 // Integration test: runs the real ds-loadgen binary against in-process fakes
-// on 127.0.0.1, port 0 — gRPC nodes serving messages.MessagesService and
-// dataservice.v1.MessageService (plus grpc.health.v1), and an HTTP server that
+// on 127.0.0.1, port 0 — gRPC nodes (testing/fake_data_node.h) serving
+// messages.MessagesService and dataservice.v1.MessageService (plus
+// grpc.health.v1), and an HTTP server that
 // is both a node's /metrics endpoint and a tiny gateway — and checks the
 // printed summary lines and --json fields against what the fakes counted.
 //
@@ -9,7 +10,6 @@
 // them came from the nodes' metrics, not the client's arithmetic.
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,6 +33,7 @@
 #include "absl/strings/str_split.h"
 #include "dataservice/v1/messages.grpc.pb.h"
 #include "messages/messages.grpc.pb.h"
+#include "testing/fake_data_node.h"
 
 namespace ds::loadgen {
 namespace {
@@ -153,48 +154,35 @@ class FakeReference final : public messages::MessagesService::CallbackService {
   Counters* c_;
 };
 
-class FakeDataService final : public dataservice::v1::MessageService::CallbackService {
- public:
-  explicit FakeDataService(Counters* c) : c_(c) {}
-  grpc::ServerUnaryReactor* GetMessages(grpc::CallbackServerContext* ctx,
-                                        const dataservice::v1::GetMessagesRequest* req,
-                                        dataservice::v1::GetMessagesResponse* resp) override {
-    c_->Request("GetMessages", absl::StrCat(req->channel_id(), "/", req->limit()));
+// The data-service API's answers: GetMessages names the channel's "newest"
+// message (channel * 7777); GetMessage of channel 3 is NOT_FOUND.
+ds::testing::FakeDataNode::Handlers DataAnswers(Counters* c) {
+  ds::testing::FakeDataNode::Handlers h;
+  h.get_messages = [c](const dataservice::v1::GetMessagesRequest& req,
+                       dataservice::v1::GetMessagesResponse* resp) {
+    c->Request("GetMessages", absl::StrCat(req.channel_id(), "/", req.limit()));
     auto* m = resp->add_messages();
-    m->set_channel_id(req->channel_id());
-    m->set_message_id(req->channel_id() * 7777);  // the channel's "newest" message
-    auto* r = ctx->DefaultReactor();
-    r->Finish(grpc::Status::OK);
-    return r;
-  }
-  grpc::ServerUnaryReactor* GetMessage(grpc::CallbackServerContext* ctx,
-                                       const dataservice::v1::GetMessageRequest* req,
-                                       dataservice::v1::GetMessageResponse* resp) override {
-    c_->Request("GetMessage", absl::StrCat(req->channel_id(), "/", req->message_id()));
-    c_->Record(absl::StrCat("GetMessage message ", req->message_id()));
-    auto* r = ctx->DefaultReactor();
-    if (req->channel_id() == 3) {
-      r->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND, "no such message"));
-    } else {
-      resp->mutable_message()->set_message_id(req->message_id());
-      r->Finish(grpc::Status::OK);
-    }
-    return r;
-  }
-  grpc::ServerUnaryReactor* SendMessage(grpc::CallbackServerContext* ctx,
-                                        const dataservice::v1::SendMessageRequest* req,
-                                        dataservice::v1::SendMessageResponse* resp) override {
-    c_->Request("SendMessage", absl::StrCat(req->nonce()));
-    c_->Record(absl::StrCat("nonce ", req->nonce()));
-    resp->mutable_message()->set_channel_id(req->channel_id());
-    auto* r = ctx->DefaultReactor();
-    r->Finish(grpc::Status::OK);
-    return r;
-  }
-
- private:
-  Counters* c_;
-};
+    m->set_channel_id(req.channel_id());
+    m->set_message_id(req.channel_id() * 7777);
+    return grpc::Status::OK;
+  };
+  h.get_message = [c](const dataservice::v1::GetMessageRequest& req,
+                      dataservice::v1::GetMessageResponse* resp) {
+    c->Request("GetMessage", absl::StrCat(req.channel_id(), "/", req.message_id()));
+    c->Record(absl::StrCat("GetMessage message ", req.message_id()));
+    if (req.channel_id() == 3) return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such message");
+    resp->mutable_message()->set_message_id(req.message_id());
+    return grpc::Status::OK;
+  };
+  h.send_message = [c](const dataservice::v1::SendMessageRequest& req,
+                       dataservice::v1::SendMessageResponse* resp) {
+    c->Request("SendMessage", absl::StrCat(req.nonce()));
+    c->Record(absl::StrCat("nonce ", req.nonce()));
+    resp->mutable_message()->set_channel_id(req.channel_id());
+    return grpc::Status::OK;
+  };
+  return h;
+}
 
 // ------------------------------------------------------------------ HTTP fake
 
@@ -304,17 +292,12 @@ class FakeHttpServer {
 // A fake data-service node: gRPC (both APIs + health) and an admin HTTP port.
 class FakeNode {
  public:
-  FakeNode() : reference_(&counters_), data_(&counters_), http_(&counters_) {
-    grpc::EnableDefaultHealthCheckService(true);
-    grpc::ServerBuilder b;
-    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &grpc_port_);
-    b.RegisterService(&reference_);
-    b.RegisterService(&data_);
-    server_ = b.BuildAndStart();
+  FakeNode()
+      : reference_(&counters_), http_(&counters_), grpc_(DataAnswers(&counters_), {&reference_}) {
+    EXPECT_TRUE(grpc_.Start().ok());
   }
-  ~FakeNode() { server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1))); }
 
-  std::string address() const { return absl::StrCat("127.0.0.1:", grpc_port_); }
+  std::string address() const { return grpc_.address(); }
   std::string metrics_url() const {
     return absl::StrCat("http://127.0.0.1:", http_.port(), "/metrics");
   }
@@ -324,10 +307,8 @@ class FakeNode {
  private:
   Counters counters_;
   FakeReference reference_;
-  FakeDataService data_;
   FakeHttpServer http_;
-  int grpc_port_ = 0;
-  std::unique_ptr<grpc::Server> server_;
+  ds::testing::FakeDataNode grpc_;  // stops first: it serves reference_
 };
 
 // ------------------------------------------------------------------ running the binary

@@ -93,6 +93,27 @@ bool ParseLabels(absl::string_view& s, std::map<std::string, std::string>* label
 
 }  // namespace
 
+absl::StatusOr<PrometheusSample> ParsePrometheusSample(absl::string_view line) {
+  auto error = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat(why, ": '", line, "'"));
+  };
+  PrometheusSample sample;
+  absl::string_view rest = line;
+  absl::string_view name = TakeName(rest);
+  if (name.empty()) return error("bad metric name");
+  sample.name = std::string(name);
+  SkipSpaces(rest);
+  if (!rest.empty() && rest.front() == '{') {
+    if (!ParseLabels(rest, &sample.labels)) return error("bad label set");
+  }
+  SkipSpaces(rest);
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(rest, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+  if (fields.empty() || fields.size() > 2) return error("expected a value and optional timestamp");
+  if (!ParseValue(fields[0], &sample.value)) return error("bad value");
+  return sample;
+}
+
 absl::StatusOr<MetricFamilySamples> ParsePrometheusText(absl::string_view text) {
   MetricFamilySamples out;
   int line_no = 0;
@@ -100,26 +121,12 @@ absl::StatusOr<MetricFamilySamples> ParsePrometheusText(absl::string_view text) 
     ++line_no;
     line = absl::StripAsciiWhitespace(line);  // also drops a CR of CRLF
     if (line.empty() || line.front() == '#') continue;
-    auto error = [&](absl::string_view why) {
+    absl::StatusOr<PrometheusSample> sample = ParsePrometheusSample(line);
+    if (!sample.ok()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("metrics line ", line_no, ": ", why, ": '", line, "'"));
-    };
-    PrometheusSample sample;
-    absl::string_view rest = line;
-    absl::string_view name = TakeName(rest);
-    if (name.empty()) return error("bad metric name");
-    sample.name = std::string(name);
-    SkipSpaces(rest);
-    if (!rest.empty() && rest.front() == '{') {
-      if (!ParseLabels(rest, &sample.labels)) return error("bad label set");
+          absl::StrCat("metrics line ", line_no, ": ", sample.status().message()));
     }
-    SkipSpaces(rest);
-    std::vector<absl::string_view> fields =
-        absl::StrSplit(rest, absl::ByAnyChar(" \t"), absl::SkipEmpty());
-    if (fields.empty() || fields.size() > 2)
-      return error("expected a value and optional timestamp");
-    if (!ParseValue(fields[0], &sample.value)) return error("bad value");
-    out.push_back(std::move(sample));
+    out.push_back(*std::move(sample));
   }
   return out;
 }

@@ -1,7 +1,8 @@
 // A small parser for the Prometheus text exposition format (0.0.4), enough to
 // read the counters a Data Services node exports on GET /metrics and sum them
 // over label sets. ds-loadgen scrapes every node before and after a run and
-// reports the differences.
+// reports the differences; tests read metrics through it too (SumMetric in
+// testing/process.h). Its own library, ds_prometheus_text.
 //
 // Usage:
 //   absl::StatusOr<MetricFamilySamples> samples = ParsePrometheusText(body);
@@ -32,6 +33,10 @@ struct PrometheusSample {
 };
 
 using MetricFamilySamples = std::vector<PrometheusSample>;
+
+// Parses one sample line (not blank, not a comment; surrounding white space
+// already stripped). INVALID_ARGUMENT quoting the line when it is malformed.
+absl::StatusOr<PrometheusSample> ParsePrometheusSample(absl::string_view line);
 
 // Parses a whole exposition. Returns INVALID_ARGUMENT naming the line number
 // for a malformed sample line (bad name, unterminated label value, missing or

@@ -22,17 +22,20 @@
 #include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
 #include "auth/token_minter.h"
-#include "gateway/fake_message_service.h"
-#include "gateway/http_test_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "http/test_certs.h"
 #include "http/tls.h"
+#include "testing/fake_data_node.h"
+#include "testing/http_test_client.h"
 
 extern char** environ;
 
 namespace ds::gateway {
 namespace {
+
+using ::ds::testing::FakeDataNode;
+using ::ds::testing::HttpTestClient;
 
 namespace http = boost::beast::http;
 using ::testing::HasSubstr;
@@ -211,8 +214,8 @@ TEST(DsGatewayBinaryTest, BadConfigurationExitsWithUsageError) {
 }
 
 TEST(DsGatewayBinaryTest, ServesFromEnvConfigAndDrainsOnSigterm) {
-  FakeMessageServer fake;
-  ASSERT_TRUE(fake.ok());
+  FakeDataNode fake;
+  ASSERT_TRUE(fake.Start().ok());
   const std::string port_file = TempPath("port");
   Process p({Gateway(), "--listen", "127.0.0.1:0", "--wait-healthy-ms", "10000"},
             {"DS_NODES=" + fake.address(), "DS_GATEWAY_PORT_FILE=" + port_file,
@@ -236,10 +239,10 @@ TEST(DsGatewayBinaryTest, ServesFromEnvConfigAndDrainsOnSigterm) {
   EXPECT_THAT(list.body(), HasSubstr("via the binary"));
 
   // A request in flight when SIGTERM arrives still gets its answer.
-  fake.service().HoldNext();
+  fake.HoldNext();
   HttpTestClient busy(port);
   busy.SendRaw("GET /v1/channels/31/messages/77 HTTP/1.1\r\nx-request-timeout-ms: 1500\r\n\r\n");
-  ASSERT_TRUE(fake.service().WaitForCalls(3, std::chrono::seconds(10)));
+  ASSERT_TRUE(fake.WaitForCalls(3, std::chrono::seconds(10)));
   p.Signal(SIGTERM);
   auto res = busy.Read();
   EXPECT_EQ(res.result(), http::status::gateway_timeout);
@@ -250,8 +253,8 @@ TEST(DsGatewayBinaryTest, ServesFromEnvConfigAndDrainsOnSigterm) {
 }
 
 TEST(DsGatewayBinaryTest, NodesFileAndSeparateAdminPort) {
-  FakeMessageServer fake;
-  ASSERT_TRUE(fake.ok());
+  FakeDataNode fake;
+  ASSERT_TRUE(fake.Start().ok());
   const std::string nodes_file = TempPath("nodes");
   const std::string port_file = TempPath("port2");
   {
@@ -283,8 +286,8 @@ TEST(DsGatewayBinaryTest, NodesFileAndSeparateAdminPort) {
 }
 
 TEST(DsGatewayBinaryTest, AuthOnRefusesARequestWithoutATokenAndLogsEveryRequest) {
-  FakeMessageServer fake;
-  ASSERT_TRUE(fake.ok());
+  FakeDataNode fake;
+  ASSERT_TRUE(fake.Start().ok());
   const std::string secret = "binary-test-secret-of-at-least-32-bytes";
   const std::string secret_file = TempPath("secret");
   const std::string access_log = TempPath("access.log");
@@ -299,7 +302,7 @@ TEST(DsGatewayBinaryTest, AuthOnRefusesARequestWithoutATokenAndLogsEveryRequest)
   auto refused = client.Get("/v1/channels/7/messages");
   EXPECT_EQ(refused.result(), http::status::unauthorized) << refused.body();
   EXPECT_THAT(std::string(refused[http::field::www_authenticate]), HasSubstr("Bearer"));
-  EXPECT_EQ(fake.service().calls(), 0u) << "a refused request reached the node";
+  EXPECT_EQ(fake.calls(), 0u) << "a refused request reached the node";
   const std::string token = *auth::MintToken(
       {.key = secret},
       {.subject = "7", .issuer = "ds", .audience = "ds-api", .issued_at = absl::Now()});
@@ -358,8 +361,8 @@ std::pair<int, std::string> HttpsGet(uint16_t port, const std::string& ca,
 }
 
 TEST(DsGatewayBinaryTest, ServesHttpsAndReloadsTheCertificateOnSighup) {
-  FakeMessageServer fake;
-  ASSERT_TRUE(fake.ok());
+  FakeDataNode fake;
+  ASSERT_TRUE(fake.Start().ok());
   ds::http::testing::TestCerts certs;
   const std::string cert = certs.Path("gateway.crt"), key = certs.Path("gateway.key");
   auto install = [&](const ds::http::testing::TestCerts::Pair& pair) {

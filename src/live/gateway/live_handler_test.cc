@@ -19,12 +19,14 @@
 #include "http/test_certs.h"
 #include "http/tls.h"
 #include "live/gateway/fake_upstream.h"
+#include "testing/http_test_client.h"
 
 namespace ds::live {
 namespace {
 
 namespace net = boost::asio;
 namespace v1 = ::dataservice::v1;
+using ::ds::testing::HttpTestClient;
 constexpr uint64_t kMs = uint64_t{1} << 22;
 constexpr uint64_t kBase = 1000000 * kMs;
 uint64_t Id(int i) { return kBase + static_cast<uint64_t>(i) * kMs; }
@@ -54,59 +56,6 @@ class NextHandler : public http::Handler {
     res.SetBody("next");
     r.Send(std::move(res));
   }
-};
-
-class RawClient {
- public:
-  // `small_window`: a tiny receive buffer, set before connecting (so the
-  // advertised window stays small), makes the server's writes back up.
-  explicit RawClient(uint16_t port, bool small_window = false) : socket_(ioc_) {
-    socket_.open(net::ip::tcp::v4());
-    if (small_window) socket_.set_option(net::socket_base::receive_buffer_size(1024));
-    socket_.connect(net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
-  }
-  void Send(std::string_view bytes) {
-    net::write(socket_, net::buffer(bytes.data(), bytes.size()));
-  }
-  void Get(std::string_view target, std::string_view extra = "") {
-    Send(std::string("GET ") + std::string(target) + " HTTP/1.1\r\nHost: x\r\n" +
-         std::string(extra) + "\r\n");
-  }
-  // Everything up to and including `needle`; "" when it did not come in 10 s.
-  std::string ReadUntil(std::string_view needle) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (received_.find(needle) == std::string::npos && !closed_ &&
-           std::chrono::steady_clock::now() < deadline) {
-      char chunk[16384];
-      socket_.async_read_some(net::buffer(chunk), [&](boost::system::error_code ec, size_t n) {
-        // operation_aborted: our own cancel after 200 ms without data (a
-        // small receive window can stall that long on delayed ACKs), not EOF.
-        if (ec && ec != net::error::operation_aborted) closed_ = true;
-        received_.append(chunk, n);
-      });
-      ioc_.restart();
-      ioc_.run_for(std::chrono::milliseconds(200));
-      if (!ioc_.stopped()) {
-        socket_.cancel();
-        ioc_.restart();
-        ioc_.run();
-      }
-    }
-    const size_t at = received_.find(needle);
-    if (at == std::string::npos) return "";
-    std::string out = received_.substr(0, at + needle.size());
-    received_.erase(0, at + needle.size());
-    return out;
-  }
-  bool closed() const { return closed_; }
-  // What was received and not yet returned by ReadUntil (for failure messages).
-  const std::string& pending() const { return received_; }
-
- private:
-  net::io_context ioc_;
-  net::ip::tcp::socket socket_;
-  std::string received_;
-  bool closed_ = false;
 };
 
 class LiveHandlerTest : public ::testing::Test {
@@ -155,24 +104,24 @@ class LiveHandlerTest : public ::testing::Test {
 
 TEST_F(LiveHandlerTest, ServesThePageAndPassesOtherRoutesOn) {
   Start();
-  RawClient page(server_->port());
-  page.Get("/");
+  HttpTestClient page(server_->port());
+  page.SendGet("/");
   std::string got = page.ReadUntil("</html>");
   EXPECT_NE(got.find("200 OK"), std::string::npos);
   EXPECT_NE(got.find("text/html"), std::string::npos);
   EXPECT_NE(got.find("EventSource"), std::string::npos);
-  RawClient other(server_->port());
-  other.Get("/v1/channels/42/messages");
+  HttpTestClient other(server_->port());
+  other.SendGet("/v1/channels/42/messages");
   EXPECT_NE(other.ReadUntil("next"), "");
-  RawClient bad(server_->port());
-  bad.Get("/v1/channels/abc/events");
+  HttpTestClient bad(server_->port());
+  bad.SendGet("/v1/channels/abc/events");
   EXPECT_NE(bad.ReadUntil("channel_id").find("400"), std::string::npos);
 }
 
 TEST_F(LiveHandlerTest, SseStreamsMessagesAndResumesFromLastEventId) {
   Start();
-  RawClient a(server_->port());
-  a.Get("/v1/channels/42/events");
+  HttpTestClient a(server_->port());
+  a.SendGet("/v1/channels/42/events");
   std::string head = a.ReadUntil("retry: 2000");
   EXPECT_NE(head.find("text/event-stream"), std::string::npos) << head;
   auto s = LiveUpstream(0, 0);
@@ -182,9 +131,9 @@ TEST_F(LiveHandlerTest, SseStreamsMessagesAndResumesFromLastEventId) {
   EXPECT_NE(events.find(absl::StrCat("id: ", Id(1))), std::string::npos);
   ASSERT_NE(a.ReadUntil("\n\n"), "");
   // A reconnecting EventSource sends Last-Event-ID; it wins over ?after=.
-  RawClient b(server_->port());
-  b.Get(absl::StrCat("/v1/channels/42/events?after=", Id(0)),
-        absl::StrCat("Last-Event-ID: ", Id(2), "\r\n"));
+  HttpTestClient b(server_->port());
+  b.SendGet(absl::StrCat("/v1/channels/42/events?after=", Id(0)),
+            absl::StrCat("Last-Event-ID: ", Id(2), "\r\n"));
   std::string resumed = b.ReadUntil(absl::StrCat(": live ", Id(3)));
   EXPECT_EQ(resumed.find(absl::StrCat("id: ", Id(1), "\n")), std::string::npos);
   EXPECT_EQ(resumed.find(absl::StrCat("id: ", Id(2), "\n")), std::string::npos);
@@ -197,11 +146,11 @@ TEST_F(LiveHandlerTest, RefusesStreamsPastTheLimitWith503) {
   LiveHandlerOptions o;
   o.max_streams = 1;
   Start(o);
-  RawClient a(server_->port());
-  a.Get("/v1/channels/42/events");
+  HttpTestClient a(server_->port());
+  a.SendGet("/v1/channels/42/events");
   ASSERT_NE(a.ReadUntil("retry:"), "");
-  RawClient b(server_->port());
-  b.Get("/v1/channels/42/events");
+  HttpTestClient b(server_->port());
+  b.SendGet("/v1/channels/42/events");
   std::string refused = b.ReadUntil("}");
   EXPECT_NE(refused.find("503"), std::string::npos);
   EXPECT_NE(refused.find("Retry-After: 5"), std::string::npos);
@@ -212,10 +161,10 @@ TEST_F(LiveHandlerTest, ASlowClientIsClosedWithAReasonAndTheOthersGetEverything)
   LiveHandlerOptions o;
   o.sse_max_queued_bytes = 16 * 1024;
   Start(o);
-  RawClient slow(server_->port(), /*small_window=*/true);
-  slow.Get("/v1/channels/42/events");
-  RawClient fast(server_->port());
-  fast.Get("/v1/channels/42/events");
+  HttpTestClient slow(server_->port(), {.receive_buffer = 1024});  // backs up
+  slow.SendGet("/v1/channels/42/events");
+  HttpTestClient fast(server_->port());
+  fast.SendGet("/v1/channels/42/events");
   auto s = LiveUpstream(0, 0);
   ASSERT_NE(fast.ReadUntil(": live"), "");
   // At the pace the fast client reads; the slow one reads nothing. How much

@@ -1,5 +1,10 @@
 // Test helpers for the routing client's tests (test only): a fleet of
-// FakeDataNodes, a client over it, a one-shot event.
+// FakeDataNodes, a client over it, a one-shot event. Link ds_testing_grpc and
+// ds_routing.
+//
+// The fleet's nodes answer every read of any channel at once (CannedReads):
+// GetMessages with one message {channel, id 1, "hello"}, GetMessage with the
+// requested ids; writes go to each node's built-in store.
 //
 // Usage:
 //   Fleet fleet(3);
@@ -17,10 +22,10 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "routing/internal/fake_message_service.h"
 #include "routing/routed_client.h"
+#include "testing/fake_data_node.h"
 
-namespace ds::routing::testing {
+namespace ds::testing {
 
 inline constexpr absl::Duration kWait = absl::Seconds(5);
 
@@ -45,17 +50,37 @@ class Done {
   bool done_ = false;
 };
 
+// Answers for reads of channels nothing was written to (see above).
+inline FakeDataNode::Handlers CannedReads() {
+  FakeDataNode::Handlers h;
+  h.get_messages = [](const dataservice::v1::GetMessagesRequest& req,
+                      dataservice::v1::GetMessagesResponse* resp) {
+    dataservice::v1::Message* m = resp->add_messages();
+    m->set_channel_id(req.channel_id());
+    m->set_message_id(1);
+    m->set_content("hello");
+    return grpc::Status::OK;
+  };
+  h.get_message = [](const dataservice::v1::GetMessageRequest& req,
+                     dataservice::v1::GetMessageResponse* resp) {
+    resp->mutable_message()->set_channel_id(req.channel_id());
+    resp->mutable_message()->set_message_id(req.message_id());
+    return grpc::Status::OK;
+  };
+  return h;
+}
+
 // A fleet of fake nodes plus a client routed over them.
 class Fleet {
  public:
   explicit Fleet(int n) {
     for (int i = 0; i < n; ++i) {
-      nodes_.push_back(std::make_unique<FakeDataNode>());
+      nodes_.push_back(std::make_unique<FakeDataNode>(CannedReads()));
       EXPECT_TRUE(nodes_.back()->Start().ok());
     }
   }
-  RoutedClientOptions Options(Policy policy = Policy::kHash) const {
-    RoutedClientOptions o;
+  routing::RoutedClientOptions Options(routing::Policy policy = routing::Policy::kHash) const {
+    routing::RoutedClientOptions o;
     for (const auto& n : nodes_) o.nodes.push_back(n->address());
     o.policy = policy;
     o.health_interval = absl::Milliseconds(50);
@@ -80,8 +105,8 @@ class Fleet {
   std::vector<std::unique_ptr<FakeDataNode>> nodes_;
 };
 
-inline std::unique_ptr<RoutedClient> MakeClient(RoutedClientOptions options) {
-  auto client = RoutedClient::Create(std::move(options));
+inline std::unique_ptr<routing::RoutedClient> MakeClient(routing::RoutedClientOptions options) {
+  auto client = routing::RoutedClient::Create(std::move(options));
   EXPECT_TRUE(client.ok()) << client.status();
   if (!client.ok()) return nullptr;
   EXPECT_TRUE((*client)->WaitForHealthy(kWait).ok());
@@ -89,8 +114,8 @@ inline std::unique_ptr<RoutedClient> MakeClient(RoutedClientOptions options) {
 }
 
 // Channels whose home node (hash policy, all nodes healthy) is `address`.
-inline std::vector<uint64_t> ChannelsOwnedBy(const RoutedClient& client, const std::string& address,
-                                             int count) {
+inline std::vector<uint64_t> ChannelsOwnedBy(const routing::RoutedClient& client,
+                                             const std::string& address, int count) {
   std::vector<uint64_t> out;
   for (uint64_t c = 1; static_cast<int>(out.size()) < count; ++c) {
     if (client.NodeFor(c) == address) out.push_back(c);
@@ -98,4 +123,4 @@ inline std::vector<uint64_t> ChannelsOwnedBy(const RoutedClient& client, const s
   return out;
 }
 
-}  // namespace ds::routing::testing
+}  // namespace ds::testing

@@ -21,7 +21,7 @@
 #include "dataservice/v1/messages.grpc.pb.h"
 #include "gtest/gtest.h"
 
-namespace ds::routing::testing {
+namespace ds::testing {
 namespace {
 
 struct KeptChannel {
@@ -61,4 +61,4 @@ class GrpcKeepAlive : public ::testing::Environment {
     ::testing::AddGlobalTestEnvironment(new GrpcKeepAlive);
 
 }  // namespace
-}  // namespace ds::routing::testing
+}  // namespace ds::testing

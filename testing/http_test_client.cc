@@ -1,0 +1,145 @@
+#include "testing/http_test_client.h"
+
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <functional>
+
+namespace ds::testing {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+
+constexpr std::chrono::seconds kReadTimeout(10);
+// ReadUntil reads in slices: a small receive window can stall a read that
+// long on delayed ACKs without the connection being over.
+constexpr std::chrono::milliseconds kSlice(200);
+
+std::string_view Buffered(const beast::flat_buffer& buffer) {
+  return std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size());
+}
+
+}  // namespace
+
+HttpTestClient::HttpTestClient(uint16_t port, Options options) : stream_(ioc_) {
+  asio::ip::tcp::socket& socket = stream_.socket();
+  socket.open(asio::ip::tcp::v4());
+  if (options.receive_buffer > 0) {
+    socket.set_option(asio::socket_base::receive_buffer_size(options.receive_buffer));
+  }
+  socket.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+}
+
+HttpTestClient::Response HttpTestClient::Request(http::verb method, std::string target,
+                                                 std::string body, Headers headers) {
+  http::request<http::string_body> req(method, target, 11);
+  req.set(http::field::host, "127.0.0.1");
+  for (const auto& [name, value] : headers) req.set(name, value);
+  req.body() = std::move(body);
+  if (method == http::verb::post || !req.body().empty()) req.prepare_payload();
+  http::write(stream_.socket(), req);
+  return Read();
+}
+
+HttpTestClient::Response HttpTestClient::Get(std::string target, Headers headers) {
+  return Request(http::verb::get, std::move(target), "", std::move(headers));
+}
+
+HttpTestClient::Response HttpTestClient::Post(std::string target, std::string body,
+                                              Headers headers) {
+  return Request(http::verb::post, std::move(target), std::move(body), std::move(headers));
+}
+
+void HttpTestClient::SendRaw(std::string_view bytes) {
+  asio::write(stream_.socket(), asio::buffer(bytes.data(), bytes.size()));
+}
+
+void HttpTestClient::SendGet(std::string_view target, std::string_view extra_headers) {
+  std::string request = "GET ";
+  request.append(target).append(" HTTP/1.1\r\nHost: x\r\n").append(extra_headers).append("\r\n");
+  SendRaw(request);
+}
+
+void HttpTestClient::FinishSending() {
+  beast::error_code ignored;
+  stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+}
+
+HttpTestClient::Response HttpTestClient::Read(beast::error_code* ec) {
+  Response res;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(16 * 1024 * 1024);
+  beast::error_code local;
+  stream_.expires_after(kReadTimeout);
+  http::async_read(stream_, buffer_, parser, [&](beast::error_code e, std::size_t) { local = e; });
+  ioc_.restart();
+  ioc_.run();
+  stream_.expires_never();
+  if (ec != nullptr) *ec = local;
+  if (local && ec == nullptr) throw beast::system_error(local);
+  if (!local) res = parser.release();
+  return res;
+}
+
+void HttpTestClient::ReadSome(std::chrono::steady_clock::duration slice) {
+  stream_.expires_never();
+  stream_.async_read_some(buffer_.prepare(16384), [&](beast::error_code e, std::size_t n) {
+    buffer_.commit(n);
+    // operation_aborted: our own cancel at the end of the slice, not EOF.
+    if (e && e != asio::error::operation_aborted) closed_ = true;
+  });
+  ioc_.restart();
+  ioc_.run_for(slice);
+  if (!ioc_.stopped()) {
+    stream_.socket().cancel();
+    ioc_.restart();
+    ioc_.run();
+  }
+}
+
+std::string HttpTestClient::ReadUntil(std::string_view needle) {
+  const auto deadline = std::chrono::steady_clock::now() + kReadTimeout;
+  while (Buffered(buffer_).find(needle) == std::string_view::npos && !closed_ &&
+         std::chrono::steady_clock::now() < deadline) {
+    ReadSome(kSlice);
+  }
+  const size_t at = Buffered(buffer_).find(needle);
+  if (at == std::string_view::npos) return "";
+  std::string out(Buffered(buffer_).substr(0, at + needle.size()));
+  buffer_.consume(out.size());
+  return out;
+}
+
+void HttpTestClient::ReadBytes(size_t n) {
+  const auto deadline = std::chrono::steady_clock::now() + kReadTimeout;
+  while (buffer_.size() < n && !closed_ && std::chrono::steady_clock::now() < deadline) {
+    ReadSome(deadline - std::chrono::steady_clock::now());
+  }
+}
+
+std::string HttpTestClient::ReadUntilClosed() {
+  const auto deadline = std::chrono::steady_clock::now() + kReadTimeout;
+  while (!closed_ && std::chrono::steady_clock::now() < deadline) {
+    ReadSome(deadline - std::chrono::steady_clock::now());
+  }
+  std::string out(Buffered(buffer_));
+  buffer_.consume(buffer_.size());
+  return out;
+}
+
+bool HttpTestClient::ClosedByPeer() {
+  char byte;
+  beast::error_code result;
+  stream_.expires_after(kReadTimeout);
+  stream_.async_read_some(asio::buffer(&byte, 1),
+                          [&](beast::error_code e, std::size_t) { result = e; });
+  ioc_.restart();
+  ioc_.run();
+  stream_.expires_never();
+  return result == asio::error::eof || result == asio::error::connection_reset;
+}
+
+std::string HttpTestClient::pending() const { return std::string(Buffered(buffer_)); }
+
+}  // namespace ds::testing
