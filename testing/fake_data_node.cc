@@ -37,37 +37,39 @@ class FakeDataNode::Service final : public v1::MessageService::CallbackService {
   grpc::ServerUnaryReactor* GetMessages(grpc::CallbackServerContext* ctx,
                                         const v1::GetMessagesRequest* req,
                                         v1::GetMessagesResponse* resp) override {
-    FakeDataNode* node = node_;
-    node->Record(*req);
-    return node->Serve(ctx, "GetMessages", req->channel_id(), [node, req, resp] {
-      const auto& handler = node->handlers_.get_messages;
-      return handler ? handler(*req, resp) : node->StoreGetMessages(*req, resp);
-    });
+    return Handle(ctx, "GetMessages", req, resp, node_->handlers_.get_messages,
+                  &FakeDataNode::StoreGetMessages);
   }
 
   grpc::ServerUnaryReactor* GetMessage(grpc::CallbackServerContext* ctx,
                                        const v1::GetMessageRequest* req,
                                        v1::GetMessageResponse* resp) override {
-    FakeDataNode* node = node_;
-    node->Record(*req);
-    return node->Serve(ctx, "GetMessage", req->channel_id(), [node, req, resp] {
-      const auto& handler = node->handlers_.get_message;
-      return handler ? handler(*req, resp) : node->StoreGetMessage(*req, resp);
-    });
+    return Handle(ctx, "GetMessage", req, resp, node_->handlers_.get_message,
+                  &FakeDataNode::StoreGetMessage);
   }
 
   grpc::ServerUnaryReactor* SendMessage(grpc::CallbackServerContext* ctx,
                                         const v1::SendMessageRequest* req,
                                         v1::SendMessageResponse* resp) override {
-    FakeDataNode* node = node_;
-    node->Record(*req);
-    return node->Serve(ctx, "SendMessage", req->channel_id(), [node, req, resp] {
-      const auto& handler = node->handlers_.send_message;
-      return handler ? handler(*req, resp) : node->StoreSendMessage(*req, resp);
-    });
+    return Handle(ctx, "SendMessage", req, resp, node_->handlers_.send_message,
+                  &FakeDataNode::StoreSendMessage);
   }
 
  private:
+  // Records the call and serves it with `handler`, or with the store's
+  // `method` when the test set no handler.
+  template <typename Req, typename Resp>
+  grpc::ServerUnaryReactor* Handle(grpc::CallbackServerContext* ctx, const char* name,
+                                   const Req* req, Resp* resp,
+                                   const FakeDataNode::Handler<Req, Resp>& handler,
+                                   grpc::Status (FakeDataNode::*method)(const Req&, Resp*)) {
+    FakeDataNode* node = node_;
+    node->Record(*req);
+    return node->Serve(ctx, name, req->channel_id(), [node, req, resp, &handler, method] {
+      return handler ? handler(*req, resp) : (node->*method)(*req, resp);
+    });
+  }
+
   FakeDataNode* const node_;
 };
 

@@ -70,6 +70,32 @@ inline FakeDataNode::Handlers CannedReads() {
   return h;
 }
 
+// The requests the routing tests send: a read of `channel` (limit 10), and a
+// write of "hi" by author 5 with `nonce`.
+inline dataservice::v1::GetMessagesRequest ListRequest(uint64_t channel) {
+  dataservice::v1::GetMessagesRequest req;
+  req.set_channel_id(channel);
+  req.set_limit(10);
+  return req;
+}
+inline dataservice::v1::SendMessageRequest SendRequest(uint64_t channel, uint64_t nonce) {
+  dataservice::v1::SendMessageRequest req;
+  req.set_channel_id(channel);
+  req.set_author_id(5);
+  req.set_content("hi");
+  req.set_nonce(nonce);
+  return req;
+}
+// `s`, or INTERNAL when an OK answer to ListRequest(channel) is not CannedReads'.
+inline grpc::Status CheckCannedList(grpc::Status s,
+                                    const dataservice::v1::GetMessagesResponse& resp,
+                                    uint64_t channel) {
+  if (s.ok() && (resp.messages_size() != 1 || resp.messages(0).channel_id() != channel)) {
+    return grpc::Status(grpc::StatusCode::INTERNAL, "wrong response");
+  }
+  return s;
+}
+
 // A fleet of fake nodes plus a client routed over them.
 class Fleet {
  public:

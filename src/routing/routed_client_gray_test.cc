@@ -19,10 +19,13 @@ namespace {
 
 namespace v1 = ::dataservice::v1;
 using testing::ChannelsOwnedBy;
+using testing::CheckCannedList;
 using testing::Done;
 using testing::Fleet;
 using testing::kWait;
+using testing::ListRequest;
 using testing::MakeClient;
+using testing::SendRequest;
 
 struct Result {
   grpc::Status status;
@@ -31,33 +34,21 @@ struct Result {
 
 Result ReadWithInfo(RoutedClient& client, uint64_t channel, const CallOptions& options = {},
                     absl::Duration timeout = absl::Seconds(5)) {
-  v1::GetMessagesRequest req;
-  req.set_channel_id(channel);
-  req.set_limit(10);
   Done done;
   Result result;
-  client.GetMessages(
-      req, absl::Now() + timeout, options,
-      [&](grpc::Status s, v1::GetMessagesResponse resp, CallInfo info) {
-        if (s.ok() && (resp.messages_size() != 1 || resp.messages(0).channel_id() != channel)) {
-          s = grpc::Status(grpc::StatusCode::INTERNAL, "wrong response");
-        }
-        result = {std::move(s), std::move(info)};
-        done.Notify();
-      });
+  client.GetMessages(ListRequest(channel), absl::Now() + timeout, options,
+                     [&](grpc::Status s, v1::GetMessagesResponse resp, CallInfo info) {
+                       result = {CheckCannedList(std::move(s), resp, channel), std::move(info)};
+                       done.Notify();
+                     });
   done.Wait();
   return result;
 }
 
 Result Send(RoutedClient& client, uint64_t channel, uint64_t nonce, absl::Duration timeout) {
-  v1::SendMessageRequest req;
-  req.set_channel_id(channel);
-  req.set_author_id(5);
-  req.set_content("hi");
-  req.set_nonce(nonce);
   Done done;
   Result result;
-  client.SendMessage(req, absl::Now() + timeout, CallOptions(),
+  client.SendMessage(SendRequest(channel, nonce), absl::Now() + timeout, CallOptions(),
                      [&](grpc::Status s, v1::SendMessageResponse, CallInfo info) {
                        result = {std::move(s), std::move(info)};
                        done.Notify();

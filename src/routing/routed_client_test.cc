@@ -19,27 +19,25 @@ namespace {
 
 namespace v1 = ::dataservice::v1;
 using testing::ChannelsOwnedBy;
+using testing::CheckCannedList;
 using testing::Done;
 using testing::FakeDataNode;
 using testing::Fleet;
 using testing::kWait;
+using testing::ListRequest;
 using testing::MakeClient;
+using testing::SendRequest;
 
 // Blocking wrappers: the tests wait on the callback, never on time.
 grpc::Status Read(RoutedClient& client, uint64_t channel,
                   absl::Duration timeout = absl::Seconds(2)) {
-  v1::GetMessagesRequest req;
-  req.set_channel_id(channel);
-  req.set_limit(10);
   Done done;
   grpc::Status result;
-  client.GetMessages(req, absl::Now() + timeout, [&](grpc::Status s, v1::GetMessagesResponse resp) {
-    if (s.ok() && (resp.messages_size() != 1 || resp.messages(0).channel_id() != channel)) {
-      s = grpc::Status(grpc::StatusCode::INTERNAL, "wrong response");
-    }
-    result = std::move(s);
-    done.Notify();
-  });
+  client.GetMessages(ListRequest(channel), absl::Now() + timeout,
+                     [&](grpc::Status s, v1::GetMessagesResponse resp) {
+                       result = CheckCannedList(std::move(s), resp, channel);
+                       done.Notify();
+                     });
   done.Wait();
   return result;
 }
@@ -64,14 +62,9 @@ grpc::Status ReadOne(RoutedClient& client, uint64_t channel) {
 
 std::pair<grpc::Status, v1::SendMessageResponse> Send(RoutedClient& client, uint64_t channel,
                                                       uint64_t nonce) {
-  v1::SendMessageRequest req;
-  req.set_channel_id(channel);
-  req.set_author_id(5);
-  req.set_content("hi");
-  req.set_nonce(nonce);
   Done done;
   std::pair<grpc::Status, v1::SendMessageResponse> result;
-  client.SendMessage(req, absl::Now() + absl::Seconds(2),
+  client.SendMessage(SendRequest(channel, nonce), absl::Now() + absl::Seconds(2),
                      [&](grpc::Status s, v1::SendMessageResponse resp) {
                        result = {std::move(s), std::move(resp)};
                        done.Notify();
@@ -193,13 +186,10 @@ TEST(RoutedClientTest, CallOptionsReachEveryAttemptAndInfoNamesTheAnsweringNode)
   CallOptions options;
   options.consistency_token = "tok-42";
   options.request_id = "req-7";
-  v1::GetMessagesRequest req;
-  req.set_channel_id(channel);
-  req.set_limit(10);
   Done done;
   grpc::Status status;
   CallInfo info;
-  client->GetMessages(req, absl::Now() + absl::Seconds(2), options,
+  client->GetMessages(ListRequest(channel), absl::Now() + absl::Seconds(2), options,
                       [&](grpc::Status s, v1::GetMessagesResponse resp, CallInfo i) {
                         EXPECT_EQ(resp.messages_size(), 1);
                         status = std::move(s);
