@@ -2,13 +2,10 @@
 // handshake timeout, and certificate reload under live connections.
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http.hpp>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -16,59 +13,17 @@
 #include "http/server.h"
 #include "http/test_certs.h"
 #include "http/test_handler.h"
+#include "testing/https_test_client.h"
 
 namespace ds::http {
 namespace {
 
 namespace net = boost::asio;
 namespace ssl = boost::asio::ssl;
-namespace beast_http = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
 using ::ds::http::testing::TestCerts;
 using ::ds::http::testing::TestHandler;
-
-// A blocking HTTPS/1.1 client on one keep-alive connection.
-class TlsClient {
- public:
-  TlsClient(uint16_t port, std::shared_ptr<ssl::context> ctx)
-      : ctx_(std::move(ctx)), stream_(ioc_, *ctx_) {
-    stream_.next_layer().connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
-    SSL_set_tlsext_host_name(stream_.native_handle(), "localhost");
-    stream_.handshake(ssl::stream_base::client, handshake_error_);
-  }
-
-  const boost::system::error_code& handshake_error() const { return handshake_error_; }
-
-  // The status and body of GET `target`; status 0 when the connection failed.
-  std::pair<int, std::string> Get(const std::string& target) {
-    beast_http::request<beast_http::string_body> req(beast_http::verb::get, target, 11);
-    req.set(beast_http::field::host, "localhost");
-    boost::system::error_code ec;
-    beast_http::write(stream_, req, ec);
-    if (ec) return {0, ec.message()};
-    beast_http::response<beast_http::string_body> res;
-    beast_http::read(stream_, buffer_, res, ec);
-    if (ec) return {0, ec.message()};
-    return {res.result_int(), res.body()};
-  }
-
-  // The common name of the server's certificate.
-  std::string PeerName() {
-    X509* cert = SSL_get1_peer_certificate(stream_.native_handle());
-    if (cert == nullptr) return "";
-    char name[256] = {0};
-    X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, name, sizeof(name));
-    X509_free(cert);
-    return name;
-  }
-
- private:
-  std::shared_ptr<ssl::context> ctx_;
-  net::io_context ioc_;
-  ssl::stream<tcp::socket> stream_;
-  boost::beast::flat_buffer buffer_;
-  boost::system::error_code handshake_error_;
-};
+using ::ds::testing::HttpsTestClient;
 
 class TlsTest : public ::testing::Test {
  protected:
@@ -113,7 +68,7 @@ class TlsTest : public ::testing::Test {
 
 TEST_F(TlsTest, ServesHttpsWithAVerifiedCertificate) {
   StartServer();
-  TlsClient client(server_->port(), ClientContext());
+  HttpsTestClient client(server_->port(), ClientContext());
   ASSERT_FALSE(client.handshake_error()) << client.handshake_error().message();
   EXPECT_EQ(client.PeerName(), "server-1");
   EXPECT_EQ(client.Get("/echo"), std::make_pair(200, std::string("GET ")));
@@ -139,7 +94,7 @@ TEST_F(TlsTest, PlainHttpAndOldProtocolsAreRefused) {
   auto old = ClientContext();
   SSL_CTX_set_min_proto_version(old->native_handle(), TLS1_VERSION);
   SSL_CTX_set_max_proto_version(old->native_handle(), TLS1_1_VERSION);
-  TlsClient client(server_->port(), old);
+  HttpsTestClient client(server_->port(), old);
   EXPECT_TRUE(client.handshake_error().failed());
   EXPECT_EQ(handler_->requests(), 0);
   // A client that does not trust the server's CA fails too (the certificate
@@ -147,13 +102,13 @@ TEST_F(TlsTest, PlainHttpAndOldProtocolsAreRefused) {
   TestCerts other;
   auto untrusting = MakeClientTlsContext(other.ca_cert());
   ASSERT_TRUE(untrusting.ok());
-  EXPECT_TRUE(TlsClient(server_->port(), *untrusting).handshake_error().failed());
+  EXPECT_TRUE(HttpsTestClient(server_->port(), *untrusting).handshake_error().failed());
 }
 
 TEST_F(TlsTest, ReloadServesTheNewCertificateWithoutDroppingOpenConnections) {
   StartServer();
-  TlsClient old_idle(server_->port(), ClientContext());
-  TlsClient old_busy(server_->port(), ClientContext());
+  HttpsTestClient old_idle(server_->port(), ClientContext());
+  HttpsTestClient old_busy(server_->port(), ClientContext());
   ASSERT_EQ(old_idle.Get("/echo").first, 200);
   // A request in flight across the reload.
   std::thread busy(
@@ -171,7 +126,7 @@ TEST_F(TlsTest, ReloadServesTheNewCertificateWithoutDroppingOpenConnections) {
   EXPECT_EQ(old_busy.Get("/echo").first, 200);
   EXPECT_EQ(old_idle.PeerName(), "server-1");
   // New connections get the new one.
-  TlsClient fresh(server_->port(), ClientContext());
+  HttpsTestClient fresh(server_->port(), ClientContext());
   ASSERT_FALSE(fresh.handshake_error()) << fresh.handshake_error().message();
   EXPECT_EQ(fresh.PeerName(), "server-2");
   EXPECT_EQ(fresh.Get("/echo").first, 200);
@@ -189,7 +144,7 @@ TEST_F(TlsTest, AFailedReloadKeepsTheCurrentCertificate) {
   std::filesystem::remove(files_.key_file);
   EXPECT_FALSE(tls_->Reload().ok());
   EXPECT_EQ(tls_->generation(), 1u);
-  TlsClient client(server_->port(), ClientContext());
+  HttpsTestClient client(server_->port(), ClientContext());
   ASSERT_FALSE(client.handshake_error());
   EXPECT_EQ(client.PeerName(), "server-1");
   EXPECT_EQ(client.Get("/echo").first, 200);
@@ -211,12 +166,12 @@ TEST_F(TlsTest, MutualTlsRequiresAClientCertificateFromTheCa) {
   StartServer();
   // Without a certificate: with TLS 1.3 the client's handshake completes and
   // the server's refusal arrives as an alert on the first read.
-  EXPECT_EQ(TlsClient(server_->port(), ClientContext()).Get("/echo").first, 0);
+  EXPECT_EQ(HttpsTestClient(server_->port(), ClientContext()).Get("/echo").first, 0);
   EXPECT_EQ(handler_->requests(), 0);
   const TestCerts::Pair client_cert = certs_.Issue("client-1");
   auto ctx = MakeClientTlsContext(certs_.ca_cert(), client_cert.cert, client_cert.key);
   ASSERT_TRUE(ctx.ok()) << ctx.status();
-  TlsClient client(server_->port(), *ctx);
+  HttpsTestClient client(server_->port(), *ctx);
   ASSERT_FALSE(client.handshake_error()) << client.handshake_error().message();
   EXPECT_EQ(client.Get("/echo").first, 200);
 }

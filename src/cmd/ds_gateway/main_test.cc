@@ -28,6 +28,7 @@
 #include "http/tls.h"
 #include "testing/fake_data_node.h"
 #include "testing/http_test_client.h"
+#include "testing/https_test_client.h"
 
 extern char** environ;
 
@@ -35,6 +36,7 @@ namespace ds::gateway {
 namespace {
 
 using ::ds::testing::FakeDataNode;
+using ::ds::testing::HttpsTestClient;
 using ::ds::testing::HttpTestClient;
 
 namespace http = boost::beast::http;
@@ -331,33 +333,12 @@ TEST(DsGatewayBinaryTest, AuthOnRefusesARequestWithoutATokenAndLogsEveryRequest)
 // exchange failed) and the common name of the server's certificate.
 std::pair<int, std::string> HttpsGet(uint16_t port, const std::string& ca,
                                      const std::string& target) {
-  namespace net = boost::asio;
-  namespace ssl = boost::asio::ssl;
   auto ctx = ds::http::MakeClientTlsContext(ca);
   if (!ctx.ok()) return {0, std::string(ctx.status().message())};
-  net::io_context ioc;
-  ssl::stream<net::ip::tcp::socket> stream(ioc, **ctx);
-  boost::system::error_code ec;
-  stream.next_layer().connect({net::ip::make_address("127.0.0.1"), port}, ec);
-  SSL_set_tlsext_host_name(stream.native_handle(), "localhost");
-  if (!ec) stream.handshake(ssl::stream_base::client, ec);
-  if (ec) return {0, ec.message()};
-  std::string name(256, '\0');
-  X509* cert = SSL_get1_peer_certificate(stream.native_handle());
-  if (cert != nullptr) {
-    X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, name.data(),
-                              static_cast<int>(name.size()));
-    X509_free(cert);
-  }
-  name.resize(name.find('\0'));
-  boost::beast::http::request<boost::beast::http::string_body> req(boost::beast::http::verb::get,
-                                                                   target, 11);
-  req.set(boost::beast::http::field::host, "localhost");
-  boost::beast::http::write(stream, req, ec);
-  boost::beast::flat_buffer buffer;
-  boost::beast::http::response<boost::beast::http::string_body> res;
-  if (!ec) boost::beast::http::read(stream, buffer, res, ec);
-  return {ec ? 0 : res.result_int(), name};
+  HttpsTestClient client(port, *ctx);
+  if (client.handshake_error()) return {0, client.handshake_error().message()};
+  std::string name = client.PeerName();
+  return {client.Get(target).first, std::move(name)};
 }
 
 TEST(DsGatewayBinaryTest, ServesHttpsAndReloadsTheCertificateOnSighup) {
