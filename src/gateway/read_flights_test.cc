@@ -8,14 +8,15 @@
 #include <vector>
 
 #include "gateway/api_handler.h"
-#include "gateway/fake_backend.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/fake_backend.h"
 #include "testing/http_test_client.h"
 
 namespace ds::gateway {
 namespace {
 
+using ::ds::testing::FakeBackend;
 using ::ds::testing::HttpTestClient;
 namespace bhttp = boost::beast::http;
 using ::testing::HasSubstr;

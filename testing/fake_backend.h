@@ -1,10 +1,10 @@
-// Test-only: an in-memory MessageBackend. It answers inline with canned data
-// (or the status set by SetStatus), or — with Park(true) — keeps each call
-// until the test releases it, so tests can hold a flight open. Records every
-// call.
+// Test-only: an in-memory gateway MessageBackend (the gateway's seam below
+// its read flights, in-process; tests through gRPC use FakeDataNode). It answers inline with canned
+// data (or the status set by SetStatus), or — with Park(true) — keeps each call until the test
+// releases it, so tests can hold a flight open. Records every call.
 //
 // Usage:
-//   auto backend = std::make_shared<FakeBackend>();
+//   auto backend = std::make_shared<ds::testing::FakeBackend>();
 //   backend->Park(true);
 //   ...requests...; backend->WaitForParked(1); backend->ReleaseAll();
 //
@@ -20,13 +20,13 @@
 
 #include "gateway/message_backend.h"
 
-namespace ds::gateway {
+namespace ds::testing {
 
-class FakeBackend : public MessageBackend {
+class FakeBackend : public gateway::MessageBackend {
  public:
   void GetMessages(const dataservice::v1::GetMessagesRequest& req, absl::Time deadline,
-                   const BackendCall& call,
-                   BackendCallback<dataservice::v1::GetMessagesResponse> done) override {
+                   const gateway::BackendCall& call,
+                   gateway::BackendCallback<dataservice::v1::GetMessagesResponse> done) override {
     dataservice::v1::GetMessagesResponse resp;
     *resp.add_messages() = Canned(req.channel_id(), 3);
     *resp.add_messages() = Canned(req.channel_id(), 2);
@@ -34,23 +34,23 @@ class FakeBackend : public MessageBackend {
     Finish(std::move(done), std::move(resp));
   }
   void GetMessage(const dataservice::v1::GetMessageRequest& req, absl::Time deadline,
-                  const BackendCall& call,
-                  BackendCallback<dataservice::v1::GetMessageResponse> done) override {
+                  const gateway::BackendCall& call,
+                  gateway::BackendCallback<dataservice::v1::GetMessageResponse> done) override {
     dataservice::v1::GetMessageResponse resp;
     *resp.mutable_message() = Canned(req.channel_id(), req.message_id());
     Record(deadline, call, [&] { gets_.push_back(req); });
     Finish(std::move(done), std::move(resp));
   }
   void SendMessage(const dataservice::v1::SendMessageRequest& req, absl::Time deadline,
-                   const BackendCall& call,
-                   BackendCallback<dataservice::v1::SendMessageResponse> done) override {
+                   const gateway::BackendCall& call,
+                   gateway::BackendCallback<dataservice::v1::SendMessageResponse> done) override {
     dataservice::v1::SendMessageResponse resp;
     *resp.mutable_message() = Canned(req.channel_id(), 99);
     resp.mutable_message()->set_content(req.content());
     resp.set_duplicate(true);
     Record(deadline, call, [&] { sends_.push_back(req); });
     // Writes are never parked.
-    done(grpc::Status::OK, std::move(resp), BackendInfo{.node = "fake", .coalesced = ""});
+    done(grpc::Status::OK, std::move(resp), gateway::BackendInfo{.node = "fake", .coalesced = ""});
   }
   bool Healthy() const override { return healthy.load(); }
 
@@ -94,7 +94,7 @@ class FakeBackend : public MessageBackend {
   std::vector<dataservice::v1::GetMessagesRequest> lists() const { return Copy(lists_); }
   std::vector<dataservice::v1::GetMessageRequest> gets() const { return Copy(gets_); }
   std::vector<dataservice::v1::SendMessageRequest> sends() const { return Copy(sends_); }
-  std::vector<BackendCall> calls() const { return Copy(calls_); }
+  std::vector<gateway::BackendCall> calls() const { return Copy(calls_); }
   std::vector<absl::Time> deadlines() const { return Copy(deadlines_); }
   size_t call_count() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -110,17 +110,17 @@ class FakeBackend : public MessageBackend {
     return v;
   }
   template <typename Fn>
-  void Record(absl::Time deadline, const BackendCall& call, Fn fn) {
+  void Record(absl::Time deadline, const gateway::BackendCall& call, Fn fn) {
     std::lock_guard<std::mutex> lock(mu_);
     deadlines_.push_back(deadline);
     calls_.push_back(call);
     fn();
   }
   template <typename Resp>
-  void Finish(BackendCallback<Resp> done, Resp resp) {
+  void Finish(gateway::BackendCallback<Resp> done, Resp resp) {
     std::unique_lock<std::mutex> lock(mu_);
     auto run = [done = std::move(done), resp = std::move(resp), s = status_,
-                info = BackendInfo{.node = "fake", .coalesced = coalesced_}] {
+                info = gateway::BackendInfo{.node = "fake", .coalesced = coalesced_}] {
       done(s, resp, info);
     };
     if (park_) {
@@ -142,8 +142,8 @@ class FakeBackend : public MessageBackend {
   std::vector<dataservice::v1::GetMessagesRequest> lists_;
   std::vector<dataservice::v1::GetMessageRequest> gets_;
   std::vector<dataservice::v1::SendMessageRequest> sends_;
-  std::vector<BackendCall> calls_;
+  std::vector<gateway::BackendCall> calls_;
   std::vector<absl::Time> deadlines_;
 };
 
-}  // namespace ds::gateway
+}  // namespace ds::testing
