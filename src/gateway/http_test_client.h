@@ -32,6 +32,10 @@ class HttpTestClient {
         boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
   }
 
+  // Sends each SendRaw at once (no Nagle delay): for tests that cut requests
+  // into many small writes.
+  void SetNoDelay() { stream_.socket().set_option(boost::asio::ip::tcp::no_delay(true)); }
+
   void SendRaw(std::string_view bytes) {
     boost::asio::write(stream_.socket(), boost::asio::buffer(bytes.data(), bytes.size()));
   }
