@@ -78,12 +78,31 @@ ref_schema() {
 ref_start() {
   local name="$1" port="$2"
   printf '127.0.0.1 localhost cassandra-node1\n' >"$run_dir/ref-hosts"
+  : >"$run_dir/$name.log"
   PORT="$port" unshare --mount -- sh -c "mount --bind '$run_dir/ref-hosts' /etc/hosts && exec '$run_dir/ref-server'" \
     >"$run_dir/$name.log" 2>&1 &
   echo $! >"$run_dir/$name.pid"
   for _ in $(seq 100); do grep -q "Starting server" "$run_dir/$name.log" && return 0; sleep 0.2; done
   cat "$run_dir/$name.log" >&2
   die "$name did not start"
+}
+
+# DS_BENCH_PERF=1: a perf profile of the two ds-nodes over 3 more bursts,
+# top entries by shared object and by symbol (self time).
+ref_profile() {
+  local pids i
+  pids="$(cat "$run_dir/node1.pid"),$(cat "$run_dir/node2.pid")"
+  log "reference: perf profile of the ds-nodes over 3 bursts (top entries, self time)"
+  perf record -F 999 -g -p "$pids" -o "$run_dir/perf.data" >/dev/null 2>&1 &
+  local perf_pid=$!
+  sleep 1
+  for i in 1 2 3; do loadgen -channels 20 -requests 10000 --target reference --nodes "$1" >/dev/null; done
+  kill -INT "$perf_pid"; wait "$perf_pid" || true
+  local sort
+  for sort in comm,dso symbol; do
+    perf report -i "$run_dir/perf.data" --no-children --sort "$sort" --percent-limit 1.5 --stdio 2>/dev/null |
+      grep -E '^ +[0-9]' | head -20
+  done
 }
 
 bench_reference() {
@@ -102,6 +121,16 @@ bench_reference() {
   read -r n1 _ < <(start node1 "${node[@]}")
   read -r n2 _ < <(start node2 "${node[@]}")
   local ds_addrs="127.0.0.1:$n1,127.0.0.1:$n2" ref_addrs="127.0.0.1:50051,127.0.0.1:50052"
+  local linger="${DS_BENCH_LINGER:-}" l1 l2 linger_addrs=""
+  if [[ -n $linger ]]; then  # two more ds-nodes with the hot-key linger on, same store
+    read -r l1 _ < <(start linger1 "${node[@]}" --linger-max "$linger")
+    read -r l2 _ < <(start linger2 "${node[@]}" --linger-max "$linger")
+    linger_addrs="127.0.0.1:$l1,127.0.0.1:$l2"
+  fi
+  # The gRPC floor in the same run: two no-op servers (canned answers, no store).
+  local o1 o2
+  read -r o1 _ < <(start noop1 "$bin/ds-noop-server" --messages 1 --content-bytes 12)
+  read -r o2 _ < <(start noop2 "$bin/ds-noop-server" --messages 1 --content-bytes 12)
   if [[ $have_ref == 1 ]]; then
     ref_start ref1 50051
     ref_start ref2 50052
@@ -109,35 +138,47 @@ bench_reference() {
   local burst=(-channels 20 -requests 10000 --target reference)  # metrics: GetAndResetMetrics
   local whos="node"
   [[ $have_ref == 1 ]] && whos="ref node"
+  [[ -n $linger ]] && whos="$whos linger"
+  whos="$whos noop"
+  declare -A addrs=([ref]="$ref_addrs" [node]="$ds_addrs" [linger]="$linger_addrs"
+    [noop]="127.0.0.1:$o1,127.0.0.1:$o2")
+  declare -A extra=([noop]=--no-metrics)  # the no-op server keeps no counters
   for who in $whos; do  # unmeasured warm-up: connections, prepared statements
-    if [[ $who == node ]]; then loadgen "${burst[@]}" --nodes "$ds_addrs" >/dev/null
-    else loadgen "${burst[@]}" --nodes "$ref_addrs" >/dev/null; fi
+    # shellcheck disable=SC2086
+    loadgen "${burst[@]}" --nodes "${addrs[$who]}" ${extra[$who]:-} >/dev/null
   done
   : >"$run_dir/ref_runs.jsonl"
   for r in $(seq "${DS_BENCH_ROUNDS:-3}"); do
     for who in $whos; do
-      if [[ $who == node ]]; then measured "node1 node2" "${burst[@]}" --nodes "$ds_addrs" >"$run_dir/one.json"
-      else measured "ref1 ref2" "${burst[@]}" --nodes "$ref_addrs" >"$run_dir/one.json"; fi
+      # shellcheck disable=SC2086
+      measured "${who}1 ${who}2" "${burst[@]}" --nodes "${addrs[$who]}" ${extra[$who]:-} >"$run_dir/one.json"
       echo "  run $r  $(printf '%-8s' "$who"): $(summary <"$run_dir/one.json")"
       python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); j["who"]=sys.argv[2]; print(json.dumps(j))' \
         "$run_dir/one.json" "$who" >>"$run_dir/ref_runs.jsonl"
     done
   done
+  if [[ "${DS_BENCH_PERF:-0}" == 1 ]]; then ref_profile "$ds_addrs"; fi
   stop_all
   scripts/cassandra --dir "$cdir" stop >/dev/null
   python3 - "$run_dir/ref_runs.jsonl" <<'PY'
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1])]
 res = {}
-for who in ("ref", "node"):
+for who in ("ref", "node", "linger", "noop"):
     rs = [r for r in runs if r["who"] == who]
     if not rs:
         continue
     res[who] = (sum(r["server_cpu_s"] for r in rs) * 1e6 / max(1, sum(r["completed"] for r in rs)),
-                [r["total_queries_executed"] for r in rs], statistics.median(r["latency_ms"]["p99"] for r in rs))
+                [r.get("total_queries_executed") or 0 for r in rs],
+                statistics.median(r["latency_ms"]["p99"] for r in rs))
     print("  RESULT %-4s: server CPU %.1f us/request, store queries %s, median p99 %.1f ms" % (who, *res[who]))
-if len(res) == 2:
-    print("  RESULT ds-node / reference: CPU per request %.2f (target <= 0.5), p99 %.2f"
-          % (res["node"][0] / res["ref"][0], res["node"][2] / res["ref"][2]))
+for who in ("node", "linger"):
+    if "ref" in res and who in res:
+        print("  RESULT %s / reference: CPU per request %.2f (target <= 0.5), store queries %.2f, p99 %.2f"
+              % (who, res[who][0] / res["ref"][0], sum(res[who][1]) / max(1, sum(res["ref"][1])),
+                 res[who][2] / res["ref"][2]))
+for who in ("ref", "node"):
+    if who in res and "noop" in res:
+        print("  RESULT %s / no-op gRPC floor (ds-noop-server): CPU per request %.2f" % (who, res[who][0] / res["noop"][0]))
 PY
 }
