@@ -77,10 +77,8 @@ class Outcomes {
     const absl::Time deadline = absl::Now() + absl::Seconds(120);
     for (int i = 0; i < n; ++i) {
       target.Issue(spec, deadline, [this](Outcome o) {
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          got_.push_back(std::move(o));
-        }
+        std::lock_guard<std::mutex> lock(mu_);
+        got_.push_back(std::move(o));
         changed_.notify_all();
       });
     }
@@ -117,8 +115,8 @@ void ExpectAnsweredThenFailed(const std::vector<Outcome>& got, size_t ok, const 
 
 TEST(GatewayTargetTest, ServerClosingMidPipelineFailsTheOutstandingRequestsAtOnce) {
   ScriptedServer server(8, {Answer(200), Answer(200), Answer(200)}, /*close_after=*/true);
+  Outcomes outcomes;  // outlives the target, whose thread calls it
   std::unique_ptr<Target> target = OneConnection(server, 8);
-  Outcomes outcomes;
   outcomes.IssueAll(*target, 8);
   ExpectAnsweredThenFailed(outcomes.Wait(8), 3, "closed the connection");
 }
@@ -127,8 +125,8 @@ TEST(GatewayTargetTest, ConnectionCloseHeaderFailsTheRestWithoutWaitingForTheClo
   // The server keeps the socket open: the header alone must end the wait.
   ScriptedServer server(8, {Answer(200), Answer(200, "Connection: close\r\n")},
                         /*close_after=*/false);
+  Outcomes outcomes;  // outlives the target, whose thread calls it
   std::unique_ptr<Target> target = OneConnection(server, 8);
-  Outcomes outcomes;
   outcomes.IssueAll(*target, 8);
   ExpectAnsweredThenFailed(outcomes.Wait(8), 2, "closed the connection");
 }
@@ -136,8 +134,8 @@ TEST(GatewayTargetTest, ConnectionCloseHeaderFailsTheRestWithoutWaitingForTheClo
 TEST(GatewayTargetTest, A400ThatClosesIsReportedAndTheRestFail) {
   ScriptedServer server(8, {Answer(200), Answer(400, "Connection: close\r\n")},
                         /*close_after=*/true);
+  Outcomes outcomes;  // outlives the target, whose thread calls it
   std::unique_ptr<Target> target = OneConnection(server, 8);
-  Outcomes outcomes;
   outcomes.IssueAll(*target, 8);
   std::vector<Outcome> got = outcomes.Wait(8);
   ASSERT_EQ(got.size(), 8u);
