@@ -108,6 +108,19 @@ constexpr int64_t kMinSqlId = std::numeric_limits<int64_t>::min();
 // Snowflake collisions (only with a node id shared by mistake) retried per send.
 constexpr int kMaxIdCollisions = 8;
 
+// Binds a messages row (kInsertMessage, kInsertIgnore: channel, bucket, id,
+// author, content) and runs the statement; the SQLite result code.
+int InsertRow(sqlite3_stmt* insert, uint64_t channel_id, uint64_t message_id, uint64_t author_id,
+              std::string_view content) {
+  Statement st(insert);
+  st.Bind(1, ToSql(channel_id));
+  st.Bind(2, BucketOf(message_id));
+  st.Bind(3, ToSql(message_id));
+  st.Bind(4, ToSql(author_id));
+  st.Bind(5, content);
+  return st.Step();
+}
+
 constexpr const char* kSchema =
     "BEGIN IMMEDIATE;"
     "CREATE TABLE IF NOT EXISTS messages ("
@@ -458,13 +471,7 @@ absl::StatusOr<SendResult> SqliteMessageStore::DoSendMessage(SqliteConnection& c
       .channel_id = m.channel_id, .message_id = 0, .author_id = m.author_id, .content = m.content};
   for (int attempt = 0;; ++attempt) {
     stored.message_id = ids_.Next();
-    Statement st(*insert);
-    st.Bind(1, ToSql(m.channel_id));
-    st.Bind(2, BucketOf(stored.message_id));
-    st.Bind(3, ToSql(stored.message_id));
-    st.Bind(4, ToSql(m.author_id));
-    st.Bind(5, m.content);
-    const int rc = st.Step();
+    const int rc = InsertRow(*insert, m.channel_id, stored.message_id, m.author_id, m.content);
     if (rc == SQLITE_DONE) break;
     if (rc != SQLITE_CONSTRAINT_PRIMARYKEY || attempt + 1 >= kMaxIdCollisions) {
       return conn.Error(rc, "insert message");
@@ -499,13 +506,7 @@ absl::StatusOr<size_t> SqliteMessageStore::DoBulkInsert(SqliteConnection& conn,
   if (!insert.ok()) return insert.status();
   size_t added = 0;
   for (const Message& m : messages) {
-    Statement st(*insert);
-    st.Bind(1, ToSql(m.channel_id));
-    st.Bind(2, BucketOf(m.message_id));
-    st.Bind(3, ToSql(m.message_id));
-    st.Bind(4, ToSql(m.author_id));
-    st.Bind(5, m.content);
-    const int rc = st.Step();
+    const int rc = InsertRow(*insert, m.channel_id, m.message_id, m.author_id, m.content);
     if (rc != SQLITE_DONE) return conn.Error(rc, "bulk insert");
     added += static_cast<size_t>(sqlite3_changes(conn.db()));
   }

@@ -54,6 +54,17 @@ pub(crate) fn ffi_guard<F: FnOnce() -> i32>(f: F) -> i32 {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or(CQL_ERR_OTHER)
 }
 
+/// The body of every `*_free` entry point: NULL is a no-op, anything else is
+/// released by `free` inside `ffi_guard`.
+pub(crate) fn ffi_free<T>(p: *mut T, free: impl FnOnce(*mut T)) {
+    if !p.is_null() {
+        ffi_guard(|| {
+            free(p);
+            CQL_OK
+        });
+    }
+}
+
 /// `ffi_guard` for entry points with a `char** error`: a panic also leaves a
 /// message there.
 fn ffi_guard_with_error<F: FnOnce() -> i32>(error: *mut *mut c_char, f: F) -> i32 {
@@ -409,12 +420,8 @@ pub unsafe extern "C" fn cql_prepare(
 
 #[no_mangle]
 pub unsafe extern "C" fn cql_prepared_free(prepared: *mut CqlPrepared) {
-    if !prepared.is_null() {
-        ffi_guard(|| {
-            drop(Box::from_raw(prepared));
-            CQL_OK
-        });
-    }
+    // SAFETY: from Box::into_raw in cql_prepare, freed once (the C contract).
+    ffi_free(prepared, |p| drop(Box::from_raw(p)));
 }
 
 #[no_mangle]
@@ -454,12 +461,8 @@ pub unsafe extern "C" fn cql_client_retries_denied(client: *const CqlClient) -> 
 
 #[no_mangle]
 pub unsafe extern "C" fn cql_string_free(s: *mut c_char) {
-    if !s.is_null() {
-        ffi_guard(|| {
-            drop(CString::from_raw(s));
-            CQL_OK
-        });
-    }
+    // SAFETY: from CString::into_raw in the shim, freed once (the C contract).
+    ffi_free(s, |p| drop(CString::from_raw(p)));
 }
 
 #[no_mangle]

@@ -9,7 +9,7 @@ use scylla::response::PagingStateResponse;
 use scylla::value::{CqlTimestamp, CqlValue, MaybeUnset, Row};
 
 use crate::errors::*;
-use crate::ffi_guard;
+use crate::{ffi_free, ffi_guard};
 
 /// One page of rows, fully materialized so accessors are plain lookups.
 pub struct CqlRows {
@@ -230,6 +230,25 @@ pub extern "C" fn cql_rows_is_null(
     })
 }
 
+/// The body of the typed accessors: the non-null cell at (row, column),
+/// converted by `convert` (None: a type the accessor does not read), is
+/// written to `out`.
+fn read_cell<T>(
+    rows: *const CqlRows,
+    row: usize,
+    column: usize,
+    out: *mut T,
+    convert: impl FnOnce(&CqlValue) -> Option<T>,
+) -> i32 {
+    ffi_guard(|| {
+        code_of((|| {
+            let v =
+                convert(rows_ref(rows)?.non_null(row, column)?).ok_or(CQL_ERR_INVALID_ARGUMENT)?;
+            Ok(write(out, v))
+        })())
+    })
+}
+
 #[no_mangle]
 pub extern "C" fn cql_rows_i64(
     rows: *const CqlRows,
@@ -237,17 +256,12 @@ pub extern "C" fn cql_rows_i64(
     column: usize,
     out: *mut i64,
 ) -> i32 {
-    ffi_guard(|| {
-        code_of((|| {
-            let v = match rows_ref(rows)?.non_null(row, column)? {
-                CqlValue::BigInt(v) => *v,
-                CqlValue::Counter(c) => c.0,
-                CqlValue::Timestamp(t) => t.0,
-                CqlValue::Int(v) => i64::from(*v),
-                _ => return Err(CQL_ERR_INVALID_ARGUMENT),
-            };
-            Ok(write(out, v))
-        })())
+    read_cell(rows, row, column, out, |value| match value {
+        CqlValue::BigInt(v) => Some(*v),
+        CqlValue::Counter(c) => Some(c.0),
+        CqlValue::Timestamp(t) => Some(t.0),
+        CqlValue::Int(v) => Some(i64::from(*v)),
+        _ => None,
     })
 }
 
@@ -258,11 +272,9 @@ pub extern "C" fn cql_rows_i32(
     column: usize,
     out: *mut i32,
 ) -> i32 {
-    ffi_guard(|| {
-        code_of((|| match rows_ref(rows)?.non_null(row, column)? {
-            CqlValue::Int(v) => Ok(write(out, *v)),
-            _ => Err(CQL_ERR_INVALID_ARGUMENT),
-        })())
+    read_cell(rows, row, column, out, |value| match value {
+        CqlValue::Int(v) => Some(*v),
+        _ => None,
     })
 }
 
@@ -273,11 +285,9 @@ pub extern "C" fn cql_rows_bool(
     column: usize,
     out: *mut i32,
 ) -> i32 {
-    ffi_guard(|| {
-        code_of((|| match rows_ref(rows)?.non_null(row, column)? {
-            CqlValue::Boolean(v) => Ok(write(out, *v as i32)),
-            _ => Err(CQL_ERR_INVALID_ARGUMENT),
-        })())
+    read_cell(rows, row, column, out, |value| match value {
+        CqlValue::Boolean(v) => Some(i32::from(*v)),
+        _ => None,
     })
 }
 
@@ -333,12 +343,7 @@ pub extern "C" fn cql_rows_paging_state(
 
 #[no_mangle]
 pub extern "C" fn cql_rows_free(rows: *mut CqlRows) {
-    if !rows.is_null() {
-        // SAFETY: the pointer came from Box::into_raw in the shim and is
-        // freed once, per the C contract.
-        ffi_guard(|| {
-            drop(unsafe { Box::from_raw(rows) });
-            CQL_OK
-        });
-    }
+    // SAFETY: the pointer came from Box::into_raw in the shim and is freed
+    // once, per the C contract.
+    ffi_free(rows, |p| drop(unsafe { Box::from_raw(p) }));
 }
