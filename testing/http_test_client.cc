@@ -51,6 +51,10 @@ HttpTestClient::Response HttpTestClient::Post(std::string target, std::string bo
   return Request(http::verb::post, std::move(target), std::move(body), std::move(headers));
 }
 
+void HttpTestClient::SetNoDelay() {
+  stream_.socket().set_option(boost::asio::ip::tcp::no_delay(true));
+}
+
 void HttpTestClient::SendRaw(std::string_view bytes) {
   asio::write(stream_.socket(), asio::buffer(bytes.data(), bytes.size()));
 }

@@ -56,6 +56,9 @@ class HttpTestClient {
   Response Post(std::string target, std::string body, Headers headers = {});
 
   // --- raw bytes ---
+  // Sends each SendRaw at once (no Nagle delay): for tests that cut requests
+  // into many small writes.
+  void SetNoDelay();
   void SendRaw(std::string_view bytes);
   // Sends "GET `target` HTTP/1.1" with Host and `extra_headers` (whole
   // "Name: value\r\n" lines) and does not wait for the answer.

@@ -16,7 +16,8 @@
 #
 # Targets (issue 7): hot >= 0.5x nginx and >= 1.0x direct gRPC; uniform >=
 # 0.8x direct gRPC. DS_BENCH_PERF=1 adds a perf profile of the gateway under
-# the hot wrk load (top entries printed).
+# the hot wrk load (gateway_profile below), saved in the run directory, which
+# scripts/bench then keeps.
 
 ensure_bench_http_tools() {
   local missing=() p
@@ -111,6 +112,43 @@ print("%.0f %.2f %.1f" % (j["throughput_rps"], j["latency_ms"]["p99"], ticks * 1
 ' "$c0" "$c1"
 }
 
+# gateway_profile GW_PID URL: DS_BENCH_PERF=1 — a CPU profile of the gateway
+# process alone (perf record -F 999 -g -p GW_PID) for $secs s while wrk -t1
+# -c$conc loads URL, after the measured runs (perf's overhead stays out of the
+# ratios). Files in the run directory (kept by scripts/bench when
+# DS_BENCH_PERF=1; its path is printed at the end):
+#   gateway-perf-top15.txt    the 15 top symbols by self time: perf report
+#                             --no-children --sort symbol -g none, with a header
+#                             saying what was measured (also printed)
+#   gateway-perf-report.txt   the whole report with call graphs
+#   gateway-perf.data         the samples, for `perf report -i ...` later
+#   gateway-perf-wrk.txt      wrk's own figures during the profile
+gateway_profile() {
+  local gw_pid=$1 url=$2 data="$run_dir/gateway-perf.data" top="$run_dir/gateway-perf-top15.txt"
+  if ! command -v perf >/dev/null 2>&1; then
+    log "perf not installed (apt-get install linux-perf): no gateway profile"
+    return 0
+  fi
+  log "perf profile of the gateway (pid $gw_pid) under wrk -t1 -c$conc, ${secs}s"
+  wrk -t1 -c"$conc" -d"$((secs + 2))s" "$url" >"$run_dir/gateway-perf-wrk.txt" 2>&1 &
+  local wrk_pid=$!
+  sleep 1  # wrk connected and at full rate before sampling starts
+  perf record -F 999 -g -p "$gw_pid" -o "$data" -- sleep "$secs" >"$run_dir/gateway-perf-record.log" 2>&1 ||
+    log "perf record failed: $(tail -1 "$run_dir/gateway-perf-record.log")"
+  wait "$wrk_pid" || true
+  perf report -i "$data" --no-children --sort symbol --stdio >"$run_dir/gateway-perf-report.txt" 2>/dev/null || true
+  {
+    echo "# gateway (pid $gw_pid) self time by symbol, top 15: perf report --no-children --sort symbol -g none"
+    echo "# load: wrk -t1 -c$conc -d$((secs + 2))s $url; sampled ${secs}s at 999 Hz;" \
+      "$(date -u +%FT%TZ), $(git -C "$DS_ROOT" rev-parse --short HEAD 2>/dev/null), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    perf report -i "$data" --no-children --sort symbol -g none --stdio 2>/dev/null | grep -m1 '^# Samples' || true
+    perf report -i "$data" --no-children --sort symbol -g none --stdio 2>/dev/null |
+      grep -E '^ +[0-9]' | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//' | head -15
+  } >"$top"
+  sed 's/^/  /' "$top"
+  log "gateway profile saved: $top (whole report: gateway-perf-report.txt, samples: gateway-perf.data)"
+}
+
 bench_gateway() {
   local hot="/v1/channels/1/messages?limit=50"
   ensure_bench_http_tools
@@ -179,16 +217,7 @@ print("  RESULT server CPU per request: gateway hot %.1f us, gateway uniform %.1
 print("  RESULT HTTP clients on the same gateway (hot): ds-loadgen / wrk throughput = %.2f"
       % (rps("hot", "gateway(loadgen-http)") / rps("hot", "gateway(wrk)")))
 PY
-  if [[ "${DS_BENCH_PERF:-0}" == 1 ]]; then
-    log "perf profile of the gateway under the hot wrk load (top entries, self time)"
-    wrk -t1 -c"$conc" -d"$((secs + 2))s" "http://$GATEWAY$hot" >/dev/null &
-    local wrk_pid=$!
-    sleep 1
-    perf record -F 999 -g -p "$gw_pid" -o "$run_dir/perf.data" -- sleep "$secs" >/dev/null 2>&1 || true
-    wait "$wrk_pid" || true
-    perf report -i "$run_dir/perf.data" --no-children --sort symbol --percent-limit 1 --stdio 2>/dev/null |
-      grep -E '^ +[0-9]' | head -25
-  fi
+  if [[ "${DS_BENCH_PERF:-0}" == 1 ]]; then gateway_profile "$gw_pid" "http://$GATEWAY$hot"; fi
   stop_all
   scripts/cluster stop --dir "$run_dir/cluster" >/dev/null
 }

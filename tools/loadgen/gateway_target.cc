@@ -9,6 +9,15 @@
 // slot, so a request's latency includes that wait, as a real client's would.
 // Requests are serialised once into bytes and responses parsed in place (no
 // header maps, no body copy, no JSON DOM).
+//
+// A connection the server ends (it closes, answers "Connection: close", or
+// sends what cannot be parsed) fails the requests it had been sent at once,
+// with the reason and how many were outstanding: they may have reached the
+// server, and a benchmark must not hide a server that drops requests by
+// quietly re-sending them. Requests not yet handed to the socket are queued
+// again (once), as are the others when this client drops a connection after
+// a deadline. Each connection attempt has its own socket object, so that a
+// write or read of an earlier attempt can never touch a later one.
 #include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -58,7 +67,8 @@ class IoThread;
 // One keep-alive connection; lives on its I/O thread only.
 class Connection {
  public:
-  Connection(IoThread* owner, asio::io_context& ioc) : owner_(owner), socket_(ioc) {}
+  Connection(IoThread* owner, asio::io_context& ioc)
+      : owner_(owner), ioc_(ioc), socket_(std::make_shared<tcp::socket>(ioc)) {}
 
   // Requests it can take now.
   size_t free_slots(size_t pipeline) const {
@@ -75,12 +85,16 @@ class Connection {
   void OnData();
   // Completion handlers of an earlier socket (before a Reset) are ignored.
   bool Stale(uint64_t generation) const { return generation != generation_; }
-  // Drops the connection; outstanding requests are retried once (they were
-  // idempotent reads, or writes idempotent by nonce) or failed with `code`.
-  void Reset(const std::string& code, const std::string& message);
+  // Drops the connection. Requests not yet handed to the socket are queued
+  // again (once: reads, or writes idempotent by nonce); the ones sent fail
+  // with `code` (when the server ended the connection) or, when `resend_sent`
+  // (this client dropped it), are queued again once too.
+  void Reset(const std::string& code, const std::string& message, bool resend_sent = false);
 
   IoThread* const owner_;
-  tcp::socket socket_;
+  asio::io_context& ioc_;
+  // Replaced on every Reset; handlers hold the one they were started on.
+  std::shared_ptr<tcp::socket> socket_;
   bool connected_ = false;
   bool connecting_ = false;
   bool writing_ = false;
@@ -88,6 +102,7 @@ class Connection {
   uint64_t generation_ = 0;
   std::deque<Pending> outstanding_;  // sent or about to be, in order
   std::string out_;                  // requests not yet handed to the socket
+  size_t unsent_ = 0;                // the last unsent_ of outstanding_ are in out_
   std::string sending_;              // the bytes of the write in progress
   std::string in_;
   size_t in_used_ = 0;  // bytes of in_ holding received data
@@ -200,6 +215,7 @@ void IoThread::Dispatch() {
 void Connection::Add(Pending p) {
   out_.append(p.bytes);
   outstanding_.push_back(std::move(p));
+  ++unsent_;
   if (!connected_) return Connect();
   Flush();
 }
@@ -207,18 +223,18 @@ void Connection::Add(Pending p) {
 void Connection::Connect() {
   if (connecting_) return;
   connecting_ = true;
-  asio::async_connect(
-      socket_, owner_->endpoints(),
-      [this, gen = generation_](const boost::system::error_code& ec, const tcp::endpoint&) {
-        if (Stale(gen)) return;
-        connecting_ = false;
-        if (ec) return Reset("UNAVAILABLE", ec.message());
-        connected_ = true;
-        boost::system::error_code ignored;
-        socket_.set_option(tcp::no_delay(true), ignored);
-        Flush();
-        Read();
-      });
+  asio::async_connect(*socket_, owner_->endpoints(),
+                      [this, gen = generation_, s = socket_](const boost::system::error_code& ec,
+                                                             const tcp::endpoint&) {
+                        if (Stale(gen)) return;
+                        connecting_ = false;
+                        if (ec) return Reset("UNAVAILABLE", ec.message());
+                        connected_ = true;
+                        boost::system::error_code ignored;
+                        s->set_option(tcp::no_delay(true), ignored);
+                        Flush();
+                        Read();
+                      });
 }
 
 void Connection::Flush() {
@@ -226,13 +242,15 @@ void Connection::Flush() {
   writing_ = true;
   sending_.swap(out_);
   out_.clear();
-  asio::async_write(socket_, asio::buffer(sending_),
-                    [this, gen = generation_](const boost::system::error_code& ec, size_t) {
-                      if (Stale(gen)) return;
-                      writing_ = false;
-                      if (ec) return Reset("UNAVAILABLE", ec.message());
-                      Flush();  // what was added meanwhile
-                    });
+  unsent_ = 0;
+  asio::async_write(
+      *socket_, asio::buffer(sending_),
+      [this, gen = generation_, s = socket_](const boost::system::error_code& ec, size_t) {
+        if (Stale(gen)) return;
+        writing_ = false;
+        if (ec) return Reset("UNAVAILABLE", "writing failed: " + ec.message());
+        Flush();  // what was added meanwhile
+      });
 }
 
 void Connection::Read() {
@@ -240,15 +258,20 @@ void Connection::Read() {
   reading_ = true;
   if (in_.size() - in_used_ < 16 * 1024)
     in_.resize(std::max<size_t>(in_used_ + 64 * 1024, in_.size()));
-  socket_.async_read_some(asio::buffer(in_.data() + in_used_, in_.size() - in_used_),
-                          [this, gen = generation_](const boost::system::error_code& ec, size_t n) {
-                            if (Stale(gen)) return;
-                            reading_ = false;
-                            if (ec) return Reset("UNAVAILABLE", ec.message());
-                            in_used_ += n;
-                            OnData();
-                            if (connected_) Read();
-                          });
+  socket_->async_read_some(
+      asio::buffer(in_.data() + in_used_, in_.size() - in_used_),
+      [this, gen = generation_, s = socket_](const boost::system::error_code& ec, size_t n) {
+        if (Stale(gen)) return;
+        reading_ = false;
+        if (ec) {
+          return Reset("UNAVAILABLE", ec == asio::error::eof
+                                          ? std::string("the server closed the connection")
+                                          : "reading failed: " + ec.message());
+        }
+        in_used_ += n;
+        OnData();
+        if (connected_) Read();
+      });
 }
 
 void Connection::OnData() {
@@ -258,7 +281,9 @@ void Connection::OnData() {
     const std::string_view data(in_.data() + offset, in_used_ - offset);
     const ParseResult r = ParseHttpResponse(data, &res);
     if (r.status == ParseResult::kNeedMore) break;
-    if (r.status == ParseResult::kError) return Reset("UNAVAILABLE", r.error);
+    if (r.status == ParseResult::kError) {
+      return Reset("UNAVAILABLE", "unreadable response: " + r.error);
+    }
     offset += r.consumed;
     Pending p = std::move(outstanding_.front());
     outstanding_.pop_front();
@@ -274,7 +299,7 @@ void Connection::OnData() {
     p.done(std::move(o));
     if (!res.keep_alive) {
       in_used_ = 0;
-      return Reset("UNAVAILABLE", "server closed the connection");
+      return Reset("UNAVAILABLE", "the server closed the connection (Connection: close)");
     }
   }
   if (offset > 0) {
@@ -291,12 +316,13 @@ void Connection::CheckDeadline(absl::Time now) {
   Pending expired = std::move(outstanding_.front());
   outstanding_.pop_front();
   expired.done(Failure("DEADLINE_EXCEEDED", "no answer before the deadline"));
-  Reset("UNAVAILABLE", "connection dropped after a deadline");
+  Reset("UNAVAILABLE", "connection dropped after a deadline", /*resend_sent=*/true);
 }
 
-void Connection::Reset(const std::string& code, const std::string& message) {
+void Connection::Reset(const std::string& code, const std::string& message, bool resend_sent) {
   boost::system::error_code ignored;
-  socket_.close(ignored);
+  socket_->close(ignored);
+  socket_ = std::make_shared<tcp::socket>(ioc_);
   ++generation_;
   connected_ = false;
   connecting_ = false;
@@ -306,15 +332,23 @@ void Connection::Reset(const std::string& code, const std::string& message) {
   in_used_ = 0;
   std::deque<Pending> lost;
   lost.swap(outstanding_);
-  // Oldest first at the front of the queue again.
-  for (auto it = lost.rbegin(); it != lost.rend(); ++it) {
-    if (!it->retried && it->deadline > absl::Now()) {
-      it->retried = true;
-      owner_->Requeue(std::move(*it));
+  const size_t sent = lost.size() - unsent_;
+  unsent_ = 0;
+  const std::string why =
+      sent == 0 ? message : absl::StrCat(message, " (", sent, " requests outstanding)");
+  const absl::Time now = absl::Now();
+  std::vector<Pending> again;
+  for (size_t i = 0; i < lost.size(); ++i) {
+    Pending& p = lost[i];
+    if ((i >= sent || resend_sent) && !p.retried && p.deadline > now) {
+      p.retried = true;
+      again.push_back(std::move(p));
     } else {
-      it->done(Failure(code, message));
+      p.done(Failure(code, why));
     }
   }
+  // Oldest first at the front of the queue again.
+  for (auto it = again.rbegin(); it != again.rend(); ++it) owner_->Requeue(std::move(*it));
 }
 
 class GatewayTarget : public Target {

@@ -114,8 +114,9 @@ void Connection::Read() {
 
 void Connection::OnRead(const boost::system::error_code& ec, size_t n) {
   reading_ = false;
+  if (!ec) in_.commit(n);
+  DropParsedInput();
   if (handing_off_ && !closed_) {
-    if (!ec) in_.commit(n);
     HandOff();
     return;
   }
@@ -124,9 +125,8 @@ void Connection::OnRead(const boost::system::error_code& ec, size_t n) {
     if (lingering_) return Close(absl::OkStatus());
     return OnPeerGone(ec);
   }
-  in_.commit(n);
   if (lingering_ || read_closed_) {
-    in_.consume(in_.size());
+    DiscardInput();
     if (n >= discard_left_) {
       discard_left_ = 0;
       if (lingering_) return Close(absl::OkStatus());
@@ -140,10 +140,27 @@ void Connection::OnRead(const boost::system::error_code& ec, size_t n) {
   UpdateReadDeadline(Clock::now());
 }
 
+net::const_buffer Connection::UnparsedInput() const {
+  const net::const_buffer all = in_.data();
+  return {static_cast<const char*>(all.data()) + parsed_, all.size() - parsed_};
+}
+
+void Connection::ConsumeInput(size_t n) {
+  parsed_ += n;
+  if (!reading_) DropParsedInput();
+}
+
+void Connection::DiscardInput() { ConsumeInput(in_.size() - parsed_); }
+
+void Connection::DropParsedInput() {
+  in_.consume(parsed_);
+  parsed_ = 0;
+}
+
 void Connection::ParseInput() {
   const Clock::time_point now = Clock::now();
   in_parse_ = true;
-  while (!read_closed_ && !upgrade_pause_ && !closed_ && in_.size() > 0 &&
+  while (!read_closed_ && !upgrade_pause_ && !closed_ && in_.size() > parsed_ &&
          pipeline_.size() < static_cast<size_t>(options_.max_pipelined_requests)) {
     if (!parser_) {
       parser_.emplace();
@@ -154,8 +171,8 @@ void Connection::ParseInput() {
       phase_started_ = now;
     }
     beast::error_code ec;
-    const size_t used = parser_->put(in_.data(), ec);
-    in_.consume(used);
+    const size_t used = parser_->put(UnparsedInput(), ec);
+    ConsumeInput(used);
     if (ec == http::error::need_more) break;
     if (ec) {
       OnBadRequest(ec);
@@ -225,7 +242,7 @@ void Connection::OnBadRequest(const boost::system::error_code& ec) {
   linger_always_ = true;
   discard_left_ = kDiscardMax;
   parser_.reset();
-  in_.consume(in_.size());
+  DiscardInput();
   continue_pending_ = false;
   int status = 400;
   std::string detail;
@@ -255,7 +272,7 @@ void Connection::OnBadRequest(const boost::system::error_code& ec) {
 void Connection::OnPeerGone(const boost::system::error_code& ec) {
   const absl::Status why = absl::CancelledError("client went away");
   parser_.reset();
-  in_.consume(in_.size());
+  DiscardInput();
   read_closed_ = true;
   discard_left_ = 0;
   continue_pending_ = false;
@@ -359,7 +376,7 @@ void Connection::StopReading() {
   discard_left_ = kDiscardMax;
   if (parser_) {
     parser_.reset();
-    in_.consume(in_.size());
+    DiscardInput();
     continue_pending_ = false;
   }
 }

@@ -71,6 +71,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Read();
   void OnRead(const boost::system::error_code& ec, size_t n);
   void ParseInput();
+  // The read-ahead buffer in_. A read under way writes into the space
+  // in_.prepare() returned, and flat_buffer rewinds a buffer that is consumed
+  // to empty — the read's bytes would then be committed at the wrong place (old
+  // request bytes parsed again, the new ones lost). So while a read is under
+  // way nothing is consumed: parsed bytes are counted in parsed_ and dropped
+  // when the read completes.
+  boost::asio::const_buffer UnparsedInput() const;
+  void ConsumeInput(size_t n);  // n more bytes were parsed
+  void DiscardInput();          // drop all unparsed input
+  void DropParsedInput();       // no read under way: drop what was parsed
   // Reads no more requests (draining): drops a partial one; answers still go out.
   void StopReading();
   void Dispatch();
@@ -104,6 +114,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const ServerOptions& options_;
 
   boost::beast::flat_buffer in_;
+  size_t parsed_ = 0;  // bytes at the front of in_ already parsed (see ConsumeInput)
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   bool header_done_ = false;
   bool continue_pending_ = false;  // send "100 Continue" once earlier answers are out

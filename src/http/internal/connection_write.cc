@@ -199,7 +199,7 @@ void Connection::FinishIfDone() {
 void Connection::Linger() {
   lingering_ = true;
   transport_.ShutdownSend();
-  in_.consume(in_.size());
+  DiscardInput();
   // Without unread input (and no request body possibly on its way after an
   // error answer) closing cannot reset the connection: no need to wait.
   boost::system::error_code ec;
