@@ -11,23 +11,15 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "auth/internal/openssl_ptr.h"
 #include "auth/keys.h"
 
 namespace ds::auth {
 namespace {
 
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct PkeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-using BioPtr = std::unique_ptr<BIO, BioFree>;
-using X509Ptr = std::unique_ptr<X509, X509Free>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
+using BioPtr = internal::OsslPtr<BIO, BIO_free>;
+using X509Ptr = internal::OsslPtr<X509, X509_free>;
+using PkeyPtr = internal::OsslPtr<EVP_PKEY, EVP_PKEY_free>;
 
 BioPtr MemBio(const std::string& pem) {
   return BioPtr(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));

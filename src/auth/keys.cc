@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "auth/internal/base64url.h"
+#include "auth/internal/openssl_ptr.h"
 #include "auth/internal/strings.h"
 
 namespace ds::auth {
@@ -23,28 +24,11 @@ namespace {
 
 namespace json = boost::json;
 
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct PkeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-struct PkeyCtxFree {
-  void operator()(EVP_PKEY_CTX* c) const { EVP_PKEY_CTX_free(c); }
-};
-struct ParamBldFree {
-  void operator()(OSSL_PARAM_BLD* b) const { OSSL_PARAM_BLD_free(b); }
-};
-struct ParamFree {
-  void operator()(OSSL_PARAM* p) const { OSSL_PARAM_free(p); }
-};
-struct BnFree {
-  void operator()(BIGNUM* b) const { BN_free(b); }
-};
-using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
+using internal::OsslPtr;
+using Pkey = OsslPtr<EVP_PKEY, EVP_PKEY_free>;
 
 absl::StatusOr<std::string> ToPem(EVP_PKEY* key) {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_mem()));
+  OsslPtr<BIO, BIO_free> bio(BIO_new(BIO_s_mem()));
   if (bio == nullptr || PEM_write_bio_PUBKEY(bio.get(), key) != 1) {
     return absl::InternalError("cannot encode a public key as PEM");
   }
@@ -76,9 +60,8 @@ absl::StatusOr<JwtAlgorithm> AlgorithmOf(EVP_PKEY* key) {
 }
 
 absl::StatusOr<Pkey> FromParams(const char* type, OSSL_PARAM_BLD* bld) {
-  std::unique_ptr<OSSL_PARAM, ParamFree> params(OSSL_PARAM_BLD_to_param(bld));
-  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> ctx(
-      EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
+  OsslPtr<OSSL_PARAM, OSSL_PARAM_free> params(OSSL_PARAM_BLD_to_param(bld));
+  OsslPtr<EVP_PKEY_CTX, EVP_PKEY_CTX_free> ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
   EVP_PKEY* raw = nullptr;
   if (params == nullptr || ctx == nullptr || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
       EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
@@ -106,11 +89,11 @@ absl::StatusOr<Pkey> RsaFromJwk(const json::object& jwk) {
   if (!n.ok()) return n.status();
   absl::StatusOr<std::string> e = Member(jwk, "e");
   if (!e.ok()) return e.status();
-  std::unique_ptr<BIGNUM, BnFree> bn_n(BN_bin2bn(reinterpret_cast<const unsigned char*>(n->data()),
-                                                 static_cast<int>(n->size()), nullptr));
-  std::unique_ptr<BIGNUM, BnFree> bn_e(BN_bin2bn(reinterpret_cast<const unsigned char*>(e->data()),
-                                                 static_cast<int>(e->size()), nullptr));
-  std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree> bld(OSSL_PARAM_BLD_new());
+  OsslPtr<BIGNUM, BN_free> bn_n(BN_bin2bn(reinterpret_cast<const unsigned char*>(n->data()),
+                                          static_cast<int>(n->size()), nullptr));
+  OsslPtr<BIGNUM, BN_free> bn_e(BN_bin2bn(reinterpret_cast<const unsigned char*>(e->data()),
+                                          static_cast<int>(e->size()), nullptr));
+  OsslPtr<OSSL_PARAM_BLD, OSSL_PARAM_BLD_free> bld(OSSL_PARAM_BLD_new());
   if (bn_n == nullptr || bn_e == nullptr || bld == nullptr ||
       OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) != 1 ||
       OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get()) != 1) {
@@ -128,7 +111,7 @@ absl::StatusOr<Pkey> EcFromJwk(const json::object& jwk) {
     return absl::InvalidArgumentError("JWKS: P-256 coordinates must be 32 bytes");
   }
   const std::string point = absl::StrCat("\x04", *x, *y);  // uncompressed SEC1 point
-  std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree> bld(OSSL_PARAM_BLD_new());
+  OsslPtr<OSSL_PARAM_BLD, OSSL_PARAM_BLD_free> bld(OSSL_PARAM_BLD_new());
   if (bld == nullptr ||
       OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) !=
           1 ||
@@ -194,7 +177,7 @@ absl::StatusOr<VerificationKey> MakeHmacKey(std::string secret) {
 }
 
 absl::StatusOr<VerificationKey> MakePublicKey(std::string_view pem) {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  OsslPtr<BIO, BIO_free> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   Pkey key(bio ? PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr) : nullptr);
   if (key == nullptr) {
     return absl::InvalidArgumentError("not a PEM public key (expected BEGIN PUBLIC KEY)");
