@@ -5,22 +5,15 @@
 
 #include <CLI/CLI.hpp>
 
+#include "auth/grpc_tls_flags.h"
 #include "gateway/security_config.h"
 
 namespace ds::gateway {
 
 inline void AddSecurityFlags(CLI::App& app, SecurityConfig& c) {
   const std::string g = "Security (docs/security.md)";
-  app.add_option("--tls-cert", c.tls_cert_file, "PEM certificate chain: serve HTTPS/WSS")
-      ->envname("DS_TLS_CERT")
-      ->group(g);
-  app.add_option("--tls-key", c.tls_key_file, "PEM private key of --tls-cert (SIGHUP reloads both)")
-      ->envname("DS_TLS_KEY")
-      ->group(g);
-  app.add_option("--tls-client-ca", c.tls_client_ca_file,
-                 "PEM CA bundle: require client certificates signed by it (mutual TLS)")
-      ->envname("DS_TLS_CLIENT_CA")
-      ->group(g);
+  auth::AddServerCertificateFlags(app, g, "HTTPS/WSS", " (SIGHUP reloads both)", c.tls_cert_file,
+                                  c.tls_key_file, c.tls_client_ca_file);
   app.add_option("--jwt-hs256-secret-file", c.jwt_hs256_secret_file,
                  "turn authentication on: HS256 shared secret (>= 32 bytes)")
       ->envname("DS_JWT_HS256_SECRET_FILE")
