@@ -65,15 +65,28 @@ pub(crate) fn ffi_free<T>(p: *mut T, free: impl FnOnce(*mut T)) {
     }
 }
 
-/// `ffi_guard` for entry points with a `char** error`: a panic also leaves a
-/// message there.
-fn ffi_guard_with_error<F: FnOnce() -> i32>(error: *mut *mut c_char, f: F) -> i32 {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
-        report(
+/// The body of every entry point with a `char** error`: clears it, runs `f`
+/// with panics caught, and reports `f`'s error (or the panic) there.
+fn ffi_call<F: FnOnce() -> Result<(), ShimError>>(error: *mut *mut c_char, f: F) -> i32 {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        clear(error);
+        f()
+    }));
+    match result {
+        Ok(Ok(())) => CQL_OK,
+        Ok(Err(e)) => report(e, error),
+        Err(_) => report(
             ShimError::new(CQL_ERR_OTHER, "cql_shim: internal error (panic)"),
             error,
-        )
-    })
+        ),
+    }
+}
+
+/// The client behind a C handle, or INVALID_ARGUMENT for NULL.
+unsafe fn client_ref<'a>(client: *mut CqlClient) -> Result<&'a CqlClient, ShimError> {
+    client
+        .as_ref()
+        .ok_or_else(|| ShimError::invalid_argument("client is NULL"))
 }
 
 pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
@@ -322,18 +335,12 @@ pub unsafe extern "C" fn cql_connect(
     out: *mut *mut CqlClient,
     error: *mut *mut c_char,
 ) -> i32 {
-    ffi_guard_with_error(error, || {
-        clear(error);
+    ffi_call(error, || {
         if out.is_null() {
-            return report(ShimError::invalid_argument("out is NULL"), error);
+            return Err(ShimError::invalid_argument("out is NULL"));
         }
-        match connect(options) {
-            Ok(client) => {
-                *out = Box::into_raw(client);
-                CQL_OK
-            }
-            Err(e) => report(e, error),
-        }
+        *out = Box::into_raw(connect(options)?);
+        Ok(())
     })
 }
 
@@ -382,39 +389,30 @@ pub unsafe extern "C" fn cql_prepare(
     out: *mut *mut CqlPrepared,
     error: *mut *mut c_char,
 ) -> i32 {
-    ffi_guard_with_error(error, || {
-        clear(error);
-        let result = (|| {
-            let c = client
-                .as_ref()
-                .ok_or_else(|| ShimError::invalid_argument("client is NULL"))?;
-            if out.is_null() {
-                return Err(ShimError::invalid_argument("out is NULL"));
-            }
-            let text = c_str(cql, "cql")?;
-            let timeout = if timeout_ms > 0 {
-                ms(timeout_ms, 0)
-            } else {
-                c.default_timeout
-            };
-            let prepared =
-                block_on(async { tokio::time::timeout(timeout, c.session.prepare(text)).await })?
-                    .map_err(|_| {
-                        ShimError::new(
-                            CQL_ERR_TIMEOUT,
-                            format!("prepare timed out after {timeout:?}"),
-                        )
-                    })?
-                    .map_err(|e| from_prepare(&e))?;
-            let mut statement = prepared;
-            statement.set_is_idempotent(idempotent != 0);
-            *out = Box::into_raw(Box::new(CqlPrepared { statement }));
-            Ok(())
-        })();
-        match result {
-            Ok(()) => CQL_OK,
-            Err(e) => report(e, error),
+    ffi_call(error, || {
+        let c = client_ref(client)?;
+        if out.is_null() {
+            return Err(ShimError::invalid_argument("out is NULL"));
         }
+        let text = c_str(cql, "cql")?;
+        let timeout = if timeout_ms > 0 {
+            ms(timeout_ms, 0)
+        } else {
+            c.default_timeout
+        };
+        let prepared =
+            block_on(async { tokio::time::timeout(timeout, c.session.prepare(text)).await })?
+                .map_err(|_| {
+                    ShimError::new(
+                        CQL_ERR_TIMEOUT,
+                        format!("prepare timed out after {timeout:?}"),
+                    )
+                })?
+                .map_err(|e| from_prepare(&e))?;
+        let mut statement = prepared;
+        statement.set_is_idempotent(idempotent != 0);
+        *out = Box::into_raw(Box::new(CqlPrepared { statement }));
+        Ok(())
     })
 }
 
@@ -431,24 +429,15 @@ pub unsafe extern "C" fn cql_query(
     timeout_ms: i64,
     error: *mut *mut c_char,
 ) -> i32 {
-    ffi_guard_with_error(error, || {
-        clear(error);
-        let result = (|| {
-            let c = client
-                .as_ref()
-                .ok_or_else(|| ShimError::invalid_argument("client is NULL"))?;
-            let text = c_str(cql, "cql")?;
-            let timeout = ms(timeout_ms, DEFAULT_QUERY_TIMEOUT_MS);
-            let mut statement = scylla::statement::unprepared::Statement::new(text);
-            statement.set_request_timeout(Some(timeout));
-            block_on(c.session.query_unpaged(statement, ()))?
-                .map(|_| ())
-                .map_err(|e| from_execution(&e))
-        })();
-        match result {
-            Ok(()) => CQL_OK,
-            Err(e) => report(e, error),
-        }
+    ffi_call(error, || {
+        let c = client_ref(client)?;
+        let text = c_str(cql, "cql")?;
+        let timeout = ms(timeout_ms, DEFAULT_QUERY_TIMEOUT_MS);
+        let mut statement = scylla::statement::unprepared::Statement::new(text);
+        statement.set_request_timeout(Some(timeout));
+        block_on(c.session.query_unpaged(statement, ()))?
+            .map(|_| ())
+            .map_err(|e| from_execution(&e))
     })
 }
 
