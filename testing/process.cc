@@ -9,11 +9,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -29,9 +24,6 @@
 namespace ds::testing {
 
 namespace fs = std::filesystem;
-namespace beast = boost::beast;
-namespace http = boost::beast::http;
-namespace asio = boost::asio;
 
 // --- ExitStatus / ChildProcess -------------------------------------------------
 
@@ -234,6 +226,28 @@ absl::StatusOr<std::vector<int>> WaitForPortFile(const std::string& path, absl::
   return ports;
 }
 
+// --- Binaries and commands -------------------------------------------------
+
+std::string BinaryPath(std::string_view name) {
+  const char* dir = getenv("DS_BIN_DIR");
+  const fs::path base = dir != nullptr && *dir != '\0'
+                            ? fs::path(dir)
+                            : fs::read_symlink("/proc/self/exe").parent_path();
+  return (base / std::string(name)).string();
+}
+
+CommandResult RunCommand(const std::string& shell_command) {
+  CommandResult result;
+  FILE* pipe = popen(shell_command.c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) result.out.append(buf, n);
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
 // --- TempDir ---------------------------------------------------------------
 
 TempDir::TempDir(std::string_view prefix) {
@@ -252,92 +266,6 @@ TempDir::~TempDir() {
   if (keep_) return;
   std::error_code ec;
   fs::remove_all(path_, ec);
-}
-
-// --- HTTP ------------------------------------------------------------------
-
-struct HttpClient::Impl {
-  explicit Impl(uint16_t p) : port(p) {}
-
-  absl::StatusOr<HttpResult> Exchange(http::verb verb, std::string_view target,
-                                      std::string_view body, absl::Duration timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(timeout);
-    beast::error_code ec;
-    auto fail = [&](const char* what) -> absl::Status {
-      stream.reset();
-      buffer.clear();
-      const beast::string_view method = http::to_string(verb);
-      const std::string message = absl::StrCat(
-          "HTTP ", absl::string_view(method.data(), method.size()), " 127.0.0.1:", port,
-          absl::string_view(target.data(), target.size()), ": ", what, ": ", ec.message());
-      if (ec == beast::error::timeout) return absl::DeadlineExceededError(message);
-      return absl::UnavailableError(message);
-    };
-    auto run = [&] {
-      ioc.restart();
-      ioc.run();
-    };
-    if (!stream.has_value()) {
-      stream.emplace(ioc);
-      buffer.clear();
-      stream->expires_at(deadline);
-      stream->async_connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
-                            [&](beast::error_code e) { ec = e; });
-      run();
-      if (ec) return fail("connect");
-    }
-    http::request<http::string_body> req(verb, std::string(target), 11);
-    req.set(http::field::host, "127.0.0.1");
-    req.keep_alive(true);
-    if (verb == http::verb::post) {
-      req.set(http::field::content_type, "application/json");
-      req.body() = std::string(body);
-      req.prepare_payload();
-    }
-    stream->expires_at(deadline);
-    http::async_write(*stream, req, [&](beast::error_code e, size_t) { ec = e; });
-    run();
-    if (ec) return fail("write");
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(64 * 1024 * 1024);
-    http::async_read(*stream, buffer, parser, [&](beast::error_code e, size_t) { ec = e; });
-    run();
-    if (ec) return fail("read");
-    http::response<http::string_body> res = parser.release();
-    if (!res.keep_alive()) {
-      stream.reset();
-      buffer.clear();
-    }
-    return HttpResult{static_cast<int>(res.result_int()), std::move(res.body())};
-  }
-
-  uint16_t port;
-  asio::io_context ioc;
-  std::optional<beast::tcp_stream> stream;
-  beast::flat_buffer buffer;
-};
-
-HttpClient::HttpClient(uint16_t port) : impl_(std::make_unique<Impl>(port)) {}
-HttpClient::~HttpClient() = default;
-
-absl::StatusOr<HttpResult> HttpClient::Get(std::string_view target, absl::Duration timeout) {
-  return impl_->Exchange(http::verb::get, target, "", timeout);
-}
-
-absl::StatusOr<HttpResult> HttpClient::Post(std::string_view target, std::string_view json_body,
-                                            absl::Duration timeout) {
-  return impl_->Exchange(http::verb::post, target, json_body, timeout);
-}
-
-absl::StatusOr<HttpResult> HttpGet(uint16_t port, std::string_view target, absl::Duration timeout) {
-  HttpClient client(port);
-  return client.Get(target, timeout);
-}
-
-absl::StatusOr<HttpResult> HttpPost(uint16_t port, std::string_view target,
-                                    std::string_view json_body, absl::Duration timeout) {
-  HttpClient client(port);
-  return client.Post(target, json_body, timeout);
 }
 
 // --- Prometheus --------------------------------------------------------------

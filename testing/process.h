@@ -1,7 +1,8 @@
 // Process harness for multi-process integration tests: start real binaries
 // (ds-node, ds-gateway, ds-seed) as child processes, signal them, wait for them
 // with timeouts, read the port files they write, and talk to their HTTP ports
-// (/metrics, /healthz, the gateway's JSON API).
+// (/metrics, /healthz, the gateway's JSON API) with HttpClient/HttpGet from
+// testing/http_client.h, which this header includes.
 //
 // Usage:
 //   auto node = ds::testing::ChildProcess::Spawn(
@@ -44,6 +45,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "testing/http_client.h"
 
 namespace ds::testing {
 
@@ -136,45 +138,23 @@ class TempDir {
   bool keep_ = false;
 };
 
+// --- Binaries and commands ---------------------------------------------------
+
+// The path of the project's binary `name`: in $DS_BIN_DIR (ds_test sets it),
+// else next to the running test binary.
+std::string BinaryPath(std::string_view name);
+
+struct CommandResult {
+  int exit_code = -1;  // -1: did not exit normally (or could not start)
+  std::string out;     // what the command wrote to stdout
+};
+
+// Runs `shell_command` with /bin/sh and waits for it; its stdout is captured
+// (redirect stderr in the command: "2>&1", "2>file").
+CommandResult RunCommand(const std::string& shell_command);
+
 // --- HTTP --------------------------------------------------------------------
-
-struct HttpResult {
-  int status = 0;  // HTTP status code
-  std::string body;
-};
-
-// One HTTP/1.1 keep-alive connection to 127.0.0.1:`port`, blocking calls with
-// a per-request deadline. A request that fails in any way (connect, write,
-// read, timeout) returns an error and closes the connection; the next request
-// reconnects. There is no retry: a test counting failed requests sees every
-// failure.
-//
-// Not thread-safe: one thread per client.
-class HttpClient {
- public:
-  explicit HttpClient(uint16_t port);
-  ~HttpClient();
-  HttpClient(const HttpClient&) = delete;
-  HttpClient& operator=(const HttpClient&) = delete;
-
-  // UNAVAILABLE for connection/read/write errors, DEADLINE_EXCEEDED when the
-  // whole exchange (including connecting) took longer than `timeout`.
-  absl::StatusOr<HttpResult> Get(std::string_view target,
-                                 absl::Duration timeout = absl::Seconds(5));
-  absl::StatusOr<HttpResult> Post(std::string_view target, std::string_view json_body,
-                                  absl::Duration timeout = absl::Seconds(5));
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-};
-
-// One-shot helpers: a new connection per call.
-absl::StatusOr<HttpResult> HttpGet(uint16_t port, std::string_view target,
-                                   absl::Duration timeout = absl::Seconds(5));
-absl::StatusOr<HttpResult> HttpPost(uint16_t port, std::string_view target,
-                                    std::string_view json_body,
-                                    absl::Duration timeout = absl::Seconds(5));
+// HttpClient, HttpGet, HttpPost and HttpResult: testing/http_client.h.
 
 // --- Prometheus text format --------------------------------------------------
 

@@ -19,6 +19,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -34,6 +36,7 @@
 #include "dataservice/v1/messages.grpc.pb.h"
 #include "messages/messages.grpc.pb.h"
 #include "testing/fake_data_node.h"
+#include "testing/process.h"
 
 namespace ds::loadgen {
 namespace {
@@ -313,39 +316,17 @@ class FakeNode {
 
 // ------------------------------------------------------------------ running the binary
 
-struct RunOutput {
-  int exit_code = -1;
-  std::string out;
-};
-
-std::string BinaryPath() {
-  const char* dir = std::getenv("DS_BIN_DIR");
-  if (dir != nullptr) return absl::StrCat(dir, "/ds-loadgen");
-  char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  std::string path(self, n > 0 ? n : 0);
-  return path.substr(0, path.rfind('/')) + "/ds-loadgen";
-}
+using RunOutput = ds::testing::CommandResult;
 
 // Runs ds-loadgen with `args` (stdin closed, stderr to a file); stdout captured.
 RunOutput RunLoadgen(const std::string& args, std::string* err = nullptr) {
   const std::string err_file = absl::StrCat(::testing::TempDir(), "/loadgen_stderr_", getpid());
-  const std::string cmd = absl::StrCat("env -u DS_NODES -u DS_METRICS_URLS -u DS_GATEWAY ",
-                                       BinaryPath(), " ", args, " </dev/null 2>", err_file);
-  RunOutput r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
-  int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  RunOutput r = ds::testing::RunCommand(
+      absl::StrCat("env -u DS_NODES -u DS_METRICS_URLS -u DS_GATEWAY ",
+                   ds::testing::BinaryPath("ds-loadgen"), " ", args, " </dev/null 2>", err_file));
   if (err != nullptr) {
-    FILE* f = fopen(err_file.c_str(), "r");
-    if (f != nullptr) {
-      while ((n = fread(buf, 1, sizeof(buf), f)) > 0) err->append(buf, n);
-      fclose(f);
-    }
+    std::ifstream f(err_file);
+    err->append(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
   }
   std::remove(err_file.c_str());
   return r;

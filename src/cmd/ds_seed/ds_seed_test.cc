@@ -11,6 +11,7 @@
 #include <string>
 
 #include "storage/embedded/sqlite_message_store.h"
+#include "testing/process.h"
 
 namespace ds {
 namespace {
@@ -23,21 +24,9 @@ struct SeedRun {
 };
 
 SeedRun RunSeed(const std::string& args, const std::string& env = "") {
-  // DS_BIN_DIR (set by ctest), else the directory of this test binary.
-  const char* bin_dir = getenv("DS_BIN_DIR");
-  const std::string bin =
-      (bin_dir != nullptr ? fs::path(bin_dir) : fs::read_symlink("/proc/self/exe").parent_path()) /
-      "ds-seed";
-  const std::string cmd = env + " '" + bin + "' " + args + " 2>&1";
-  SeedRun run;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return run;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) run.output.append(buf, n);
-  const int status = pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
+  testing::CommandResult r =
+      testing::RunCommand(env + " '" + testing::BinaryPath("ds-seed") + "' " + args + " 2>&1");
+  return SeedRun{.exit_code = r.exit_code, .output = std::move(r.out)};
 }
 
 class DsSeedTest : public ::testing::Test {
