@@ -27,7 +27,7 @@ constexpr std::chrono::milliseconds kSlice(200);
 http::request<http::string_body> BuildRequest(http::verb method, std::string target,
                                               std::string body,
                                               const HttpTestClient::Headers& headers) {
-  http::request<http::string_body> req(method, std::move(target), 11);
+  http::request<http::string_body> req(method, target, 11);
   req.set(http::field::host, "127.0.0.1");
   for (const auto& [name, value] : headers) req.set(name, value);
   req.body() = std::move(body);
@@ -53,7 +53,7 @@ HttpTestClient::HttpTestClient(uint16_t port, Options options) : stream_(ioc_) {
 HttpTestClient::Response HttpTestClient::Request(http::verb method, std::string target,
                                                  std::string body, Headers headers) {
   http::write(stream_.socket(),
-              BuildRequest(method, std::move(target), std::move(body), std::move(headers)));
+              BuildRequest(method, std::move(target), std::move(body), headers));
   return Read();
 }
 
