@@ -52,8 +52,7 @@ HttpTestClient::HttpTestClient(uint16_t port, Options options) : stream_(ioc_) {
 
 HttpTestClient::Response HttpTestClient::Request(http::verb method, std::string target,
                                                  std::string body, Headers headers) {
-  http::write(stream_.socket(),
-              BuildRequest(method, std::move(target), std::move(body), headers));
+  http::write(stream_.socket(), BuildRequest(method, std::move(target), std::move(body), headers));
   return Read();
 }
 
